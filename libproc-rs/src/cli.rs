@@ -1,0 +1,149 @@
+//! The operand loop every tool runs: open each operand, let the tool write
+//! its report, print errors as `npX: OPERAND: cause`, and turn the outcome
+//! into an exit status (0 all well, 1 any operand failed; clap uses 2 for
+//! usage errors). A closed stdout (`| head`) ends the run quietly.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use crate::error::Error;
+use crate::escape::escape_os;
+use crate::target::ProcessTarget;
+
+/// What a tool's report function may fail with.
+#[derive(Debug)]
+pub enum ReportError {
+    /// Reading the target failed; the message is printed for the operand.
+    Target(Error),
+    /// Writing the report failed (a closed pipe ends the run).
+    Output(io::Error),
+}
+
+impl From<Error> for ReportError {
+    fn from(e: Error) -> Self {
+        ReportError::Target(e)
+    }
+}
+
+impl From<io::Error> for ReportError {
+    fn from(e: io::Error) -> Self {
+        ReportError::Output(e)
+    }
+}
+
+/// Diagnostics for the operand being reported.
+#[derive(Debug)]
+pub struct Diagnostics<'a> {
+    tool: &'a str,
+    operand: &'a OsStr,
+    /// Set by [`Diagnostics::fail`]: the operand counts as failed even though
+    /// a report was written.
+    failed: bool,
+}
+
+impl Diagnostics<'_> {
+    /// Print `tool: OPERAND: warning: msg` on stderr.
+    pub fn warn(&mut self, msg: &str) {
+        eprintln!("{}: {}: warning: {msg}", self.tool, escape_os(self.operand));
+    }
+
+    /// Print `tool: OPERAND: msg` on stderr and mark the operand failed.
+    pub fn fail(&mut self, msg: &str) {
+        eprintln!("{}: {}: {msg}", self.tool, escape_os(self.operand));
+        self.failed = true;
+    }
+}
+
+/// Options of the loop.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Print a blank line between the reports of several operands (text
+    /// output; JSON output is one document per line and needs none).
+    pub blank_line_between: bool,
+}
+
+/// Open a target from an operand: a decimal number is a live PID, anything
+/// else the path of a core file.
+pub fn open_operand(operand: &OsStr) -> Result<Box<dyn ProcessTarget>, Error> {
+    crate::open(operand)
+}
+
+fn is_broken_pipe(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+}
+
+/// Run `report` for every operand.
+pub fn run<F>(tool: &str, operands: &[OsString], options: RunOptions, mut report: F) -> ExitCode
+where
+    F: FnMut(
+        &dyn ProcessTarget,
+        &OsStr,
+        &mut dyn Write,
+        &mut Diagnostics,
+    ) -> Result<(), ReportError>,
+{
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut any_failed = false;
+    let mut printed_before = false;
+    for operand in operands {
+        let mut diag = Diagnostics {
+            tool,
+            operand,
+            failed: false,
+        };
+        let target = match open_operand(operand) {
+            Ok(t) => t,
+            Err(e) => {
+                diag.fail(&e.to_string());
+                any_failed = true;
+                continue;
+            }
+        };
+        if options.blank_line_between && printed_before {
+            if let Err(e) = writeln!(out) {
+                return finish_on_output_error(tool, e, any_failed);
+            }
+        }
+        let result = report(target.as_ref(), operand, &mut out, &mut diag);
+        // Keep stdout and stderr in order on a shared terminal.
+        let flushed = out.flush();
+        for problem in target.problems() {
+            diag.fail(problem);
+        }
+        for notice in target.take_notices() {
+            diag.warn(&notice);
+        }
+        match result {
+            Ok(()) => {}
+            Err(ReportError::Target(e)) => diag.fail(&e.to_string()),
+            Err(ReportError::Output(e)) => return finish_on_output_error(tool, e, any_failed),
+        }
+        if let Err(e) = flushed {
+            return finish_on_output_error(tool, e, any_failed);
+        }
+        printed_before = true;
+        any_failed |= diag.failed;
+    }
+    if let Err(e) = out.flush() {
+        return finish_on_output_error(tool, e, any_failed);
+    }
+    exit_code(any_failed)
+}
+
+fn exit_code(failed: bool) -> ExitCode {
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn finish_on_output_error(tool: &str, e: io::Error, failed: bool) -> ExitCode {
+    if is_broken_pipe(&e) {
+        return exit_code(failed);
+    }
+    eprintln!("{tool}: write error: {e}");
+    ExitCode::from(1)
+}

@@ -1,0 +1,669 @@
+//! A process preserved in an ELF core file (from the kernel or gdb's gcore).
+//!
+//! The file is mmapped, never read whole: opening a core touches its ELF
+//! header, program headers and notes, and memory reads copy only what is
+//! asked for. Memory comes from the `PT_LOAD` segments; bytes a segment
+//! declares but the core does not hold (`p_filesz < p_memsz`, or a file cut
+//! short) are *unavailable*, never zeros. File-backed memory the core left
+//! out (the kernel keeps only the first page of each ELF mapping) is read
+//! from the file named in `NT_FILE`, after checking that its build-id is the
+//! one the process had mapped.
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use memmap2::Mmap;
+use object::LittleEndian;
+use object::elf::{self, FileHeader64};
+use object::read::elf::{FileHeader, NoteIterator, ProgramHeader};
+
+use crate::auxv::{self, AuxEntry};
+use crate::elf::{build_id_in, hex_id, map_file};
+use crate::error::{Error, Result};
+use crate::initstack::{self, InitialStack};
+use crate::notes::{self, FileMapping};
+use crate::target::{
+    MapName, Mapping, Memory, OpenFile, Perms, ProcessTarget, Psinfo, SignalInfo, Source,
+    StringList, Thread, psargs_from_arg_area,
+};
+
+/// The bytes of a core: a mapping of the file, or (for tests and fuzzing)
+/// an owned buffer.
+enum CoreBytes {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::fmt::Debug for CoreBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CoreBytes({} bytes)", self.as_slice().len())
+    }
+}
+
+impl CoreBytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            CoreBytes::Mapped(m) => m,
+            CoreBytes::Owned(v) => v,
+        }
+    }
+}
+
+/// One `PT_LOAD` segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Segment {
+    vaddr: u64,
+    memsz: u64,
+    offset: u64,
+    /// Bytes the header says are in the file.
+    filesz: u64,
+    /// Bytes actually present (less than `filesz` in a truncated core).
+    present: u64,
+    flags: u32,
+}
+
+impl Segment {
+    fn end(&self) -> u64 {
+        self.vaddr.saturating_add(self.memsz)
+    }
+}
+
+/// Options for opening a core.
+#[derive(Debug, Clone, Default)]
+pub struct CoreOptions {
+    /// Look for the files named in the core under this directory first
+    /// (cores from another machine).
+    pub sysroot: Option<PathBuf>,
+}
+
+/// A mapped file cached for memory reads; `None` when it could not be used.
+type FileCache = RefCell<HashMap<PathBuf, Option<Rc<Mmap>>>>;
+
+/// An ELF core file.
+#[derive(Debug)]
+pub struct CoreFile {
+    source: Source,
+    bytes: CoreBytes,
+    options: CoreOptions,
+    segments: Vec<Segment>,
+    psinfo: Psinfo,
+    threads: Vec<Thread>,
+    auxv: Vec<AuxEntry>,
+    files: Vec<FileMapping>,
+    siginfo: Option<SignalInfo>,
+    problems: Vec<String>,
+    /// Warnings found while reading (a mapped file that changed).
+    notices: RefCell<Vec<String>>,
+    initial_stack: OnceCell<std::result::Result<InitialStack, String>>,
+    file_cache: FileCache,
+}
+
+fn not_core(path: &Path, what: impl Into<String>) -> Error {
+    Error::NotCore {
+        path: path.to_owned(),
+        what: what.into(),
+    }
+}
+
+/// Check the ELF identification and say plainly what the file is when it
+/// is not an x86_64 core.
+fn check_ident(data: &[u8], path: &Path) -> Result<()> {
+    if data.len() < 4 || &data[..4] != elf::ELFMAG {
+        return Err(not_core(path, "not an ELF file"));
+    }
+    if data.len() < 64 {
+        return Err(Error::Corrupt {
+            path: path.to_owned(),
+            what: format!("ELF header cut short ({} bytes)", data.len()),
+        });
+    }
+    if data[4] != elf::ELFCLASS64.0 {
+        return Err(Error::Unsupported {
+            path: path.to_owned(),
+            what: "a 32-bit ELF file; only x86_64 cores are supported".into(),
+        });
+    }
+    if data[5] != elf::ELFDATA2LSB.0 {
+        return Err(Error::Unsupported {
+            path: path.to_owned(),
+            what: "a big-endian ELF file; only x86_64 cores are supported".into(),
+        });
+    }
+    let e_type = u16::from_le_bytes([data[16], data[17]]);
+    let machine = u16::from_le_bytes([data[18], data[19]]);
+    if e_type != elf::ET_CORE.0 {
+        let what = match e_type {
+            t if t == elf::ET_EXEC.0 => "an ELF executable",
+            t if t == elf::ET_DYN.0 => "an ELF shared object or PIE executable",
+            t if t == elf::ET_REL.0 => "an ELF relocatable object",
+            _ => "an ELF file of unknown type",
+        };
+        return Err(not_core(path, what));
+    }
+    if machine != elf::EM_X86_64.0 {
+        return Err(Error::Unsupported {
+            path: path.to_owned(),
+            what: format!("a core for machine type {machine}; only x86_64 cores are supported"),
+        });
+    }
+    Ok(())
+}
+
+impl CoreFile {
+    /// Open a core file by path.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, CoreOptions::default())
+    }
+
+    /// Open a core file with options.
+    pub fn open_with(path: &Path, options: CoreOptions) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound {
+                path: path.to_owned(),
+            },
+            _ => Error::io(path, e),
+        })?;
+        if meta.is_dir() {
+            return Err(Error::IsDirectory {
+                path: path.to_owned(),
+            });
+        }
+        if !meta.is_file() {
+            return Err(not_core(path, "not a regular file"));
+        }
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let map = map_file(&file, path)?;
+        Self::parse(CoreBytes::Mapped(map), path, options)
+    }
+
+    /// Parse a core held in memory (tests, fuzzing). `path` is only used in
+    /// messages.
+    pub fn from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Self> {
+        Self::parse(CoreBytes::Owned(bytes), path, CoreOptions::default())
+    }
+
+    fn parse(bytes: CoreBytes, path: &Path, options: CoreOptions) -> Result<Self> {
+        let data = bytes.as_slice();
+        check_ident(data, path)?;
+        let corrupt = |what: String| Error::Corrupt {
+            path: path.to_owned(),
+            what,
+        };
+        let header = FileHeader64::<LittleEndian>::parse(data)
+            .map_err(|e| corrupt(format!("ELF header: {e}")))?;
+        let e = LittleEndian;
+        let phdrs = header
+            .program_headers(e, data)
+            .map_err(|err| corrupt(format!("program headers: {err}")))?;
+        if phdrs.is_empty() {
+            return Err(corrupt("no program headers".into()));
+        }
+
+        let file_len = data.len() as u64;
+        let mut problems = Vec::new();
+        let mut segments = Vec::new();
+        let (mut missing_bytes, mut short_segments) = (0u64, 0usize);
+        let mut note_blocks: Vec<(&[u8], u64)> = Vec::new();
+        for ph in phdrs {
+            let (offset, filesz) = (ph.p_offset(e), ph.p_filesz(e));
+            let present = file_len.saturating_sub(offset).min(filesz);
+            match ph.p_type(e) {
+                elf::PT_LOAD => {
+                    if present < filesz {
+                        missing_bytes += filesz - present;
+                        short_segments += 1;
+                    }
+                    segments.push(Segment {
+                        vaddr: ph.p_vaddr(e),
+                        memsz: ph.p_memsz(e).max(filesz),
+                        offset,
+                        filesz,
+                        present,
+                        flags: ph.p_flags(e).0,
+                    });
+                }
+                elf::PT_NOTE => {
+                    if present < filesz {
+                        problems.push(format!(
+                            "the notes are cut short: {} of {} bytes present",
+                            present, filesz
+                        ));
+                    }
+                    if present > 0 {
+                        let start = offset as usize;
+                        note_blocks.push((&data[start..start + present as usize], ph.p_align(e)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if short_segments > 0 {
+            problems.push(format!(
+                "the core is truncated: {} of its memory is missing from {} of {} segments",
+                human_bytes(missing_bytes),
+                short_segments,
+                segments.len()
+            ));
+        }
+        segments.sort_by_key(|s| s.vaddr);
+
+        let mut prstatus = Vec::new();
+        let mut prpsinfo = None;
+        let mut auxv_entries = Vec::new();
+        let mut files = Vec::new();
+        let mut siginfo = None;
+        for (block, align) in note_blocks {
+            let Ok(mut iter) = NoteIterator::<FileHeader64<LittleEndian>>::new(e, align, block)
+            else {
+                problems.push(format!("a note segment has invalid alignment {align}"));
+                continue;
+            };
+            loop {
+                let note = match iter.next() {
+                    Ok(Some(n)) => n,
+                    Ok(None) => break,
+                    Err(err) => {
+                        problems.push(format!("a note could not be read: {err}"));
+                        break;
+                    }
+                };
+                if note.name() != b"CORE" {
+                    continue;
+                }
+                let desc = note.desc();
+                match note.n_type(e).0 {
+                    notes::NT_PRSTATUS => match notes::parse_prstatus(desc) {
+                        Some(s) => prstatus.push(s),
+                        None => problems.push("a thread's NT_PRSTATUS is too short".into()),
+                    },
+                    notes::NT_PRPSINFO => prpsinfo = notes::parse_prpsinfo(desc),
+                    notes::NT_AUXV => auxv_entries = auxv::parse_auxv(desc),
+                    notes::NT_FILE => {
+                        let (list, truncated) = notes::parse_nt_file(desc);
+                        if truncated {
+                            problems.push("the NT_FILE table is cut short".into());
+                        }
+                        files = list;
+                    }
+                    notes::NT_SIGINFO => siginfo = notes::parse_siginfo(desc),
+                    _ => {}
+                }
+            }
+        }
+        if prstatus.is_empty() {
+            problems.push("the core holds no thread (no NT_PRSTATUS note)".into());
+        }
+
+        let pid = prpsinfo
+            .as_ref()
+            .map(|p| p.pid)
+            .or_else(|| prstatus.first().map(|s| s.pid))
+            .unwrap_or(0);
+        let psinfo = match &prpsinfo {
+            Some(p) => Psinfo {
+                pid,
+                ppid: p.ppid,
+                uid: p.uid,
+                gid: p.gid,
+                state: if p.sname.is_ascii_graphic() {
+                    p.sname as char
+                } else {
+                    '?'
+                },
+                fname: p.fname.clone(),
+                psargs: p.psargs.clone(),
+            },
+            None => {
+                problems.push("the core has no process information (NT_PRPSINFO)".into());
+                Psinfo {
+                    pid,
+                    ppid: prstatus.first().map(|s| s.ppid).unwrap_or(0),
+                    state: '?',
+                    ..Psinfo::default()
+                }
+            }
+        };
+
+        let mut threads: Vec<Thread> = prstatus
+            .iter()
+            .map(|s| Thread {
+                tid: s.pid,
+                name: None,
+                registers: Some(s.registers),
+                stack_pointer: Some(s.registers.rsp()),
+            })
+            .collect();
+        threads.sort_by_key(|t| (t.tid != pid, t.tid));
+
+        let mut core = CoreFile {
+            source: Source::Core {
+                path: path.to_owned(),
+            },
+            bytes,
+            options,
+            segments,
+            psinfo,
+            threads,
+            auxv: auxv_entries,
+            files,
+            siginfo,
+            problems,
+            notices: RefCell::new(Vec::new()),
+            initial_stack: OnceCell::new(),
+            file_cache: RefCell::new(HashMap::new()),
+        };
+        // pr_psargs is whatever the dumper wrote (gdb writes only the
+        // program name). Where argv is on the stack, rebuild it the way the
+        // kernel does, so that a process and all its cores share a header.
+        if let Ok(stack) = core.initial_stack() {
+            let mut area = Vec::new();
+            for a in &stack.argv {
+                area.extend_from_slice(a.as_bytes());
+                area.push(0);
+            }
+            core.psinfo.psargs = psargs_from_arg_area(&area);
+        }
+        Ok(core)
+    }
+
+    /// The path of the core.
+    pub fn path(&self) -> &Path {
+        match &self.source {
+            Source::Core { path } => path,
+            Source::Live { .. } => Path::new(""),
+        }
+    }
+
+    fn notice(&self, msg: String) {
+        let mut n = self.notices.borrow_mut();
+        if !n.contains(&msg) {
+            n.push(msg);
+        }
+    }
+
+    fn segment_at(&self, addr: u64) -> Option<&Segment> {
+        let i = self.segments.partition_point(|s| s.vaddr <= addr);
+        let s = self.segments.get(i.checked_sub(1)?)?;
+        (addr < s.end()).then_some(s)
+    }
+
+    fn file_mapping_at(&self, addr: u64) -> Option<&FileMapping> {
+        self.files.iter().find(|f| f.start <= addr && addr < f.end)
+    }
+
+    fn initial_stack(&self) -> &std::result::Result<InitialStack, String> {
+        self.initial_stack
+            .get_or_init(|| initstack::recover(self, &self.auxv))
+    }
+
+    /// Where a file named in the core is found on this machine.
+    fn local_path(&self, path: &Path) -> PathBuf {
+        if let Some(root) = &self.options.sysroot {
+            let rel = path.strip_prefix("/").unwrap_or(path);
+            let candidate = root.join(rel);
+            if candidate.exists() {
+                return candidate;
+            }
+        }
+        path.to_owned()
+    }
+
+    /// The build-id the process had for the file mapped at `fm`, read from
+    /// the first page of that file's mapping at offset 0 in the core.
+    fn build_id_in_core(&self, fm: &FileMapping) -> Option<Vec<u8>> {
+        let head = self
+            .files
+            .iter()
+            .filter(|f| f.path == fm.path && f.offset == 0)
+            .min_by_key(|f| f.start)?;
+        let seg = self.segment_at(head.start)?;
+        if seg.vaddr != head.start || seg.present == 0 {
+            return None;
+        }
+        let len = seg.present.min(4096) as usize;
+        let start = seg.offset as usize;
+        build_id_in(self.bytes.as_slice().get(start..start + len)?)
+    }
+
+    /// The mapped file behind `fm`, if it exists here and is the same file.
+    fn mapped_file(&self, fm: &FileMapping) -> Option<Rc<Mmap>> {
+        if let Some(entry) = self.file_cache.borrow().get(&fm.path) {
+            return entry.clone();
+        }
+        let local = self.local_path(&fm.path);
+        let loaded = File::open(&local)
+            .ok()
+            .and_then(|f| map_file(&f, &local).ok())
+            .and_then(|map| {
+                if let (Some(want), Some(have)) = (self.build_id_in_core(fm), build_id_in(&map))
+                    && want != have
+                {
+                    self.notice(format!(
+                        "{} is not the file the process mapped (build-id {} in the core, {} on disk); its memory is treated as missing",
+                        crate::escape::escape_path(&local),
+                        hex_id(&want),
+                        hex_id(&have)
+                    ));
+                    return None;
+                }
+                Some(Rc::new(map))
+            });
+        self.file_cache
+            .borrow_mut()
+            .insert(fm.path.clone(), loaded.clone());
+        loaded
+    }
+
+    /// Read from the file behind a file-backed mapping.
+    fn read_from_file(&self, addr: u64, buf: &mut [u8], limit: u64) -> Option<usize> {
+        let fm = self.file_mapping_at(addr)?;
+        let map = self.mapped_file(fm)?;
+        let file_off = fm.offset.checked_add(addr - fm.start)?;
+        let avail = (map.len() as u64)
+            .checked_sub(file_off)?
+            .min(fm.end - addr)
+            .min(limit);
+        let n = (buf.len() as u64).min(avail) as usize;
+        if n == 0 {
+            return None;
+        }
+        let off = file_off as usize;
+        buf[..n].copy_from_slice(&map[off..off + n]);
+        Some(n)
+    }
+
+    /// Copy as much as one contiguous source holds at `addr`.
+    fn read_once(&self, addr: u64, buf: &mut [u8]) -> std::result::Result<usize, &'static str> {
+        let Some(seg) = self.segment_at(addr) else {
+            return self
+                .read_from_file(addr, buf, u64::MAX)
+                .ok_or("not mapped in the core");
+        };
+        let off = addr - seg.vaddr;
+        let to_end = seg.end() - addr;
+        if off < seg.present {
+            let n = (buf.len() as u64).min(seg.present - off).min(to_end) as usize;
+            let start = (seg.offset + off) as usize;
+            buf[..n].copy_from_slice(&self.bytes.as_slice()[start..start + n]);
+            return Ok(n);
+        }
+        if off < seg.filesz {
+            return Err("cut off: the core file is truncated");
+        }
+        self.read_from_file(addr, buf, to_end)
+            .ok_or("not dumped in the core")
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    const K: u64 = 1024;
+    match n {
+        n if n >= K * K * K => format!("{:.1} GiB", n as f64 / (K * K * K) as f64),
+        n if n >= K * K => format!("{:.1} MiB", n as f64 / (K * K) as f64),
+        n if n >= K => format!("{:.1} KiB", n as f64 / K as f64),
+        n => format!("{n} bytes"),
+    }
+}
+
+impl Memory for CoreFile {
+    fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            let Some(at) = addr.checked_add(done as u64) else {
+                break;
+            };
+            match self.read_once(at, &mut buf[done..]) {
+                Ok(n) => done += n,
+                Err(reason) if done == 0 => return Err(Error::MemoryUnavailable { addr, reason }),
+                Err(_) => break,
+            }
+        }
+        Ok(done)
+    }
+}
+
+impl ProcessTarget for CoreFile {
+    fn source(&self) -> &Source {
+        &self.source
+    }
+
+    fn psinfo(&self) -> &Psinfo {
+        &self.psinfo
+    }
+
+    fn argv(&self) -> Result<StringList> {
+        match self.initial_stack() {
+            Ok(s) => Ok(StringList {
+                items: s.argv.clone(),
+                caveat: None,
+            }),
+            Err(why) => Ok(StringList {
+                items: self
+                    .psinfo
+                    .psargs
+                    .as_bytes()
+                    .split(|&b| b == b' ')
+                    .filter(|w| !w.is_empty())
+                    .map(|w| OsString::from(std::ffi::OsStr::from_bytes(w)))
+                    .collect(),
+                caveat: Some(format!(
+                    "{why}; argv is taken from the 80-byte pr_psargs, so it may be cut short \
+                     and arguments that contain spaces are split"
+                )),
+            }),
+        }
+    }
+
+    fn initial_environ(&self) -> Result<StringList> {
+        match self.initial_stack() {
+            Ok(s) => Ok(StringList {
+                items: s.envp.clone(),
+                caveat: None,
+            }),
+            Err(why) => Err(Error::not_available(format!(
+                "the initial environment is not available: {why}"
+            ))),
+        }
+    }
+
+    fn auxv(&self) -> Result<Vec<AuxEntry>> {
+        if self.auxv.is_empty() {
+            return Err(Error::not_available(
+                "the core has no auxiliary vector (NT_AUXV)",
+            ));
+        }
+        Ok(self.auxv.clone())
+    }
+
+    fn mappings(&self) -> Result<Vec<Mapping>> {
+        let vdso = auxv::lookup(&self.auxv, auxv::AT_SYSINFO_EHDR);
+        let main_sp = self
+            .threads
+            .iter()
+            .find(|t| t.tid == self.psinfo.pid)
+            .and_then(|t| t.stack_pointer);
+        let mut out = Vec::with_capacity(self.segments.len());
+        for s in &self.segments {
+            let file = self.files.iter().find(|f| f.start == s.vaddr);
+            let name = if let Some(f) = file {
+                MapName::File(f.path.clone())
+            } else if Some(s.vaddr) == vdso {
+                MapName::Vdso
+            } else if main_sp.is_some_and(|sp| s.vaddr <= sp && sp < s.end()) {
+                MapName::Stack
+            } else {
+                MapName::Anon
+            };
+            out.push(Mapping {
+                start: s.vaddr,
+                end: s.end(),
+                perms: Perms {
+                    read: s.flags & elf::PF_R.0 != 0,
+                    write: s.flags & elf::PF_W.0 != 0,
+                    exec: s.flags & elf::PF_X.0 != 0,
+                    shared: false,
+                },
+                offset: file.map(|f| f.offset).unwrap_or(0),
+                dev: (0, 0),
+                inode: 0,
+                name,
+                deleted: false,
+                dumped: Some(s.present),
+            });
+        }
+        // File mappings that gcore left without a segment.
+        for f in &self.files {
+            if self.segment_at(f.start).is_none() {
+                out.push(Mapping {
+                    start: f.start,
+                    end: f.end,
+                    perms: Perms {
+                        read: true,
+                        ..Perms::default()
+                    },
+                    offset: f.offset,
+                    dev: (0, 0),
+                    inode: 0,
+                    name: MapName::File(f.path.clone()),
+                    deleted: false,
+                    dumped: Some(0),
+                });
+            }
+        }
+        out.sort_by_key(|m| m.start);
+        Ok(out)
+    }
+
+    fn threads(&self) -> Result<Vec<Thread>> {
+        Ok(self.threads.clone())
+    }
+
+    fn fds(&self) -> Result<Vec<OpenFile>> {
+        Err(Error::not_available(
+            "a Linux core file records no open files",
+        ))
+    }
+
+    fn fatal_signal(&self) -> Option<SignalInfo> {
+        self.siginfo
+    }
+
+    fn open_mapped_file(&self, path: &Path) -> Result<File> {
+        let local = self.local_path(path);
+        File::open(&local).map_err(|e| Error::io(local, e))
+    }
+
+    fn problems(&self) -> &[String] {
+        &self.problems
+    }
+
+    fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut self.notices.borrow_mut())
+    }
+}

@@ -1,0 +1,203 @@
+//! ELF images the target has mapped: symbols, build-ids, load addresses.
+//!
+//! Files are mmapped and parsed with `object`, the one ELF reader of this
+//! crate (the core reader uses it too). Only the parts asked for are touched:
+//! looking up a symbol in node's 75,000-entry `.dynsym` goes through the GNU
+//! hash table and reads a handful of pages.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use object::elf::{self, FileHeader64};
+use object::read::elf::{FileHeader, ProgramHeader};
+use object::{Endianness, LittleEndian};
+
+use crate::error::{Error, Result};
+use crate::target::Mapping;
+
+type Header = FileHeader64<Endianness>;
+
+/// Map a file read-only. Empty files cannot be mapped; say so.
+pub fn map_file(file: &File, path: &Path) -> Result<Mmap> {
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len == 0 {
+        return Err(Error::NotCore {
+            path: path.to_owned(),
+            what: "the file is empty".into(),
+        });
+    }
+    // SAFETY: the mapping is read-only and private to this process. A file
+    // truncated by someone else while mapped would raise SIGBUS; that is the
+    // accepted cost of never reading a multi-gigabyte core whole.
+    #[allow(unsafe_code)]
+    let map = unsafe { Mmap::map(file) }.map_err(|e| Error::io(path, e))?;
+    Ok(map)
+}
+
+/// A symbol found in an image, with its link-time address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Symbol {
+    pub name: String,
+    pub value: u64,
+    pub size: u64,
+}
+
+/// A mapped ELF file.
+#[derive(Debug)]
+pub struct ElfImage {
+    path: PathBuf,
+    map: Mmap,
+}
+
+impl ElfImage {
+    /// Map and check an ELF file.
+    pub fn open(file: File, path: &Path) -> Result<Self> {
+        let map = map_file(&file, path)?;
+        Header::parse(&*map)
+            .map_err(|e| Error::not_available(format!("{}: {e}", path.display())))?;
+        Ok(ElfImage {
+            path: path.to_owned(),
+            map,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn header(&self) -> Option<(&Header, Endianness)> {
+        let h = Header::parse(&*self.map).ok()?;
+        let e = h.endian().ok()?;
+        Some((h, e))
+    }
+
+    /// `ET_EXEC`, `ET_DYN`, ...
+    pub fn file_type(&self) -> u16 {
+        self.header().map(|(h, e)| h.e_type(e).0).unwrap_or(0)
+    }
+
+    /// The `PT_LOAD` segments as (file offset, vaddr, filesz, memsz).
+    pub fn loads(&self) -> Vec<(u64, u64, u64, u64)> {
+        let Some((h, e)) = self.header() else {
+            return Vec::new();
+        };
+        let Ok(phdrs) = h.program_headers(e, &*self.map) else {
+            return Vec::new();
+        };
+        phdrs
+            .iter()
+            .filter(|p| p.p_type(e) == elf::PT_LOAD)
+            .map(|p| (p.p_offset(e), p.p_vaddr(e), p.p_filesz(e), p.p_memsz(e)))
+            .collect()
+    }
+
+    /// The GNU build-id, from the `PT_NOTE` segments.
+    pub fn build_id(&self) -> Option<Vec<u8>> {
+        build_id_in(&self.map)
+    }
+
+    /// Find the first *defined* symbol among `names`, in `.dynsym` (through
+    /// the GNU hash table when there is one) and then in `.symtab`.
+    pub fn find_symbol(&self, names: &[&str]) -> Option<Symbol> {
+        let (h, e) = self.header()?;
+        let data = &*self.map;
+        let sections = h.sections(e, data).ok()?;
+        let defined = |sym: &elf::Sym64<Endianness>| {
+            use object::read::elf::Sym;
+            sym.st_shndx(e) != elf::SHN_UNDEF && sym.st_value(e) != 0
+        };
+        let make = |name: &str, sym: &elf::Sym64<Endianness>| {
+            use object::read::elf::Sym;
+            Symbol {
+                name: name.to_owned(),
+                value: sym.st_value(e),
+                size: sym.st_size(e),
+            }
+        };
+        // .dynsym through the GNU hash table.
+        if let Ok(dynsym) = sections.symbols(e, data, elf::SHT_DYNSYM)
+            && let Ok(Some((hash, link))) = sections.gnu_hash(e, data)
+            && link == dynsym.section()
+        {
+            let versions = sections
+                .versions(e, data)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            for name in names {
+                let found = hash.find(
+                    e,
+                    name.as_bytes(),
+                    elf::gnu_hash(name.as_bytes()),
+                    None,
+                    &dynsym,
+                    &versions,
+                );
+                if let Some((_, sym)) = found
+                    && defined(sym)
+                {
+                    return Some(make(name, sym));
+                }
+            }
+        }
+        // Linear search: .dynsym without a hash table, then .symtab (a static
+        // binary has only that).
+        for kind in [elf::SHT_DYNSYM, elf::SHT_SYMTAB] {
+            let Ok(table) = sections.symbols(e, data, kind) else {
+                continue;
+            };
+            for name in names {
+                for sym in table.iter() {
+                    use object::read::elf::Sym;
+                    if defined(sym) && sym.name(e, table.strings()) == Ok(name.as_bytes()) {
+                        return Some(make(name, sym));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The difference between run-time and link-time addresses, given the
+    /// mappings of this file in the target.
+    pub fn load_bias(&self, mappings: &[&Mapping]) -> Option<u64> {
+        if self.file_type() == elf::ET_EXEC.0 {
+            return Some(0);
+        }
+        let page = 4096u64;
+        for (offset, vaddr, _, _) in self.loads() {
+            let want = offset & !(page - 1);
+            if let Some(m) = mappings.iter().find(|m| m.offset == want) {
+                return Some(m.start.wrapping_sub(vaddr & !(page - 1)));
+            }
+        }
+        None
+    }
+}
+
+/// The build-id in the `PT_NOTE` segments of an ELF image that starts at
+/// `data[0]` (a file, or its first page copied from memory).
+pub fn build_id_in(data: &[u8]) -> Option<Vec<u8>> {
+    let h = FileHeader64::<LittleEndian>::parse(data).ok()?;
+    let e = LittleEndian;
+    for ph in h.program_headers(e, data).ok()? {
+        if ph.p_type(e) != elf::PT_NOTE {
+            continue;
+        }
+        let Ok(Some(mut notes)) = ph.notes(e, data) else {
+            continue;
+        };
+        while let Ok(Some(note)) = notes.next() {
+            if note.name() == elf::ELF_NOTE_GNU && note.n_type(e) == elf::NT_GNU_BUILD_ID {
+                return Some(note.desc().to_vec());
+            }
+        }
+    }
+    None
+}
+
+/// Lower-case hex of a build-id.
+pub fn hex_id(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,157 @@
+//! The one error type of the library.
+//!
+//! Every variant carries the subject it concerns (a PID, a path, an address)
+//! so that a front-end can print `npX: OPERAND: cause` without guessing. The
+//! `Display` text is the *cause* only; the operand is printed by the caller,
+//! which knows how the user spelled it.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::escape::escape_path;
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why the kernel refused us access to a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionCause {
+    /// The target runs as another user and we lack CAP_SYS_PTRACE.
+    OtherUser {
+        target_uid: u32,
+        target_user: Option<String>,
+        our_uid: u32,
+    },
+    /// The Yama LSM (`kernel.yama.ptrace_scope`) forbids it.
+    PtraceScope { level: u32 },
+    /// The target made itself non-dumpable (setuid, prctl(PR_SET_DUMPABLE, 0)),
+    /// so only CAP_SYS_PTRACE opens it.
+    NotDumpable,
+    /// We run as root but without CAP_SYS_PTRACE (a container that drops it).
+    MissingCapability,
+    /// The kernel said no and none of the usual causes applies.
+    Unknown,
+}
+
+impl fmt::Display for PermissionCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PermissionCause::OtherUser {
+                target_uid,
+                target_user,
+                our_uid,
+            } => {
+                let who = match target_user {
+                    Some(name) => format!("user {name} (uid {target_uid})"),
+                    None => format!("uid {target_uid}"),
+                };
+                write!(
+                    f,
+                    "the process belongs to {who} and we run as uid {our_uid}; \
+                     run as that user, or as root / with CAP_SYS_PTRACE"
+                )
+            }
+            PermissionCause::PtraceScope { level } => write!(
+                f,
+                "kernel.yama.ptrace_scope is {level}; run with CAP_SYS_PTRACE (e.g. sudo) \
+                 or lower it with `sysctl kernel.yama.ptrace_scope=0`"
+            ),
+            PermissionCause::NotDumpable => write!(
+                f,
+                "the process is not dumpable (setuid or PR_SET_DUMPABLE=0); \
+                 only root / CAP_SYS_PTRACE may read it"
+            ),
+            PermissionCause::MissingCapability => write!(
+                f,
+                "we run as root but without CAP_SYS_PTRACE; add that capability \
+                 (e.g. docker run --cap-add SYS_PTRACE)"
+            ),
+            PermissionCause::Unknown => write!(
+                f,
+                "the kernel refused access (an LSM such as SELinux or AppArmor may forbid it); \
+                 try as root / with CAP_SYS_PTRACE"
+            ),
+        }
+    }
+}
+
+/// Everything that can go wrong while opening or reading a target.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no such process")]
+    NoSuchProcess { pid: i32 },
+
+    #[error("process exited while it was being read")]
+    ProcessGone { pid: i32 },
+
+    #[error("process is a zombie (defunct): it has exited and has no memory left to read")]
+    Zombie { pid: i32 },
+
+    #[error("process is a kernel thread: it has no user address space")]
+    KernelThread { pid: i32 },
+
+    #[error("permission denied: {cause}")]
+    PermissionDenied { pid: i32, cause: PermissionCause },
+
+    #[error("no such file or directory")]
+    NotFound { path: PathBuf },
+
+    #[error("is a directory, not a core file")]
+    IsDirectory { path: PathBuf },
+
+    #[error("not a core file: {what}")]
+    NotCore { path: PathBuf, what: String },
+
+    #[error("unsupported core: {what}")]
+    Unsupported { path: PathBuf, what: String },
+
+    #[error("corrupt core: {what}")]
+    Corrupt { path: PathBuf, what: String },
+
+    #[error("memory at {addr:#x} is not available{}", reason_suffix(.reason))]
+    MemoryUnavailable { addr: u64, reason: &'static str },
+
+    #[error("{what}")]
+    NotAvailable { what: String },
+
+    #[error("{}: {source}", escape_path(.path))]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn reason_suffix(reason: &str) -> String {
+    if reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({reason})")
+    }
+}
+
+impl Error {
+    /// Wrap an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An error that says some data does not exist in this target.
+    pub fn not_available(what: impl Into<String>) -> Self {
+        Error::NotAvailable { what: what.into() }
+    }
+
+    /// True for errors that mean the process vanished: a caller iterating
+    /// over threads or fds skips the item instead of failing.
+    pub fn is_gone(&self) -> bool {
+        match self {
+            Error::ProcessGone { .. } | Error::NoSuchProcess { .. } => true,
+            Error::Io { source, .. } => source.raw_os_error() == Some(nix::libc::ESRCH),
+            _ => false,
+        }
+    }
+}

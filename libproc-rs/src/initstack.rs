@@ -1,0 +1,358 @@
+//! Recovering argv and the initial environment from the stack the kernel
+//! built at exec time.
+//!
+//! A core has no `/proc/PID/cmdline`, but its main stack still holds what
+//! `execve` laid out, from low to high addresses:
+//!
+//! ```text
+//!   argc | argv[0..argc] | NULL | envp[0..envc] | NULL | auxv ... AT_NULL
+//!   ... padding, AT_RANDOM bytes, platform string ...
+//!   argv strings | env strings | AT_EXECFN string | NULL word (stack top)
+//! ```
+//!
+//! The auxiliary vector is located by searching, just below `AT_RANDOM`, for
+//! the exact bytes of the core's `NT_AUXV` note; that match is the
+//! cross-check that the stack is the one the kernel built. From there the
+//! pointer arrays are walked backwards: envp until its NULL, then argv until
+//! the word that equals the number of pointers passed (argc).
+//!
+//! The strings are then read the way the kernel reads them for
+//! `/proc/PID/cmdline` and `/proc/PID/environ`: as the contiguous area from
+//! `argv[0]` up to `AT_EXECFN`, split at NULs. That keeps the answer equal to
+//! what the live process showed even after a program permuted its `argv[]`
+//! pointers (GNU getopt does) or replaced `envp[]` entries in place
+//! (glibc's setenv does, before the first variable is added). Only when the
+//! area does not split into `argc + envc` strings are the pointers followed
+//! one by one.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+
+use crate::auxv::{self, AuxEntry};
+use crate::target::{Memory, MemoryExt};
+
+/// What the initial stack gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitialStack {
+    pub argv: Vec<OsString>,
+    pub envp: Vec<OsString>,
+    /// Address of the auxiliary vector on the stack.
+    pub auxv_addr: u64,
+    /// Address of argc (the initial stack pointer).
+    pub argc_addr: u64,
+}
+
+/// Upper bounds that keep a corrupted stack from making us loop or allocate
+/// without end. The kernel's own limit for one string is 32 pages.
+const MAX_POINTERS: usize = 1 << 20;
+const MAX_STRING: usize = 32 * 4096;
+const MAX_AREA: u64 = 64 << 20;
+const PAGE: u64 = 4096;
+
+/// Find the auxiliary vector below `anchor`, searching at most `window`
+/// bytes down, page by page, and stopping at memory that is not there.
+fn find_auxv(mem: &dyn Memory, image: &[u8], anchor: u64, window: u64) -> Option<u64> {
+    let top = anchor.checked_add(PAGE - 1)? & !(PAGE - 1);
+    let floor = top.saturating_sub(window);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut base = top;
+    while base > floor {
+        let page_start = base - PAGE;
+        let mut page = vec![0u8; PAGE as usize];
+        match mem.read_memory(page_start, &mut page) {
+            Ok(n) if n == page.len() => {}
+            _ => break,
+        }
+        page.extend_from_slice(&buf);
+        buf = page;
+        base = page_start;
+        // Search only where a match can newly appear: the new page plus the
+        // image's length into the old part.
+        let limit = (PAGE as usize + image.len()).min(buf.len());
+        if let Some(pos) = rfind_aligned(&buf[..limit], image) {
+            return Some(base + pos as u64);
+        }
+    }
+    None
+}
+
+/// The highest 8-byte-aligned position of `needle` in `hay`.
+fn rfind_aligned(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    let last = (hay.len() - needle.len()) & !7;
+    (0..=last)
+        .rev()
+        .step_by(8)
+        .find(|&i| &hay[i..i + needle.len()] == needle)
+}
+
+fn split_area(area: &[u8]) -> Vec<OsString> {
+    let body = area.strip_suffix(&[0]).unwrap_or(area);
+    body.split(|&b| b == 0)
+        .map(|s| OsString::from_vec(s.to_vec()))
+        .collect()
+}
+
+/// Recover argv and envp. The error says why it could not be done.
+pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, String> {
+    if auxv.is_empty() {
+        return Err("the core has no auxiliary vector".into());
+    }
+    let image = auxv::encode_auxv(auxv);
+    let anchors = [
+        (auxv::AT_RANDOM, 64 * 1024),
+        (auxv::AT_EXECFN, MAX_AREA + 64 * 1024),
+    ];
+    let auxv_addr = anchors
+        .iter()
+        .filter_map(|&(key, window)| Some((auxv::lookup(auxv, key)?, window)))
+        .find_map(|(anchor, window)| find_auxv(mem, &image, anchor, window))
+        .ok_or("the initial stack is not in the core (no copy of the auxiliary vector found)")?;
+
+    let word = |addr: u64| -> Result<u64, String> {
+        mem.read_u64(addr)
+            .map_err(|_| format!("initial stack unreadable at {addr:#x}"))
+    };
+    if word(auxv_addr - 8)? != 0 {
+        return Err("no NULL before the auxiliary vector".into());
+    }
+    // envp[], walking down from just below its NULL.
+    let mut envp_ptrs = Vec::new();
+    let mut at = auxv_addr - 16;
+    loop {
+        let w = word(at)?;
+        if w == 0 {
+            break;
+        }
+        envp_ptrs.push(w);
+        if envp_ptrs.len() > MAX_POINTERS {
+            return Err("environment pointer array has no end".into());
+        }
+        at -= 8;
+    }
+    envp_ptrs.reverse();
+    // argv[], down from below its NULL until the count word.
+    let mut argv_ptrs = Vec::new();
+    at -= 8;
+    loop {
+        let w = word(at)?;
+        if w == argv_ptrs.len() as u64 {
+            break;
+        }
+        if w == 0 || argv_ptrs.len() > MAX_POINTERS {
+            return Err("argument pointer array does not end in argc".into());
+        }
+        argv_ptrs.push(w);
+        at -= 8;
+    }
+    argv_ptrs.reverse();
+    let argc_addr = at;
+
+    let (argv, envp) = read_area(mem, auxv, &argv_ptrs, &envp_ptrs)
+        .or_else(|| read_each(mem, &argv_ptrs, &envp_ptrs))
+        .ok_or("argument strings are not in the core")?;
+    Ok(InitialStack {
+        argv,
+        envp,
+        auxv_addr,
+        argc_addr,
+    })
+}
+
+type Vectors = (Vec<OsString>, Vec<OsString>);
+
+/// Read the contiguous string area and split it, if it is intact.
+fn read_area(
+    mem: &dyn Memory,
+    auxv: &[AuxEntry],
+    argv_ptrs: &[u64],
+    envp_ptrs: &[u64],
+) -> Option<Vectors> {
+    let start = *argv_ptrs.first().or(envp_ptrs.first())?;
+    let end = auxv::lookup(auxv, auxv::AT_EXECFN)?;
+    if end <= start || end - start > MAX_AREA {
+        return None;
+    }
+    let mut area = vec![0u8; (end - start) as usize];
+    mem.read_exact_at(start, &mut area).ok()?;
+    if area.last() != Some(&0) {
+        return None;
+    }
+    let mut strings = split_area(&area);
+    if strings.len() != argv_ptrs.len() + envp_ptrs.len() {
+        return None;
+    }
+    let envp = strings.split_off(argv_ptrs.len());
+    Some((strings, envp))
+}
+
+/// Follow each pointer.
+fn read_each(mem: &dyn Memory, argv_ptrs: &[u64], envp_ptrs: &[u64]) -> Option<Vectors> {
+    let read = |ptrs: &[u64]| -> Option<Vec<OsString>> {
+        ptrs.iter()
+            .map(|&p| mem.read_cstring(p, MAX_STRING).ok())
+            .collect()
+    };
+    Some((read(argv_ptrs)?, read(envp_ptrs)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Error, Result};
+
+    /// Memory made of one block at `base`.
+    struct Block {
+        base: u64,
+        bytes: Vec<u8>,
+    }
+
+    impl Memory for Block {
+        fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
+            let off =
+                addr.checked_sub(self.base)
+                    .filter(|&o| o < self.bytes.len() as u64)
+                    .ok_or(Error::MemoryUnavailable { addr, reason: "" })? as usize;
+            let n = buf.len().min(self.bytes.len() - off);
+            buf[..n].copy_from_slice(&self.bytes[off..off + n]);
+            Ok(n)
+        }
+    }
+
+    /// Lay out a stack the way the kernel does and return it with its auxv.
+    fn build(argv: &[&[u8]], envp: &[&[u8]]) -> (Block, Vec<AuxEntry>) {
+        let base = 0x7ffd_0000_0000u64;
+        let size = 4 * PAGE as usize;
+        let mut bytes = vec![0u8; size];
+        let top = base + size as u64 - 8; // final NULL word
+        // Strings: argv then envp then execfn, ending at `top`.
+        let execfn = b"/bin/prog\0";
+        let mut strings = Vec::new();
+        let mut argv_at = Vec::new();
+        let mut envp_at = Vec::new();
+        let total: usize =
+            argv.iter().chain(envp).map(|s| s.len() + 1).sum::<usize>() + execfn.len();
+        let strings_start = top - total as u64;
+        for s in argv {
+            argv_at.push(strings_start + strings.len() as u64);
+            strings.extend_from_slice(s);
+            strings.push(0);
+        }
+        for s in envp {
+            envp_at.push(strings_start + strings.len() as u64);
+            strings.extend_from_slice(s);
+            strings.push(0);
+        }
+        let execfn_at = strings_start + strings.len() as u64;
+        strings.extend_from_slice(execfn);
+        let off = (strings_start - base) as usize;
+        bytes[off..off + strings.len()].copy_from_slice(&strings);
+        // Random bytes and some padding below the strings.
+        let random_at = (strings_start - 16 - 40) & !15;
+        let auxv = vec![
+            AuxEntry {
+                key: auxv::AT_PAGESZ,
+                value: 4096,
+            },
+            AuxEntry {
+                key: auxv::AT_RANDOM,
+                value: random_at,
+            },
+            AuxEntry {
+                key: auxv::AT_EXECFN,
+                value: execfn_at,
+            },
+        ];
+        let image = auxv::encode_auxv(&auxv);
+        let auxv_at = (random_at - image.len() as u64 - 24) & !15;
+        let mut words = vec![argv.len() as u64];
+        words.extend(&argv_at);
+        words.push(0);
+        words.extend(&envp_at);
+        words.push(0);
+        let sp = auxv_at - words.len() as u64 * 8;
+        for (i, w) in words.iter().enumerate() {
+            let o = (sp - base) as usize + i * 8;
+            bytes[o..o + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        let o = (auxv_at - base) as usize;
+        bytes[o..o + image.len()].copy_from_slice(&image);
+        (Block { base, bytes }, auxv)
+    }
+
+    #[test]
+    fn recovers_argv_and_envp() {
+        let (mem, auxv) = build(
+            &[b"prog", b"a b", b"", b"\xff\ttab"],
+            &[b"HOME=/root", b"X="],
+        );
+        let s = recover(&mem, &auxv).unwrap();
+        assert_eq!(s.argv.len(), 4);
+        assert_eq!(s.argv[1], "a b");
+        assert_eq!(s.argv[2], "");
+        assert_eq!(s.argv[3], OsString::from_vec(b"\xff\ttab".to_vec()));
+        assert_eq!(
+            s.envp,
+            vec![OsString::from("HOME=/root"), OsString::from("X=")]
+        );
+        assert_eq!(mem.read_u64(s.argc_addr).unwrap(), 4);
+    }
+
+    #[test]
+    fn empty_environment_and_single_arg() {
+        let (mem, auxv) = build(&[b"prog"], &[]);
+        let s = recover(&mem, &auxv).unwrap();
+        assert_eq!(s.argv, vec![OsString::from("prog")]);
+        assert!(s.envp.is_empty());
+    }
+
+    #[test]
+    fn permuted_pointers_do_not_reorder_argv() {
+        let (mut mem, auxv) = build(&[b"prog", b"-x", b"file"], &[b"A=1"]);
+        let s = recover(&mem, &auxv).unwrap();
+        // Swap argv[1] and argv[2] pointers as getopt would.
+        let p1 = (s.argc_addr + 16 - mem.base) as usize;
+        let p2 = p1 + 8;
+        let (a, b) = (
+            mem.bytes[p1..p1 + 8].to_vec(),
+            mem.bytes[p2..p2 + 8].to_vec(),
+        );
+        mem.bytes[p1..p1 + 8].copy_from_slice(&b);
+        mem.bytes[p2..p2 + 8].copy_from_slice(&a);
+        let s = recover(&mem, &auxv).unwrap();
+        assert_eq!(
+            s.argv,
+            vec![OsString::from("prog"), "-x".into(), "file".into()]
+        );
+    }
+
+    #[test]
+    fn missing_stack_is_an_error_not_garbage() {
+        let (mem, auxv) = build(&[b"prog"], &[b"A=1"]);
+        let empty = Block {
+            base: mem.base,
+            bytes: Vec::new(),
+        };
+        assert!(recover(&empty, &auxv).is_err());
+        // An auxv that does not match what is on the stack.
+        let mut other = auxv.clone();
+        other[0].value = 8192;
+        assert!(recover(&mem, &other).is_err());
+        assert!(recover(&mem, &[]).is_err());
+    }
+
+    #[test]
+    fn overwritten_area_falls_back_to_pointers() {
+        let (mut mem, auxv) = build(&[b"prog", b"arg"], &[b"A=1"]);
+        let s = recover(&mem, &auxv).unwrap();
+        // Like setproctitle: put a NUL in the middle of argv[1].
+        let argv1 = mem.read_u64(s.argc_addr + 16).unwrap();
+        let o = (argv1 - mem.base) as usize + 1;
+        mem.bytes[o] = 0;
+        let s = recover(&mem, &auxv).unwrap();
+        assert_eq!(s.argv, vec![OsString::from("prog"), "a".into()]);
+        assert_eq!(s.envp, vec![OsString::from("A=1")]);
+    }
+}

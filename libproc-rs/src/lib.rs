@@ -1,0 +1,74 @@
+//! libproc-rs: everything nptools knows about processes, in one place.
+//!
+//! The nptools binaries (`npargs`, `npenv`, and the tools that follow) are
+//! thin: they parse flags and render. All knowledge of `/proc`, of ELF core
+//! files, of the initial process stack and of the C library's `environ`
+//! lives here, behind one trait, [`ProcessTarget`], which a live process
+//! ([`live::LiveProcess`]) and a core file ([`corefile::CoreFile`]) both
+//! implement. A report written against the trait is the same report for
+//! both.
+//!
+//! What this crate does not do: it never stops a process to read what
+//! /proc or `process_vm_readv` can give, never reads a core file whole (it is
+//! mmapped; only headers, notes and the memory asked for are touched), and
+//! never turns memory a core lacks into zeros.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use libproc_rs::{open, ProcessTarget};
+//!
+//! let target = open("4242".as_ref())?;             // or a core's path
+//! for arg in target.argv()?.items {
+//!     println!("{}", libproc_rs::escape::escape_os(&arg));
+//! }
+//! let env = libproc_rs::environ::current_environ(target.as_ref())?;
+//! println!("{} variables", env.vars.items.len());
+//! # Ok::<(), libproc_rs::Error>(())
+//! ```
+//!
+//! # Layout
+//!
+//! - [`target`]: the trait and the data types it returns.
+//! - [`live`], [`corefile`]: the two sources.
+//! - [`procmaps`], [`notes`], [`auxv`], [`initstack`], [`names`]: parsers
+//!   that take bytes and are tested on literal input.
+//! - [`elf`]: mapped ELF images (symbols, build-ids, load bias).
+//! - [`environ`]: the current environment from the C library's `environ`.
+//! - [`escape`]: making bytes a target controls safe to print, and JSON.
+//! - [`report`], [`cli`]: output pieces and the operand loop the tools share.
+
+pub mod auxv;
+pub mod cli;
+pub mod corefile;
+pub mod elf;
+pub mod environ;
+pub mod error;
+pub mod escape;
+pub mod initstack;
+pub mod live;
+pub mod names;
+pub mod notes;
+pub mod procmaps;
+pub mod report;
+pub mod target;
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+pub use error::{Error, PermissionCause, Result};
+pub use target::{MemoryExt, ProcessTarget};
+
+/// Open an operand: a decimal number is a live process, anything else the
+/// path of an x86_64 ELF core file.
+pub fn open(operand: &OsStr) -> Result<Box<dyn ProcessTarget>> {
+    let bytes = operand.as_encoded_bytes();
+    if !bytes.is_empty() && bytes.iter().all(u8::is_ascii_digit) {
+        let pid = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.parse::<i32>().ok())
+            .ok_or(Error::NoSuchProcess { pid: -1 })?;
+        return Ok(Box::new(live::LiveProcess::open(pid)?));
+    }
+    Ok(Box::new(corefile::CoreFile::open(Path::new(operand))?))
+}

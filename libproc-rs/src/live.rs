@@ -1,0 +1,366 @@
+//! A live process, read through /proc and `process_vm_readv`.
+//!
+//! Nothing here stops the target: argv, environment, auxv and maps are
+//! files under /proc, memory is copied with `process_vm_readv` (falling back
+//! to `/proc/PID/mem` where that system call is unavailable). Files the
+//! process mapped are opened through `/proc/PID/root`, so a process in a
+//! container resolves its own paths.
+
+use std::cell::OnceCell;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, IoSliceMut, Read};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::uio::{RemoteIoVec, process_vm_readv};
+use nix::unistd::Pid;
+
+use crate::auxv::{AuxEntry, parse_auxv};
+use crate::error::{Error, PermissionCause, Result};
+use crate::names::IdNames;
+use crate::procmaps::parse_maps;
+use crate::target::{
+    Mapping, Memory, OpenFile, ProcessTarget, Psinfo, Source, StringList, Thread,
+    psargs_from_arg_area,
+};
+
+/// `PF_KTHREAD` in the flags field of /proc/PID/stat.
+const PF_KTHREAD: u64 = 0x0020_0000;
+/// Bit of CAP_SYS_PTRACE in the capability masks.
+const CAP_SYS_PTRACE: u32 = 19;
+
+/// A running process.
+#[derive(Debug)]
+pub struct LiveProcess {
+    source: Source,
+    psinfo: Psinfo,
+    /// `/proc/PID`, or the directory of a live thread when the leader has
+    /// exited but other threads still run.
+    dir: PathBuf,
+    mem: OnceCell<Option<File>>,
+}
+
+/// Split a NUL-separated /proc file (cmdline, environ) into its strings.
+pub fn split_nul_list(bytes: &[u8]) -> Vec<OsString> {
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    let body = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    body.split(|&b| b == 0)
+        .map(|s| OsString::from_vec(s.to_vec()))
+        .collect()
+}
+
+/// Parse /proc/PID/task/TID/syscall for the stack pointer of a thread
+/// blocked in a system call (`NR a1 .. a6 SP PC`; `-1 SP PC` when blocked
+/// elsewhere in the kernel; `running` when on a CPU).
+pub fn parse_syscall_sp(text: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(text).ok()?;
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let sp = match fields.len() {
+        9 => fields[7],
+        3 => fields[1],
+        _ => return None,
+    };
+    u64::from_str_radix(sp.strip_prefix("0x")?, 16).ok()
+}
+
+fn our_capabilities() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+impl LiveProcess {
+    /// Open process `pid`. Fails for processes that do not exist, zombies
+    /// and kernel threads.
+    pub fn open(pid: i32) -> Result<Self> {
+        if pid <= 0 {
+            return Err(Error::NoSuchProcess { pid });
+        }
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        let process =
+            procfs::process::Process::new(pid).map_err(|_| Error::NoSuchProcess { pid })?;
+        let stat = process.stat().map_err(|_| Error::NoSuchProcess { pid })?;
+        if u64::from(stat.flags) & PF_KTHREAD != 0 {
+            return Err(Error::KernelThread { pid });
+        }
+        let mut dir = proc_dir.clone();
+        if stat.state == 'Z' {
+            // The leader of a thread group may be a zombie while its other
+            // threads run on; read through one of them.
+            dir = Self::live_thread_dir(&proc_dir, pid).ok_or(Error::Zombie { pid })?;
+        }
+        let status = process.status().ok();
+        let (uid, gid) = match &status {
+            Some(s) => (s.ruid, s.rgid),
+            None => std::fs::metadata(&proc_dir)
+                .map(|m| (m.uid(), m.gid()))
+                .map_err(|_| Error::NoSuchProcess { pid })?,
+        };
+        let mut live = LiveProcess {
+            source: Source::Live { pid },
+            psinfo: Psinfo {
+                pid,
+                ppid: stat.ppid,
+                uid,
+                gid,
+                state: stat.state,
+                fname: OsString::new(),
+                psargs: OsString::new(),
+            },
+            dir,
+            mem: OnceCell::new(),
+        };
+        let comm = live.read_file("comm")?;
+        live.psinfo.fname = OsString::from_vec(comm.strip_suffix(b"\n").unwrap_or(&comm).to_vec());
+        let cmdline = live.read_file("cmdline")?;
+        live.psinfo.psargs = psargs_from_arg_area(&cmdline);
+        Ok(live)
+    }
+
+    fn live_thread_dir(proc_dir: &Path, pid: i32) -> Option<PathBuf> {
+        for entry in std::fs::read_dir(proc_dir.join("task")).ok()?.flatten() {
+            let tid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            if tid == pid {
+                continue;
+            }
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+            if state != "Z" && state != "X" {
+                return Some(entry.path());
+            }
+        }
+        None
+    }
+
+    fn pid_i(&self) -> i32 {
+        self.psinfo.pid
+    }
+
+    /// Turn an I/O error on a /proc file into the error a user should see.
+    fn proc_error(&self, path: &Path, e: io::Error) -> Error {
+        let pid = self.pid_i();
+        match e.raw_os_error() {
+            Some(nix::libc::ENOENT) | Some(nix::libc::ESRCH) => Error::ProcessGone { pid },
+            Some(nix::libc::EACCES) | Some(nix::libc::EPERM) => Error::PermissionDenied {
+                pid,
+                cause: self.permission_cause(false),
+            },
+            _ => Error::io(path, e),
+        }
+    }
+
+    /// Work out why access was refused. `attach` is true for accesses that
+    /// need PTRACE_MODE_ATTACH (memory), which Yama also governs.
+    fn permission_cause(&self, attach: bool) -> PermissionCause {
+        let our_uid = nix::unistd::geteuid().as_raw();
+        let caps = our_capabilities();
+        let privileged = caps & (1 << CAP_SYS_PTRACE) != 0;
+        if !privileged && self.psinfo.uid != our_uid {
+            let names = IdNames::load(Path::new("/"));
+            return PermissionCause::OtherUser {
+                target_uid: self.psinfo.uid,
+                target_user: names.user(self.psinfo.uid).map(str::to_owned),
+                our_uid,
+            };
+        }
+        if attach
+            && let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+            && let Ok(level) = s.trim().parse::<u32>()
+            && (level >= 3 || (level >= 1 && !privileged))
+        {
+            return PermissionCause::PtraceScope { level };
+        }
+        // A non-dumpable process has its /proc files owned by root.
+        if !privileged
+            && let Ok(m) = std::fs::metadata(self.dir.join("environ"))
+            && m.uid() == 0
+            && self.psinfo.uid != 0
+        {
+            return PermissionCause::NotDumpable;
+        }
+        if our_uid == 0 && !privileged {
+            return PermissionCause::MissingCapability;
+        }
+        PermissionCause::Unknown
+    }
+
+    /// Read a whole file under the process's /proc directory.
+    fn read_file(&self, name: &str) -> Result<Vec<u8>> {
+        let path = self.dir.join(name);
+        let mut buf = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut buf))
+            .map_err(|e| self.proc_error(&path, e))?;
+        Ok(buf)
+    }
+
+    fn mem_file(&self) -> Option<&File> {
+        self.mem
+            .get_or_init(|| File::open(self.dir.join("mem")).ok())
+            .as_ref()
+    }
+
+    fn read_via_mem_file(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
+        let file = self.mem_file().ok_or_else(|| Error::PermissionDenied {
+            pid: self.pid_i(),
+            cause: self.permission_cause(true),
+        })?;
+        match file.read_at(buf, addr) {
+            Ok(n) if n > 0 => Ok(n),
+            Ok(_) => Err(Error::MemoryUnavailable {
+                addr,
+                reason: "not mapped",
+            }),
+            Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => Err(Error::MemoryUnavailable {
+                addr,
+                reason: "not mapped",
+            }),
+            Err(e) => Err(self.proc_error(&self.dir.join("mem"), e)),
+        }
+    }
+}
+
+impl Memory for LiveProcess {
+    fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let remote = [RemoteIoVec {
+            base: addr as usize,
+            len: buf.len(),
+        }];
+        let mut local = [IoSliceMut::new(buf)];
+        match process_vm_readv(Pid::from_raw(self.pid_i()), &mut local, &remote) {
+            Ok(n) if n > 0 => Ok(n),
+            Ok(_) | Err(Errno::EFAULT) => Err(Error::MemoryUnavailable {
+                addr,
+                reason: "not mapped",
+            }),
+            Err(Errno::ESRCH) => Err(Error::ProcessGone { pid: self.pid_i() }),
+            Err(Errno::EPERM) => Err(Error::PermissionDenied {
+                pid: self.pid_i(),
+                cause: self.permission_cause(true),
+            }),
+            // ENOSYS (a kernel without it) and anything unexpected.
+            Err(_) => self.read_via_mem_file(addr, buf),
+        }
+    }
+}
+
+impl ProcessTarget for LiveProcess {
+    fn source(&self) -> &Source {
+        &self.source
+    }
+
+    fn psinfo(&self) -> &Psinfo {
+        &self.psinfo
+    }
+
+    fn argv(&self) -> Result<StringList> {
+        Ok(StringList {
+            items: split_nul_list(&self.read_file("cmdline")?),
+            caveat: None,
+        })
+    }
+
+    fn initial_environ(&self) -> Result<StringList> {
+        Ok(StringList {
+            items: split_nul_list(&self.read_file("environ")?),
+            caveat: None,
+        })
+    }
+
+    fn auxv(&self) -> Result<Vec<AuxEntry>> {
+        Ok(parse_auxv(&self.read_file("auxv")?))
+    }
+
+    fn mappings(&self) -> Result<Vec<Mapping>> {
+        Ok(parse_maps(&self.read_file("maps")?))
+    }
+
+    fn threads(&self) -> Result<Vec<Thread>> {
+        let task_dir = PathBuf::from(format!("/proc/{}/task", self.pid_i()));
+        let entries = std::fs::read_dir(&task_dir).map_err(|e| self.proc_error(&task_dir, e))?;
+        let mut tids: Vec<i32> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        tids.sort_unstable_by_key(|&t| (t != self.pid_i(), t));
+        let mut threads = Vec::with_capacity(tids.len());
+        for tid in tids {
+            let dir = task_dir.join(tid.to_string());
+            // A thread that exits while we look is skipped.
+            let Ok(comm) = std::fs::read(dir.join("comm")) else {
+                continue;
+            };
+            let name = OsString::from_vec(comm.strip_suffix(b"\n").unwrap_or(&comm).to_vec());
+            let stack_pointer = std::fs::read(dir.join("syscall"))
+                .ok()
+                .and_then(|s| parse_syscall_sp(&s));
+            threads.push(Thread {
+                tid,
+                name: Some(name),
+                registers: None,
+                stack_pointer,
+            });
+        }
+        Ok(threads)
+    }
+
+    fn fds(&self) -> Result<Vec<OpenFile>> {
+        let fd_dir = self.dir.join("fd");
+        let entries = std::fs::read_dir(&fd_dir).map_err(|e| self.proc_error(&fd_dir, e))?;
+        let mut fds: Vec<OpenFile> = entries
+            .flatten()
+            .filter_map(|e| {
+                let fd = e.file_name().to_str()?.parse().ok()?;
+                // An fd closed while we read is skipped.
+                let target = std::fs::read_link(e.path()).ok()?.into_os_string();
+                Some(OpenFile { fd, target })
+            })
+            .collect();
+        fds.sort_by_key(|f| f.fd);
+        Ok(fds)
+    }
+
+    fn open_mapped_file(&self, path: &Path) -> Result<File> {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let full = PathBuf::from(format!("/proc/{}/root", self.pid_i())).join(rel);
+        File::open(&full).map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_lists() {
+        assert!(split_nul_list(b"").is_empty());
+        assert_eq!(
+            split_nul_list(b"a\0b c\0\0"),
+            vec![OsString::from("a"), "b c".into(), "".into()]
+        );
+        // No trailing NUL (setproctitle overwrote it).
+        assert_eq!(split_nul_list(b"title"), vec![OsString::from("title")]);
+    }
+
+    #[test]
+    fn syscall_stack_pointer() {
+        let blocked = b"0 0x3 0x7ffd 0x1 0x0 0x0 0x0 0x7ffc9a1b2c38 0x7f00aa\n";
+        assert_eq!(parse_syscall_sp(blocked), Some(0x7ffc9a1b2c38));
+        assert_eq!(parse_syscall_sp(b"-1 0x7ffe00 0x400000\n"), Some(0x7ffe00));
+        assert_eq!(parse_syscall_sp(b"running\n"), None);
+        assert_eq!(parse_syscall_sp(b""), None);
+    }
+}

@@ -1,0 +1,191 @@
+//! Parser for `/proc/PID/maps`.
+//!
+//! Written here rather than taken from procfs because paths are bytes: a
+//! mapped file whose name is not UTF-8 makes procfs's line reader fail, and
+//! scale matters (a process may have tens of thousands of mappings, and
+//! procfs allocates a map per entry). The parser works on bytes and is tested
+//! on literal input.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+
+use crate::target::{MapName, Mapping, Perms};
+
+const DELETED: &[u8] = b" (deleted)";
+
+fn hex(field: &[u8]) -> Option<u64> {
+    u64::from_str_radix(std::str::from_utf8(field).ok()?, 16).ok()
+}
+
+/// The kernel writes a newline in a path as `\012`; undo that.
+fn unescape_newlines(name: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len());
+    let mut i = 0;
+    while i < name.len() {
+        if name[i..].starts_with(b"\\012") {
+            out.push(b'\n');
+            i += 4;
+        } else {
+            out.push(name[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Classify the name column of a maps line.
+pub fn classify_name(name: &[u8]) -> (MapName, bool) {
+    if name.is_empty() {
+        return (MapName::Anon, false);
+    }
+    if name[0] == b'[' && name.ends_with(b"]") {
+        let inner = &name[1..name.len() - 1];
+        let kind = match inner {
+            b"heap" => MapName::Heap,
+            b"stack" => MapName::Stack,
+            b"vdso" => MapName::Vdso,
+            b"vvar" => MapName::Vvar,
+            b"vsyscall" => MapName::Vsyscall,
+            _ => {
+                if let Some(n) = inner.strip_prefix(b"anon:") {
+                    MapName::AnonNamed(OsString::from_vec(n.to_vec()))
+                } else if let Some(n) = inner.strip_prefix(b"anon_shmem:") {
+                    MapName::AnonShmemNamed(OsString::from_vec(n.to_vec()))
+                } else if inner.starts_with(b"stack:") {
+                    // Kernels before 4.5 named thread stacks `[stack:TID]`.
+                    MapName::Stack
+                } else {
+                    MapName::Other(OsString::from_vec(inner.to_vec()))
+                }
+            }
+        };
+        return (kind, false);
+    }
+    let (path, deleted) = match name.strip_suffix(DELETED) {
+        Some(p) => (p, true),
+        None => (name, false),
+    };
+    (
+        MapName::File(PathBuf::from(OsString::from_vec(unescape_newlines(path)))),
+        deleted,
+    )
+}
+
+/// Parse one line (without its newline). `None` for a malformed line.
+pub fn parse_line(line: &[u8]) -> Option<Mapping> {
+    let mut rest = line;
+    let mut fields: [&[u8]; 5] = [&[]; 5];
+    for f in &mut fields {
+        let start = rest.iter().position(|&b| b != b' ')?;
+        rest = &rest[start..];
+        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        *f = &rest[..end];
+        rest = &rest[end..];
+    }
+    let name_start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let name = &rest[name_start..];
+
+    let dash = fields[0].iter().position(|&b| b == b'-')?;
+    let start = hex(&fields[0][..dash])?;
+    let end = hex(&fields[0][dash + 1..])?;
+    let p = fields[1];
+    if p.len() < 4 {
+        return None;
+    }
+    let perms = Perms {
+        read: p[0] == b'r',
+        write: p[1] == b'w',
+        exec: p[2] == b'x',
+        shared: p[3] == b's',
+    };
+    let offset = hex(fields[2])?;
+    let colon = fields[3].iter().position(|&b| b == b':')?;
+    let major = u32::try_from(hex(&fields[3][..colon])?).ok()?;
+    let minor = u32::try_from(hex(&fields[3][colon + 1..])?).ok()?;
+    let inode = std::str::from_utf8(fields[4]).ok()?.parse().ok()?;
+    let (name, deleted) = classify_name(name);
+    Some(Mapping {
+        start,
+        end,
+        perms,
+        offset,
+        dev: (major, minor),
+        inode,
+        name,
+        deleted,
+        dumped: None,
+    })
+}
+
+/// Parse the whole of `/proc/PID/maps`. Malformed lines are skipped.
+pub fn parse_maps(bytes: &[u8]) -> Vec<Mapping> {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(parse_line)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    const SAMPLE: &[u8] = b"\
+00400000-00452000 r-xp 00000000 08:02 173521      /usr/bin/dbus-daemon
+00e03000-00e24000 rw-p 00000000 00:00 0           [heap]
+7f2c1f4e0000-7f2c1f4e1000 rw-s 00000000 00:05 1234 /dev/zero (deleted)
+7f2c1f500000-7f2c1f501000 r--p 00000000 00:00 0           [anon:v8 heap]
+7fff2b3c0000-7fff2b3e1000 rw-p 00000000 00:00 0           [stack]
+7fff2b3fe000-7fff2b400000 r-xp 00000000 00:00 0           [vdso]
+7f2c1f600000-7f2c1f601000 r--p 00001000 fd:01 42          /tmp/with space/and\\012newline
+7f2c1f700000-7f2c1f701000 rw-p 00000000 00:00 0 
+ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0   [vsyscall]
+";
+
+    #[test]
+    fn parses_every_kind() {
+        let maps = parse_maps(SAMPLE);
+        assert_eq!(maps.len(), 9);
+        assert_eq!(maps[0].start, 0x400000);
+        assert_eq!(maps[0].end, 0x452000);
+        assert_eq!(maps[0].perms.letters(), "r-x-");
+        assert_eq!(maps[0].dev, (8, 2));
+        assert_eq!(maps[0].inode, 173521);
+        assert_eq!(
+            maps[0].path().unwrap(),
+            std::path::Path::new("/usr/bin/dbus-daemon")
+        );
+        assert_eq!(maps[1].name, MapName::Heap);
+        assert!(maps[2].deleted && maps[2].perms.shared);
+        assert_eq!(maps[2].path().unwrap(), std::path::Path::new("/dev/zero"));
+        assert_eq!(maps[3].name, MapName::AnonNamed("v8 heap".into()));
+        assert_eq!(maps[4].name, MapName::Stack);
+        assert_eq!(maps[5].name, MapName::Vdso);
+        assert_eq!(
+            maps[6].path().unwrap().as_os_str().as_bytes(),
+            b"/tmp/with space/and\nnewline"
+        );
+        assert_eq!(maps[6].offset, 0x1000);
+        assert_eq!(maps[7].name, MapName::Anon);
+        assert_eq!(maps[8].name, MapName::Vsyscall);
+    }
+
+    #[test]
+    fn non_utf8_paths_survive() {
+        let m = parse_line(b"1000-2000 r--p 00000000 00:01 7 /tmp/\xff\xfe").unwrap();
+        assert_eq!(m.path().unwrap().as_os_str().as_bytes(), b"/tmp/\xff\xfe");
+    }
+
+    #[test]
+    fn malformed_lines_are_skipped() {
+        assert!(parse_line(b"garbage").is_none());
+        assert!(parse_line(b"1000-zz r--p 0 00:00 0").is_none());
+        assert!(parse_line(b"").is_none());
+        assert_eq!(
+            parse_maps(b"junk\n1000-2000 r--p 00000000 00:00 0\n").len(),
+            1
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! Pieces of output every tool shares: the header line, the JSON
+//! description of a target, and decoded auxiliary-vector entries.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use crate::auxv::{self, AuxEntry, AuxKind};
+use crate::escape::{escape_bytes, escape_os, json_bytes, json_os};
+use crate::names::IdNames;
+use crate::target::{Mapping, MemoryExt, ProcessTarget, Source};
+
+/// The first line of every report, as the illumos tools print it:
+/// `PID:<TAB>psargs` for a process, `core 'OPERAND' of PID:<TAB>psargs` for
+/// a core (the operand as the user typed it).
+pub fn header(target: &dyn ProcessTarget, operand: &OsStr) -> String {
+    let info = target.psinfo();
+    let psargs = escape_os(&info.psargs);
+    match target.source() {
+        Source::Live { pid } => format!("{pid}:\t{psargs}"),
+        Source::Core { .. } => format!("core '{}' of {}:\t{psargs}", escape_os(operand), info.pid),
+    }
+}
+
+/// The fields that identify a target in JSON output.
+pub fn target_json(target: &dyn ProcessTarget) -> Map<String, Value> {
+    let info = target.psinfo();
+    let mut m = Map::new();
+    m.insert("pid".into(), json!(info.pid));
+    match target.source() {
+        Source::Live { .. } => {
+            m.insert("source".into(), json!("live"));
+        }
+        Source::Core { path } => {
+            m.insert("source".into(), json!("core"));
+            m.insert("core".into(), json_os(path.as_os_str()));
+        }
+    }
+    m.insert("fname".into(), json_os(&info.fname));
+    m.insert("psargs".into(), json_os(&info.psargs));
+    m
+}
+
+/// Where user and group names come from: the target's own root for a live
+/// process (containers have their own users), this machine for a core.
+pub fn id_names_for(target: &dyn ProcessTarget) -> IdNames {
+    match target.source() {
+        Source::Live { pid } => IdNames::load(&PathBuf::from(format!("/proc/{pid}/root"))),
+        Source::Core { .. } => IdNames::load(Path::new("/")),
+    }
+}
+
+/// One auxiliary-vector entry, named and decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedAux {
+    pub entry: AuxEntry,
+    /// `AT_*`, or the decimal type for unknown entries.
+    pub name: String,
+    /// Human-readable meaning, escaped for a terminal; may be empty.
+    pub text: String,
+    /// The same meaning for JSON (strings carried as bytes are exact).
+    pub json: Value,
+}
+
+fn id_text(id: u64, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("{id}({n})"),
+        None => id.to_string(),
+    }
+}
+
+/// Name the mapping an address falls in, as `path+0xOFF` from the start of
+/// that object's first mapping.
+fn address_text(addr: u64, maps: &[Mapping]) -> Option<String> {
+    let m = maps.iter().find(|m| m.contains(addr))?;
+    let label = match &m.name {
+        crate::target::MapName::File(p) => {
+            escape_bytes(p.as_os_str().as_encoded_bytes()).into_owned()
+        }
+        crate::target::MapName::Vdso => "[vdso]".into(),
+        _ => return None,
+    };
+    let base = maps
+        .iter()
+        .filter(|o| o.name == m.name)
+        .map(|o| o.start)
+        .min()
+        .unwrap_or(m.start);
+    Some(match addr - base {
+        0 => label,
+        off => format!("{label}+{off:#x}"),
+    })
+}
+
+/// Decode every entry of the auxiliary vector.
+pub fn decode_auxv(
+    target: &dyn ProcessTarget,
+    entries: &[AuxEntry],
+    maps: &[Mapping],
+    names: &IdNames,
+) -> Vec<DecodedAux> {
+    entries
+        .iter()
+        .map(|&entry| {
+            let v = entry.value;
+            let (text, json) = match auxv::aux_kind(entry.key) {
+                AuxKind::String => match target.read_cstring(v, 4096) {
+                    Ok(s) => (escape_os(&s).into_owned(), json_os(&s)),
+                    Err(_) => (String::new(), Value::Null),
+                },
+                AuxKind::Uid => {
+                    let t = id_text(v, u32::try_from(v).ok().and_then(|u| names.user(u)));
+                    (t.clone(), json!(t))
+                }
+                AuxKind::Gid => {
+                    let t = id_text(v, u32::try_from(v).ok().and_then(|g| names.group(g)));
+                    (t.clone(), json!(t))
+                }
+                AuxKind::HwCap => {
+                    let t = auxv::hwcap_names(v);
+                    (t.clone(), json!(t))
+                }
+                AuxKind::HwCap2 => {
+                    let t = auxv::hwcap2_names(v);
+                    (t.clone(), json!(t))
+                }
+                AuxKind::Number if entry.key == auxv::AT_SECURE => {
+                    let t = if v == 0 {
+                        "0 (no)"
+                    } else {
+                        "1 (yes: setuid, setgid or file capabilities)"
+                    };
+                    (t.to_owned(), json!(v != 0))
+                }
+                AuxKind::Number => (v.to_string(), json!(v)),
+                AuxKind::RandomBytes => {
+                    let mut b = [0u8; 16];
+                    match target.read_exact_at(v, &mut b) {
+                        Ok(()) => {
+                            let t: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                            (t.clone(), json!(t))
+                        }
+                        Err(_) => (String::new(), Value::Null),
+                    }
+                }
+                AuxKind::Address => match address_text(v, maps) {
+                    Some(t) => (t.clone(), json!(t)),
+                    None => (String::new(), Value::Null),
+                },
+                AuxKind::Opaque => (String::new(), Value::Null),
+            };
+            let name = auxv::aux_name(entry.key)
+                .map(str::to_owned)
+                .unwrap_or_else(|| entry.key.to_string());
+            DecodedAux {
+                entry,
+                name,
+                text,
+                json,
+            }
+        })
+        .collect()
+}
+
+/// The JSON form of a list of strings (see [`crate::escape::json_bytes`]).
+pub fn strings_json<S: AsRef<OsStr>>(items: &[S]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|s| json_bytes(s.as_ref().as_encoded_bytes()))
+            .collect(),
+    )
+}
+
+/// Bytes as they go to the terminal: escaped, or untouched with `--raw`.
+pub fn text_bytes(bytes: &[u8], raw: bool) -> std::borrow::Cow<'_, [u8]> {
+    if raw {
+        std::borrow::Cow::Borrowed(bytes)
+    } else {
+        match escape_bytes(bytes) {
+            std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+            std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
+        }
+    }
+}
+
+/// Write the header line (see [`header`]); with `raw`, psargs unescaped.
+pub fn write_header(
+    out: &mut dyn std::io::Write,
+    target: &dyn ProcessTarget,
+    operand: &OsStr,
+    raw: bool,
+) -> std::io::Result<()> {
+    if !raw {
+        return writeln!(out, "{}", header(target, operand));
+    }
+    let info = target.psinfo();
+    match target.source() {
+        Source::Live { pid } => write!(out, "{pid}:\t")?,
+        Source::Core { .. } => {
+            out.write_all(b"core '")?;
+            out.write_all(operand.as_encoded_bytes())?;
+            write!(out, "' of {}:\t", info.pid)?;
+        }
+    }
+    out.write_all(info.psargs.as_encoded_bytes())?;
+    out.write_all(b"\n")
+}
+
+/// Write `label[N]: value` lines, as pargs and penv do.
+pub fn write_indexed<S: AsRef<OsStr>>(
+    out: &mut dyn std::io::Write,
+    label: &str,
+    items: &[S],
+    raw: bool,
+) -> std::io::Result<()> {
+    for (i, item) in items.iter().enumerate() {
+        write!(out, "{label}[{i}]: ")?;
+        out.write_all(&text_bytes(item.as_ref().as_encoded_bytes(), raw))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// JSON fields for an environment: `envp`, `envp_origin` (`"environ"` when
+/// read through the C library's `environ`, `"initial"` for the exec-time
+/// environment), `environ_module` and `environ_address` for the former, and
+/// `envp_caveat` when the list is a fallback.
+pub fn environment_json(env: &crate::environ::Environment) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("envp".into(), strings_json(&env.vars.items));
+    match &env.origin {
+        crate::environ::EnvOrigin::Environ {
+            module,
+            symbol,
+            address,
+        } => {
+            m.insert("envp_origin".into(), json!("environ"));
+            m.insert("environ_module".into(), json_os(module.as_os_str()));
+            m.insert("environ_symbol".into(), json!(symbol));
+            m.insert("environ_address".into(), json!(address));
+        }
+        crate::environ::EnvOrigin::Initial => {
+            m.insert("envp_origin".into(), json!("initial"));
+        }
+    }
+    if let Some(c) = &env.vars.caveat {
+        m.insert("envp_caveat".into(), json!(c));
+    }
+    m
+}
+
+/// The environment a tool should show: the current one, or with
+/// `initial` the one the process started with.
+pub fn environment(
+    target: &dyn ProcessTarget,
+    initial: bool,
+) -> crate::Result<crate::environ::Environment> {
+    if initial {
+        Ok(crate::environ::Environment {
+            vars: target.initial_environ()?,
+            origin: crate::environ::EnvOrigin::Initial,
+        })
+    } else {
+        crate::environ::current_environ(target)
+    }
+}

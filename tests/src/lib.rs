@@ -1,0 +1,433 @@
+//! Test harness for nptools: builds C fixtures with the system cc, starts
+//! real processes, makes real core files (kernel and gcore), and runs the
+//! built binaries against them. Nothing is mocked.
+//!
+//! The binaries under test are taken from `NPTOOLS_BIN_DIR` (set by
+//! `make test`) or `target/release`. When something a test needs is missing
+//! (a binary, cc, gdb, a kernel that writes cores where we can find them),
+//! the test fails and says what to install; it never passes silently.
+
+#![allow(unsafe_code)] // pre_exec hooks to raise RLIMIT_CORE in children
+
+use std::ffi::{OsStr, OsString};
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
+}
+
+/// Directory holding the built nptools binaries.
+pub fn bin_dir() -> PathBuf {
+    match std::env::var_os("NPTOOLS_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => workspace().join("target/release"),
+    }
+}
+
+/// Path of a built tool; fails loudly when it has not been built.
+pub fn tool(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.is_file(),
+        "{} is not built: run `make test` (or `cargo build --release`) first, or set NPTOOLS_BIN_DIR",
+        p.display()
+    );
+    p
+}
+
+/// Scratch space that is removed when dropped.
+pub fn scratch() -> tempfile::TempDir {
+    let base = workspace().join("target/nptools-scratch");
+    std::fs::create_dir_all(&base).expect("create target/nptools-scratch");
+    tempfile::Builder::new()
+        .prefix("t")
+        .tempdir_in(base)
+        .expect("create scratch dir")
+}
+
+static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+/// Compile `tests/fixtures/NAME.c` (or `.cc`) and return the executable.
+pub fn fixture(name: &str) -> PathBuf {
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = workspace().join("target/nptools-fixtures");
+    std::fs::create_dir_all(&dir).expect("create fixture dir");
+    let c = workspace().join(format!("tests/fixtures/{name}.c"));
+    let cc_src = workspace().join(format!("tests/fixtures/{name}.cc"));
+    let (src, compiler) = if c.exists() {
+        (c, "cc")
+    } else {
+        (cc_src, "c++")
+    };
+    assert!(src.exists(), "no fixture source for {name}");
+    let out = dir.join(name);
+    let fresh = match (std::fs::metadata(&out), std::fs::metadata(&src)) {
+        (Ok(o), Ok(s)) => o.modified().ok() >= s.modified().ok(),
+        _ => false,
+    };
+    if !fresh {
+        // Build to a private name and rename, so that test binaries running
+        // in parallel never see a half-written executable.
+        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
+        let status = Command::new(compiler)
+            .args(["-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {compiler} (install gcc/g++): {e}"));
+        assert!(status.success(), "{compiler} failed on {}", src.display());
+        std::fs::rename(&tmp, &out).expect("install fixture");
+    }
+    out
+}
+
+/// A process started for a test; killed and reaped when dropped.
+#[derive(Debug)]
+pub struct Proc {
+    pub child: Child,
+}
+
+impl Proc {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+    pub fn pid_arg(&self) -> String {
+        self.pid().to_string()
+    }
+
+    /// Wait until the process prints `ready` (or a line containing it).
+    fn wait_ready(mut self, timeout: Duration) -> Self {
+        let stdout = self.child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match r.read_line(&mut line) {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send(false);
+                        return;
+                    }
+                    Ok(_) if line.contains("ready") => {
+                        let _ = tx.send(true);
+                        // Keep draining so the child never blocks on a full pipe.
+                        let _ = std::io::copy(&mut r, &mut std::io::sink());
+                        return;
+                    }
+                    Ok(_) => {}
+                }
+            }
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(true) => self,
+            _ => panic!("process {} did not become ready", self.pid()),
+        }
+    }
+
+    /// Send a signal.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on a child we own.
+        unsafe {
+            nix::libc::kill(self.pid(), sig);
+        }
+    }
+
+    /// Wait for the process to end.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.child.wait().expect("wait for child")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How to start a test target.
+#[derive(Debug, Default, Clone)]
+pub struct Spawn {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    /// Replace the environment with exactly these.
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: Option<PathBuf>,
+    /// Raise RLIMIT_CORE so that a fatal signal leaves a kernel core.
+    pub allow_core: bool,
+    /// Override argv[0].
+    pub arg0: Option<OsString>,
+}
+
+impl Spawn {
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        Spawn {
+            program: program.into(),
+            ..Spawn::default()
+        }
+    }
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.args.push(a.as_ref().to_owned());
+        self
+    }
+    pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((k.as_ref().to_owned(), v.as_ref().to_owned()));
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(a0) = &self.arg0 {
+            cmd.arg0(a0);
+        }
+        if let Some(d) = &self.cwd {
+            cmd.current_dir(d);
+        }
+        if self.allow_core {
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+            unsafe {
+                cmd.pre_exec(|| {
+                    let lim = nix::libc::rlimit {
+                        rlim_cur: nix::libc::RLIM_INFINITY,
+                        rlim_max: nix::libc::RLIM_INFINITY,
+                    };
+                    if nix::libc::setrlimit(nix::libc::RLIMIT_CORE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        cmd
+    }
+
+    /// Start the process and wait until it prints `ready`.
+    pub fn start(&self) -> Proc {
+        let child = self
+            .command()
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
+        Proc { child }.wait_ready(Duration::from_secs(30))
+    }
+}
+
+/// The result of running a tool.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        use std::os::unix::process::ExitStatusExt;
+        match self.status.code() {
+            Some(c) => c,
+            None => panic!(
+                "tool died from signal {:?}; stderr: {}",
+                self.status.signal(),
+                self.stderr
+            ),
+        }
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8(self.stdout.clone()).expect("tool output is UTF-8")
+    }
+    /// Assert exit 0 and no panic, and return stdout as text.
+    pub fn ok(&self) -> String {
+        assert_eq!(self.code(), 0, "tool failed; stderr:\n{}", self.stderr);
+        self.text()
+    }
+    /// Assert that the tool did not crash (whatever its status).
+    pub fn no_crash(&self) {
+        let _ = self.code();
+        assert!(
+            !self.stderr.contains("panicked"),
+            "tool panicked: {}",
+            self.stderr
+        );
+    }
+}
+
+/// Run a built tool with arguments, with a time limit.
+pub fn run_tool<I, S>(name: &str, args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    run_command(Command::new(tool(name)).args(args))
+}
+
+/// Run a command to completion (killing it after two minutes).
+pub fn run_command(cmd: &mut Command) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tool");
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("tool did not finish within two minutes: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Run {
+        status,
+        stdout: t_out.join().expect("stdout thread"),
+        stderr: String::from_utf8_lossy(&t_err.join().expect("stderr thread")).into_owned(),
+    }
+}
+
+/// Write a gcore core of `pid` into `dir` and return its path.
+pub fn gcore(pid: i32, dir: &Path) -> PathBuf {
+    let prefix = dir.join("gcore");
+    let out = Command::new("gcore")
+        .arg("-o")
+        .arg(&prefix)
+        .arg(pid.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run gcore (install gdb): {e}"));
+    let path = dir.join(format!("gcore.{pid}"));
+    assert!(
+        path.is_file(),
+        "gcore wrote no core for {pid}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+/// Start `spawn` in a fresh directory with core dumps allowed, abort it with
+/// SIGABRT, and return the kernel's core file (plus the directory holding
+/// it, which removes the core when dropped).
+pub fn kernel_core(
+    spawn: &Spawn,
+    before_abort: impl FnOnce(&Proc),
+) -> (tempfile::TempDir, PathBuf) {
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    assert!(
+        !pattern.starts_with('|') && !pattern.contains('/'),
+        "kernel.core_pattern is {pattern:?}; the kernel core tests need a plain file name \
+         in the process's directory: run `sysctl kernel.core_pattern=core` (as .ci/run does)"
+    );
+    let dir = scratch();
+    let mut spawn = spawn.clone();
+    spawn.cwd = Some(dir.path().to_owned());
+    spawn.allow_core = true;
+    let mut p = spawn.start();
+    before_abort(&p);
+    p.signal(nix::libc::SIGABRT);
+    let status = p.wait();
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            status.core_dumped(),
+            "process did not dump core (status {status:?}, core_pattern {pattern:?})"
+        );
+    }
+    let name = expand_core_pattern(pattern.trim(), p.pid());
+    let path = dir.path().join(name);
+    assert!(path.is_file(), "no core file at {}", path.display());
+    (dir, path)
+}
+
+/// The file name the kernel gives a core for the simple patterns we accept.
+fn expand_core_pattern(pattern: &str, pid: i32) -> String {
+    let uses_pid = std::fs::read_to_string("/proc/sys/kernel/core_uses_pid")
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false);
+    let mut name = pattern.replace("%p", &pid.to_string());
+    if uses_pid && !pattern.contains("%p") {
+        name = format!("{name}.{pid}");
+    }
+    name
+}
+
+/// Split a report's `LABEL[N]: value` lines into values, in order, checking
+/// that the indexes run 0, 1, 2...
+pub fn indexed(report: &[u8], label: &str) -> Vec<Vec<u8>> {
+    let prefix = format!("{label}[");
+    let mut out = Vec::new();
+    for line in report.split(|&b| b == b'\n') {
+        if let Some(rest) = line.strip_prefix(prefix.as_bytes()) {
+            let close = rest
+                .iter()
+                .position(|&b| b == b']')
+                .expect("closing bracket");
+            let idx: usize = std::str::from_utf8(&rest[..close])
+                .expect("index")
+                .parse()
+                .expect("index number");
+            assert_eq!(idx, out.len(), "indexes in order");
+            let value = rest[close + 1..]
+                .strip_prefix(b": ")
+                .expect("': ' after index");
+            out.push(value.to_vec());
+        }
+    }
+    out
+}
+
+/// Lossless text for assertion messages.
+pub fn show(b: &[u8]) -> String {
+    b.iter()
+        .flat_map(|&c| std::ascii::escape_default(c))
+        .map(char::from)
+        .collect()
+}
+
+/// The bytes of an OsStr.
+pub fn bytes(s: &OsStr) -> &[u8] {
+    s.as_bytes()
+}
+
+/// Find the node binary; fails loudly when node is missing.
+pub fn node() -> PathBuf {
+    let out = Command::new("sh")
+        .args(["-c", "command -v node"])
+        .output()
+        .expect("run sh");
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        !p.is_empty(),
+        "node is not installed (apt-get install nodejs)"
+    );
+    PathBuf::from(p)
+}

@@ -1,0 +1,206 @@
+//! npargs: the arguments, environment and auxiliary vector of a process or
+//! core, after illumos pargs(1). Flags and rendering only; the data comes
+//! from libproc-rs.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use libproc_rs::ProcessTarget;
+use libproc_rs::cli::{self, Diagnostics, ReportError, RunOptions};
+use libproc_rs::escape::shell_line;
+use libproc_rs::report;
+use serde_json::{Value, json};
+
+/// Print the arguments, environment or auxiliary vector of processes and
+/// core files.
+#[derive(Debug, Parser)]
+#[command(
+    name = "npargs",
+    version,
+    about = "Print the arguments, environment or auxiliary vector of processes and core files",
+    long_about = "Print the argument vector (argv) of each process or core file, as illumos \
+pargs does; with -e its environment and with -x its auxiliary vector.\n\n\
+An operand that is a decimal number is a live process; anything else is the path of an \
+x86_64 ELF core file (from the kernel or from gdb's gcore). For a core, argv and the \
+environment are recovered from the process stack the kernel built at exec time; when the \
+core lacks that stack, argv falls back to the 80-byte pr_psargs and a warning says so.\n\n\
+Bytes the process controls that are not printable (control characters, escape sequences, \
+invalid UTF-8) are shown as \\xNN and a backslash as \\\\, unless --raw is given.",
+    after_help = "Exit status: 0 when every operand was reported, 1 when any failed, 2 on usage errors."
+)]
+pub struct Args {
+    /// Print the argument vector (the default).
+    #[arg(short = 'a')]
+    pub argv: bool,
+
+    /// Print the environment: the current one, read through the C library's
+    /// `environ` (as npenv does).
+    #[arg(short = 'e')]
+    pub env: bool,
+
+    /// Print the auxiliary vector, one `AT_NAME 0xVALUE decoded` line per entry.
+    #[arg(short = 'x')]
+    pub auxv: bool,
+
+    /// Print the command line as one line a POSIX.1-2024 shell (bash, zsh, ksh)
+    /// runs as the same argv; unprintable bytes are written as $'\xNN'.
+    #[arg(short = 'l', conflicts_with_all = ["env", "auxv", "json", "raw"])]
+    pub line: bool,
+
+    /// Write the target's bytes unescaped (for programs that want the bytes).
+    #[arg(long)]
+    pub raw: bool,
+
+    /// One JSON object per operand, one per line. Strings that are not valid
+    /// UTF-8 are arrays of byte values.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Process ids or core files.
+    #[arg(value_name = "pid|core", required = true)]
+    pub operands: Vec<OsString>,
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Args::command()
+}
+
+/// Run npargs with the process's arguments.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    let options = RunOptions {
+        blank_line_between: !args.json && !args.line,
+    };
+    cli::run(
+        "npargs",
+        &args.operands,
+        options,
+        |target, operand, out, diag| {
+            if args.json {
+                write_json(&args, target, out, diag)
+            } else if args.line {
+                write_line(target, out, diag)
+            } else {
+                write_text(&args, target, operand, out, diag)
+            }
+        },
+    )
+}
+
+fn show_argv(args: &Args) -> bool {
+    args.argv || !(args.env || args.auxv)
+}
+
+fn argv_checked(
+    target: &dyn ProcessTarget,
+    diag: &mut Diagnostics,
+) -> Result<Vec<OsString>, ReportError> {
+    let argv = target.argv()?;
+    if let Some(c) = &argv.caveat {
+        diag.warn(c);
+    }
+    Ok(argv.items)
+}
+
+fn write_text(
+    args: &Args,
+    target: &dyn ProcessTarget,
+    operand: &OsStr,
+    out: &mut dyn Write,
+    diag: &mut Diagnostics,
+) -> Result<(), ReportError> {
+    report::write_header(out, target, operand, args.raw)?;
+    let mut sections = 0;
+    if show_argv(args) {
+        let argv = argv_checked(target, diag)?;
+        report::write_indexed(out, "argv", &argv, args.raw)?;
+        sections += 1;
+    }
+    if args.env {
+        if sections > 0 {
+            writeln!(out)?;
+        }
+        let env = report::environment(target, false)?;
+        if let Some(c) = &env.vars.caveat {
+            diag.warn(c);
+        }
+        report::write_indexed(out, "envp", &env.vars.items, args.raw)?;
+        sections += 1;
+    }
+    if args.auxv {
+        if sections > 0 {
+            writeln!(out)?;
+        }
+        for a in decoded_auxv(target)? {
+            let line = format!("{:<20} 0x{:016x} {}", a.name, a.entry.value, a.text);
+            writeln!(out, "{}", line.trim_end())?;
+        }
+    }
+    Ok(())
+}
+
+fn decoded_auxv(target: &dyn ProcessTarget) -> Result<Vec<report::DecodedAux>, ReportError> {
+    let entries = target.auxv()?;
+    let maps = target.mappings().unwrap_or_default();
+    let names = report::id_names_for(target);
+    Ok(report::decode_auxv(target, &entries, &maps, &names))
+}
+
+fn write_line(
+    target: &dyn ProcessTarget,
+    out: &mut dyn Write,
+    diag: &mut Diagnostics,
+) -> Result<(), ReportError> {
+    let argv = argv_checked(target, diag)?;
+    if argv.is_empty() {
+        return Err(ReportError::Target(libproc_rs::Error::not_available(
+            "the process has an empty argument vector",
+        )));
+    }
+    writeln!(out, "{}", shell_line(&argv))?;
+    Ok(())
+}
+
+fn write_json(
+    args: &Args,
+    target: &dyn ProcessTarget,
+    out: &mut dyn Write,
+    diag: &mut Diagnostics,
+) -> Result<(), ReportError> {
+    let mut doc = report::target_json(target);
+    if show_argv(args) {
+        let argv = target.argv()?;
+        if let Some(c) = &argv.caveat {
+            diag.warn(c);
+            doc.insert("argv_caveat".into(), json!(c));
+        }
+        doc.insert("argv".into(), report::strings_json(&argv.items));
+    }
+    if args.env {
+        let env = report::environment(target, false)?;
+        if let Some(c) = &env.vars.caveat {
+            diag.warn(c);
+        }
+        doc.extend(report::environment_json(&env));
+    }
+    if args.auxv {
+        let entries: Vec<Value> = decoded_auxv(target)?
+            .into_iter()
+            .map(|a| {
+                json!({
+                    "type": a.entry.key,
+                    "name": a.name,
+                    "value": a.entry.value,
+                    "decoded": a.json,
+                })
+            })
+            .collect();
+        doc.insert("auxv".into(), Value::Array(entries));
+    }
+    serde_json::to_writer(&mut *out, &Value::Object(doc)).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
+}

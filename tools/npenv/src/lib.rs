@@ -1,0 +1,84 @@
+//! npenv: the environment of a process or core, after illumos penv(1).
+//! Flags and rendering only; the data comes from libproc-rs.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use libproc_rs::cli::{self, RunOptions};
+use libproc_rs::report;
+use serde_json::Value;
+
+/// Print the environment of processes and core files.
+#[derive(Debug, Parser)]
+#[command(
+    name = "npenv",
+    version,
+    about = "Print the environment of processes and core files",
+    long_about = "Print the environment of each process or core file, one envp[N]: NAME=value \
+line per variable, as illumos penv does.\n\n\
+By default npenv shows the current environment: it finds the C library's `environ` \
+variable in the target's memory (in the executable when it holds a copy, as node does, \
+else in libc) and follows it, so variables set at run time with setenv, putenv or Node.js's \
+process.env show. This works on core files too. Where `environ` cannot be resolved (a \
+static or stripped binary, an unusual C library), npenv shows the initial environment and \
+says so on stderr.\n\n\
+An operand that is a decimal number is a live process; anything else is the path of an \
+x86_64 ELF core file. Unprintable bytes are shown as \\xNN and a backslash as \\\\, unless \
+--raw is given.",
+    after_help = "Exit status: 0 when every operand was reported, 1 when any failed, 2 on usage errors."
+)]
+pub struct Args {
+    /// Show the environment the process started with (/proc/PID/environ, or
+    /// the initial stack in a core) instead of the current one.
+    #[arg(long)]
+    pub initial: bool,
+
+    /// Write the target's bytes unescaped (for programs that want the bytes).
+    #[arg(long)]
+    pub raw: bool,
+
+    /// One JSON object per operand, one per line. Strings that are not valid
+    /// UTF-8 are arrays of byte values.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Process ids or core files.
+    #[arg(value_name = "pid|core", required = true)]
+    pub operands: Vec<OsString>,
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Args::command()
+}
+
+/// Run npenv with the process's arguments.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    let options = RunOptions {
+        blank_line_between: !args.json,
+    };
+    cli::run(
+        "npenv",
+        &args.operands,
+        options,
+        |target, operand, out, diag| {
+            let env = report::environment(target, args.initial)?;
+            if let Some(c) = &env.vars.caveat {
+                diag.warn(c);
+            }
+            if args.json {
+                let mut doc = report::target_json(target);
+                doc.extend(report::environment_json(&env));
+                serde_json::to_writer(&mut *out, &Value::Object(doc))
+                    .map_err(std::io::Error::from)?;
+                writeln!(out)?;
+            } else {
+                report::write_header(out, target, operand, args.raw)?;
+                report::write_indexed(out, "envp", &env.vars.items, args.raw)?;
+            }
+            Ok(())
+        },
+    )
+}
