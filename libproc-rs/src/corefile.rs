@@ -114,7 +114,7 @@ fn not_core(path: &Path, what: impl Into<String>) -> Error {
 /// Check the ELF identification and say plainly what the file is when it
 /// is not an x86_64 core.
 fn check_ident(data: &[u8], path: &Path) -> Result<()> {
-    if data.len() < 4 || &data[..4] != elf::ELFMAG {
+    if data.len() < 4 || data[..4] != elf::ELFMAG {
         return Err(not_core(path, "not an ELF file"));
     }
     if data.len() < 64 {
@@ -198,6 +198,15 @@ impl CoreFile {
         let header = FileHeader64::<LittleEndian>::parse(data)
             .map_err(|e| corrupt(format!("ELF header: {e}")))?;
         let e = LittleEndian;
+        let ph_end = header.e_phoff(e).saturating_add(
+            u64::from(header.e_phnum(e)).saturating_mul(u64::from(header.e_phentsize(e))),
+        );
+        if ph_end > data.len() as u64 {
+            return Err(corrupt(format!(
+                "truncated: the file is {} bytes, but its program headers end at byte {ph_end}",
+                data.len()
+            )));
+        }
         let phdrs = header
             .program_headers(e, data)
             .map_err(|err| corrupt(format!("program headers: {err}")))?;
@@ -242,6 +251,16 @@ impl CoreFile {
                 }
                 _ => {}
             }
+        }
+        // gdb writes section headers after the data; a cut there loses no
+        // memory, but the file is still not what was written.
+        let sh_end = header.e_shoff(e).saturating_add(
+            u64::from(header.e_shnum(e)).saturating_mul(u64::from(header.e_shentsize(e))),
+        );
+        if header.e_shoff(e) != 0 && sh_end > file_len {
+            problems.push(format!(
+                "the core is truncated: the file is {file_len} bytes, but its section headers end at byte {sh_end}"
+            ));
         }
         if short_segments > 0 {
             problems.push(format!(

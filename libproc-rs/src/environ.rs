@@ -147,7 +147,9 @@ pub fn current_environ(target: &dyn ProcessTarget) -> Result<Environment> {
         Ok(env) => return Ok(env),
         Err(why) => why,
     };
-    let mut initial = target.initial_environ()?;
+    let mut initial = target
+        .initial_environ()
+        .map_err(|e| Error::not_available(format!("{failure}; and {e}")))?;
     let note = format!("{failure}; showing the environment the process started with");
     initial.caveat = Some(match initial.caveat.take() {
         Some(c) => format!("{note} ({c})"),

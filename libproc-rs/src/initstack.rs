@@ -13,8 +13,9 @@
 //! The auxiliary vector is located by searching, just below `AT_RANDOM`, for
 //! the exact bytes of the core's `NT_AUXV` note; that match is the
 //! cross-check that the stack is the one the kernel built. From there the
-//! pointer arrays are walked backwards: envp until its NULL, then argv until
-//! the word that equals the number of pointers passed (argc).
+//! words below it are searched for argc: a count n followed by n pointers
+//! into the string area and a NULL. The envp[] slots are the words between
+//! that NULL and the one before the auxiliary vector.
 //!
 //! The strings are then read the way the kernel reads them for
 //! `/proc/PID/cmdline` and `/proc/PID/environ`: as the contiguous area from
@@ -118,39 +119,54 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
     if word(auxv_addr - 8)? != 0 {
         return Err("no NULL before the auxiliary vector".into());
     }
-    // envp[], walking down from just below its NULL.
-    let mut envp_ptrs = Vec::new();
-    let mut at = auxv_addr - 16;
-    loop {
+    let execfn = auxv::lookup(auxv, auxv::AT_EXECFN).unwrap_or(u64::MAX);
+    let is_string_ptr = |p: u64| p > auxv_addr && p < execfn;
+    // Walk down to argc. envp[] cannot be walked by its NULL: a program may
+    // have edited the array in place (glibc's unsetenv shifts entries down
+    // while environ still points at the stack), leaving NULLs inside it. argc
+    // is the first word from the top that is a count n >= 1 (the kernel has
+    // forced argc >= 1 since 5.18) followed by n non-NULL pointers and a
+    // NULL: envp[] holds only pointers and NULLs, neither of which is a
+    // small count.
+    let envp_end = auxv_addr - 8;
+    let mut at = envp_end;
+    let (argc_addr, argc) = loop {
+        at = at
+            .checked_sub(8)
+            .ok_or("initial stack has no argument count")?;
         let w = word(at)?;
-        if w == 0 {
-            break;
+        // Words between `at` and envp's NULL: argv[], its NULL, envp[].
+        let above = (envp_end - at) / 8 - 1;
+        if w >= 1 && w < above && w <= MAX_POINTERS as u64 {
+            let null_at = at + 8 * (w + 1);
+            // argv[0] still points into the string area; a program may have
+            // pointed other entries elsewhere, but none is NULL.
+            let looks_right = word(null_at)? == 0
+                && word(at + 8).is_ok_and(is_string_ptr)
+                && (2..=w).all(|i| word(at + 8 * i).is_ok_and(|p| p != 0));
+            if looks_right {
+                break (at, w as usize);
+            }
         }
-        envp_ptrs.push(w);
-        if envp_ptrs.len() > MAX_POINTERS {
-            return Err("environment pointer array has no end".into());
+        if above > 2 * MAX_POINTERS as u64 {
+            return Err("argument count not found on the initial stack".into());
         }
-        at -= 8;
-    }
-    envp_ptrs.reverse();
-    // argv[], down from below its NULL until the count word.
-    let mut argv_ptrs = Vec::new();
-    at -= 8;
-    loop {
-        let w = word(at)?;
-        if w == argv_ptrs.len() as u64 {
-            break;
-        }
-        if w == 0 || argv_ptrs.len() > MAX_POINTERS {
-            return Err("argument pointer array does not end in argc".into());
-        }
-        argv_ptrs.push(w);
-        at -= 8;
-    }
-    argv_ptrs.reverse();
-    let argc_addr = at;
+    };
+    let argv_ptrs: Vec<u64> = (1..=argc as u64)
+        .map(|i| word(argc_addr + 8 * i))
+        .collect::<Result<_, _>>()?;
+    let envp_start = argc_addr + 8 * (argc as u64 + 2);
+    // The envp[] slots as they are now (NULLs left by unsetenv dropped);
+    // their number is the number of variables exec gave.
+    let envp_slots = ((envp_end - envp_start) / 8) as usize;
+    let envp_ptrs: Vec<u64> = (0..envp_slots as u64)
+        .map(|i| word(envp_start + 8 * i))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|&p| p != 0)
+        .collect();
 
-    let (argv, envp) = read_area(mem, auxv, &argv_ptrs, &envp_ptrs)
+    let (argv, envp) = read_area(mem, auxv, &argv_ptrs, envp_slots)
         .or_else(|| read_each(mem, &argv_ptrs, &envp_ptrs))
         .ok_or("argument strings are not in the core")?;
     Ok(InitialStack {
@@ -168,9 +184,9 @@ fn read_area(
     mem: &dyn Memory,
     auxv: &[AuxEntry],
     argv_ptrs: &[u64],
-    envp_ptrs: &[u64],
+    envc: usize,
 ) -> Option<Vectors> {
-    let start = *argv_ptrs.first().or(envp_ptrs.first())?;
+    let start = *argv_ptrs.first()?;
     let end = auxv::lookup(auxv, auxv::AT_EXECFN)?;
     if end <= start || end - start > MAX_AREA {
         return None;
@@ -181,7 +197,7 @@ fn read_area(
         return None;
     }
     let mut strings = split_area(&area);
-    if strings.len() != argv_ptrs.len() + envp_ptrs.len() {
+    if strings.len() != argv_ptrs.len() + envc {
         return None;
     }
     let envp = strings.split_off(argv_ptrs.len());
@@ -354,5 +370,25 @@ mod tests {
         let s = recover(&mem, &auxv).unwrap();
         assert_eq!(s.argv, vec![OsString::from("prog"), "a".into()]);
         assert_eq!(s.envp, vec![OsString::from("A=1")]);
+    }
+
+    #[test]
+    fn envp_edited_in_place_by_unsetenv() {
+        let (mut mem, auxv) = build(&[b"prog", b"x"], &[b"A=1", b"B=2", b"C=3"]);
+        let s = recover(&mem, &auxv).unwrap();
+        // unsetenv("B") while environ is the stack array: C moves down, and
+        // the old last slot becomes NULL.
+        let envp0 = s.argc_addr + 8 * 4;
+        let o = (envp0 - mem.base) as usize;
+        let c = mem.bytes[o + 16..o + 24].to_vec();
+        mem.bytes[o + 8..o + 16].copy_from_slice(&c);
+        mem.bytes[o + 16..o + 24].copy_from_slice(&0u64.to_le_bytes());
+        let s = recover(&mem, &auxv).unwrap();
+        assert_eq!(s.argv, vec![OsString::from("prog"), "x".into()]);
+        assert_eq!(
+            s.envp,
+            vec![OsString::from("A=1"), "B=2".into(), "C=3".into()],
+            "the initial environment is what exec gave"
+        );
     }
 }

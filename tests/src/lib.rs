@@ -59,6 +59,12 @@ static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
 /// Compile `tests/fixtures/NAME.c` (or `.cc`) and return the executable.
 pub fn fixture(name: &str) -> PathBuf {
+    fixture_variant(name, "", &[])
+}
+
+/// Compile a fixture with extra compiler flags (`-static`, `-s`, `-no-pie`)
+/// into an executable named NAME-VARIANT.
+pub fn fixture_variant(name: &str, variant: &str, flags: &[&str]) -> PathBuf {
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dir = workspace().join("target/nptools-fixtures");
     std::fs::create_dir_all(&dir).expect("create fixture dir");
@@ -70,7 +76,11 @@ pub fn fixture(name: &str) -> PathBuf {
         (cc_src, "c++")
     };
     assert!(src.exists(), "no fixture source for {name}");
-    let out = dir.join(name);
+    let out = if variant.is_empty() {
+        dir.join(name)
+    } else {
+        dir.join(format!("{name}-{variant}"))
+    };
     let fresh = match (std::fs::metadata(&out), std::fs::metadata(&src)) {
         (Ok(o), Ok(s)) => o.modified().ok() >= s.modified().ok(),
         _ => false,
@@ -80,7 +90,9 @@ pub fn fixture(name: &str) -> PathBuf {
         // in parallel never see a half-written executable.
         let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
         let status = Command::new(compiler)
-            .args(["-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o"])
+            .args(["-g", "-O0", "-fno-omit-frame-pointer", "-pthread"])
+            .args(flags)
+            .arg("-o")
             .arg(&tmp)
             .arg(&src)
             .status()
