@@ -24,7 +24,7 @@ use object::elf::{self, FileHeader64};
 use object::read::elf::{FileHeader, NoteIterator, ProgramHeader};
 
 use crate::auxv::{self, AuxEntry};
-use crate::elf::{build_id_in, hex_id, map_file};
+use crate::elf::{build_id_in, hex_id, map_file, open_regular};
 use crate::error::{Error, Result};
 use crate::initstack::{self, InitialStack};
 use crate::notes::{self, FileMapping};
@@ -225,7 +225,7 @@ impl CoreFile {
             match ph.p_type(e) {
                 elf::PT_LOAD => {
                     if present < filesz {
-                        missing_bytes += filesz - present;
+                        missing_bytes = missing_bytes.saturating_add(filesz - present);
                         short_segments += 1;
                     }
                     segments.push(Segment {
@@ -456,7 +456,7 @@ impl CoreFile {
             return entry.clone();
         }
         let local = self.local_path(&fm.path);
-        let loaded = File::open(&local)
+        let loaded = open_regular(&local)
             .ok()
             .and_then(|f| map_file(&f, &local).ok())
             .and_then(|map| {
@@ -675,7 +675,7 @@ impl ProcessTarget for CoreFile {
 
     fn open_mapped_file(&self, path: &Path) -> Result<File> {
         let local = self.local_path(path);
-        File::open(&local).map_err(|e| Error::io(local, e))
+        open_regular(&local).map_err(|e| Error::io(local, e))
     }
 
     fn problems(&self) -> &[String] {
@@ -684,5 +684,158 @@ impl ProcessTarget for CoreFile {
 
     fn take_notices(&self) -> Vec<String> {
         std::mem::take(&mut self.notices.borrow_mut())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Build a minimal x86_64 core: one PT_NOTE with a thread and psinfo,
+    /// and PT_LOADs given as (vaddr, memsz, bytes in the file).
+    fn build_core(loads: &[(u64, u64, &[u8])]) -> Vec<u8> {
+        let mut notes = Vec::new();
+        let mut note = |ty: u32, desc: &[u8]| {
+            notes.extend_from_slice(&5u32.to_le_bytes());
+            notes.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+            notes.extend_from_slice(&ty.to_le_bytes());
+            notes.extend_from_slice(b"CORE\0\0\0\0");
+            notes.extend_from_slice(desc);
+            while notes.len() % 4 != 0 {
+                notes.push(0);
+            }
+        };
+        let mut prstatus = vec![0u8; notes::PRSTATUS_SIZE];
+        prstatus[32..36].copy_from_slice(&77i32.to_le_bytes());
+        prstatus[112 + 19 * 8..112 + 20 * 8].copy_from_slice(&0x1008u64.to_le_bytes());
+        note(notes::NT_PRSTATUS, &prstatus);
+        let mut psinfo = vec![0u8; notes::PRPSINFO_SIZE];
+        psinfo[1] = b'S';
+        psinfo[24..28].copy_from_slice(&77i32.to_le_bytes());
+        psinfo[40..44].copy_from_slice(b"prog");
+        psinfo[56..65].copy_from_slice(b"prog arg ");
+        note(notes::NT_PRPSINFO, &psinfo);
+
+        let phnum = 1 + loads.len();
+        let data_start = 64 + 56 * phnum;
+        let mut out = vec![0u8; 64];
+        out[..4].copy_from_slice(&elf::ELFMAG);
+        out[4] = 2; // ELFCLASS64
+        out[5] = 1; // little-endian
+        out[6] = 1; // EV_CURRENT
+        out[16..18].copy_from_slice(&elf::ET_CORE.0.to_le_bytes());
+        out[18..20].copy_from_slice(&elf::EM_X86_64.0.to_le_bytes());
+        out[20..24].copy_from_slice(&1u32.to_le_bytes());
+        out[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        out[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+        out[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        out[56..58].copy_from_slice(&(phnum as u16).to_le_bytes());
+        let mut phdr = |ty: u32, flags: u32, off: u64, vaddr: u64, filesz: u64, memsz: u64| {
+            let mut p = vec![0u8; 56];
+            p[0..4].copy_from_slice(&ty.to_le_bytes());
+            p[4..8].copy_from_slice(&flags.to_le_bytes());
+            p[8..16].copy_from_slice(&off.to_le_bytes());
+            p[16..24].copy_from_slice(&vaddr.to_le_bytes());
+            p[32..40].copy_from_slice(&filesz.to_le_bytes());
+            p[40..48].copy_from_slice(&memsz.to_le_bytes());
+            p[48..56].copy_from_slice(&4u64.to_le_bytes());
+            out.extend_from_slice(&p);
+        };
+        let mut off = (data_start + notes.len()) as u64;
+        phdr(
+            elf::PT_NOTE.0,
+            0,
+            data_start as u64,
+            0,
+            notes.len() as u64,
+            0,
+        );
+        for (vaddr, memsz, bytes) in loads {
+            phdr(elf::PT_LOAD.0, 6, off, *vaddr, bytes.len() as u64, *memsz);
+            off += bytes.len() as u64;
+        }
+        out.extend_from_slice(&notes);
+        for (_, _, bytes) in loads {
+            out.extend_from_slice(bytes);
+        }
+        out
+    }
+
+    fn open(bytes: Vec<u8>) -> CoreFile {
+        CoreFile::from_bytes(bytes, Path::new("test.core")).unwrap()
+    }
+
+    #[test]
+    fn notes_give_threads_and_psinfo() {
+        let core = open(build_core(&[(0x1000, 0x1000, &[7u8; 16])]));
+        assert_eq!(core.pid(), 77);
+        assert_eq!(core.psinfo().fname, "prog");
+        assert_eq!(core.psinfo().psargs, "prog arg");
+        assert_eq!(core.psinfo().state, 'S');
+        let t = core.threads().unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].stack_pointer, Some(0x1008));
+        assert!(core.problems().is_empty(), "{:?}", core.problems());
+    }
+
+    #[test]
+    fn undumped_bytes_are_unavailable_not_zero() {
+        // 16 bytes present of a 4 KiB segment.
+        let core = open(build_core(&[(0x1000, 0x1000, &[7u8; 16])]));
+        let mut buf = [0u8; 32];
+        // A read that runs past the dumped part stops there.
+        assert_eq!(core.read_memory(0x1000, &mut buf).unwrap(), 16);
+        assert_eq!(buf[..16], [7u8; 16]);
+        assert!(matches!(
+            core.read_memory(0x1010, &mut buf),
+            Err(Error::MemoryUnavailable { addr: 0x1010, .. })
+        ));
+        assert!(matches!(
+            core.read_memory(0x9000, &mut buf),
+            Err(Error::MemoryUnavailable { .. })
+        ));
+    }
+
+    #[test]
+    fn reads_cross_adjacent_segments() {
+        let core = open(build_core(&[
+            (0x1000, 8, &[1u8; 8]),
+            (0x1008, 8, &[2u8; 8]),
+        ]));
+        let mut buf = [0u8; 16];
+        assert_eq!(core.read_memory(0x1004, &mut buf).unwrap(), 12);
+        assert_eq!(buf[..12], [1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2]);
+        let maps = core.mappings().unwrap();
+        assert_eq!(maps.len(), 2);
+        assert_eq!(maps[0].dumped, Some(8));
+        assert_eq!(maps[0].perms.letters(), "rw--");
+    }
+
+    #[test]
+    fn truncation_is_a_problem_and_cut_bytes_are_unavailable() {
+        let mut bytes = build_core(&[(0x1000, 0x100, &[5u8; 0x100])]);
+        bytes.truncate(bytes.len() - 0x80);
+        let core = open(bytes);
+        assert!(
+            core.problems().iter().any(|p| p.contains("truncated")),
+            "{:?}",
+            core.problems()
+        );
+        let mut buf = [0u8; 0x100];
+        assert_eq!(core.read_memory(0x1000, &mut buf).unwrap(), 0x80);
+        match core.read_memory(0x1080, &mut buf) {
+            Err(Error::MemoryUnavailable { reason, .. }) => assert!(reason.contains("truncated")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn not_cores_are_named() {
+        let mut exec = build_core(&[]);
+        exec[16..18].copy_from_slice(&elf::ET_EXEC.0.to_le_bytes());
+        let err = CoreFile::from_bytes(exec, Path::new("x")).unwrap_err();
+        assert_eq!(err.to_string(), "not a core file: an ELF executable");
+        let err = CoreFile::from_bytes(b"#!/bin/sh\n".to_vec(), Path::new("x")).unwrap_err();
+        assert_eq!(err.to_string(), "not a core file: not an ELF file");
     }
 }

@@ -18,6 +18,26 @@ use crate::target::Mapping;
 
 type Header = FileHeader64<Endianness>;
 
+/// Open a file that must be a regular file, without ever blocking or
+/// touching a device: a core may name any path in NT_FILE, including a FIFO
+/// (whose open would block) or a device (whose open may have effects).
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let not_regular =
+        || std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
+}
+
 /// Map a file read-only. Empty files cannot be mapped; say so.
 pub fn map_file(file: &File, path: &Path) -> Result<Mmap> {
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();

@@ -87,17 +87,27 @@ fn candidate_modules(maps: &[Mapping], auxv: &[auxv::AuxEntry]) -> Vec<PathBuf> 
     out
 }
 
+/// Why a module could not be searched.
+enum LocateError {
+    /// Access was refused: no other module will fare better.
+    Denied(Error),
+    /// This module could not be used; another may.
+    Skipped(String),
+}
+
 /// Find the address of `environ` in one module, checking that the file we
 /// open is the one the process mapped.
 fn locate_in(
     target: &dyn ProcessTarget,
     maps: &[Mapping],
     path: &Path,
-) -> std::result::Result<Option<(String, u64)>, String> {
-    let file = target
-        .open_mapped_file(path)
-        .map_err(|e| format!("cannot open {}: {e}", escape_path(path)))?;
-    let image = ElfImage::open(file, path).map_err(|e| e.to_string())?;
+) -> std::result::Result<Option<(String, u64)>, LocateError> {
+    use LocateError::{Denied, Skipped};
+    let file = target.open_mapped_file(path).map_err(|e| match e {
+        Error::PermissionDenied { .. } => Denied(e),
+        e => Skipped(format!("cannot open {}: {e}", escape_path(path))),
+    })?;
+    let image = ElfImage::open(file, path).map_err(|e| Skipped(e.to_string()))?;
     let mine: Vec<&Mapping> = maps.iter().filter(|m| m.path() == Some(path)).collect();
     if let Some(head) = mine.iter().find(|m| m.offset == 0) {
         let mut page = vec![0u8; 4096];
@@ -105,12 +115,12 @@ fn locate_in(
             && let (Some(in_memory), Some(on_disk)) = (build_id_in(&page[..n]), image.build_id())
             && in_memory != on_disk
         {
-            return Err(format!(
+            return Err(Skipped(format!(
                 "{} is not the file the process mapped (build-id {} in memory, {} on disk)",
                 escape_path(path),
                 hex_id(&in_memory),
                 hex_id(&on_disk)
-            ));
+            )));
         }
     }
     let Some(sym) = image.find_symbol(&ENVIRON_SYMBOLS) else {
@@ -118,7 +128,7 @@ fn locate_in(
     };
     let bias = image
         .load_bias(&mine)
-        .ok_or_else(|| format!("cannot tell where {} is loaded", escape_path(path)))?;
+        .ok_or_else(|| Skipped(format!("cannot tell where {} is loaded", escape_path(path))))?;
     Ok(Some((sym.name, bias.wrapping_add(sym.value))))
 }
 
@@ -187,7 +197,8 @@ fn find_and_read(target: &dyn ProcessTarget) -> std::result::Result<Environment,
                 });
             }
             Ok(None) => {}
-            Err(why) => reasons.push(why),
+            Err(LocateError::Denied(e)) => return Err(format!("cannot resolve environ: {e}")),
+            Err(LocateError::Skipped(why)) => reasons.push(why),
         }
     }
     if reasons.is_empty() {

@@ -116,7 +116,10 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
         mem.read_u64(addr)
             .map_err(|_| format!("initial stack unreadable at {addr:#x}"))
     };
-    if word(auxv_addr - 8)? != 0 {
+    let envp_end = auxv_addr
+        .checked_sub(8)
+        .ok_or("the auxiliary vector is at address 0")?;
+    if word(envp_end)? != 0 {
         return Err("no NULL before the auxiliary vector".into());
     }
     let execfn = auxv::lookup(auxv, auxv::AT_EXECFN).unwrap_or(u64::MAX);
@@ -128,7 +131,6 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
     // forced argc >= 1 since 5.18) followed by n non-NULL pointers and a
     // NULL: envp[] holds only pointers and NULLs, neither of which is a
     // small count.
-    let envp_end = auxv_addr - 8;
     let mut at = envp_end;
     let (argc_addr, argc) = loop {
         at = at

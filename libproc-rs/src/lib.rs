@@ -57,7 +57,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 pub use error::{Error, PermissionCause, Result};
-pub use target::{MemoryExt, ProcessTarget};
+pub use target::{Memory, MemoryExt, ProcessTarget};
 
 /// Open an operand: a decimal number is a live process, anything else the
 /// path of an x86_64 ELF core file.

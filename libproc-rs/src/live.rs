@@ -166,6 +166,9 @@ impl LiveProcess {
         let caps = our_capabilities();
         let privileged = caps & (1 << CAP_SYS_PTRACE) != 0;
         if !privileged && self.psinfo.uid != our_uid {
+            if our_uid == 0 {
+                return PermissionCause::MissingCapability;
+            }
             let names = IdNames::load(Path::new("/"));
             return PermissionCause::OtherUser {
                 target_uid: self.psinfo.uid,
@@ -336,7 +339,14 @@ impl ProcessTarget for LiveProcess {
     fn open_mapped_file(&self, path: &Path) -> Result<File> {
         let rel = path.strip_prefix("/").unwrap_or(path);
         let full = PathBuf::from(format!("/proc/{}/root", self.pid_i())).join(rel);
-        File::open(&full).map_err(|e| Error::io(path, e))
+        crate::elf::open_regular(&full).map_err(|e| match e.raw_os_error() {
+            // /proc/PID/root is guarded like ptrace attach.
+            Some(nix::libc::EACCES) | Some(nix::libc::EPERM) => Error::PermissionDenied {
+                pid: self.pid_i(),
+                cause: self.permission_cause(true),
+            },
+            _ => Error::io(path, e),
+        })
     }
 }
 

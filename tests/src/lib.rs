@@ -107,6 +107,8 @@ pub fn fixture_variant(name: &str, variant: &str, flags: &[&str]) -> PathBuf {
 #[derive(Debug)]
 pub struct Proc {
     pub child: Child,
+    /// The line on which it said it was ready.
+    pub ready_line: String,
 }
 
 impl Proc {
@@ -128,11 +130,11 @@ impl Proc {
                 line.clear();
                 match r.read_line(&mut line) {
                     Ok(0) | Err(_) => {
-                        let _ = tx.send(false);
+                        let _ = tx.send(None);
                         return;
                     }
                     Ok(_) if line.contains("ready") => {
-                        let _ = tx.send(true);
+                        let _ = tx.send(Some(line.trim_end().to_owned()));
                         // Keep draining so the child never blocks on a full pipe.
                         let _ = std::io::copy(&mut r, &mut std::io::sink());
                         return;
@@ -142,7 +144,10 @@ impl Proc {
             }
         });
         match rx.recv_timeout(timeout) {
-            Ok(true) => self,
+            Ok(Some(line)) => {
+                self.ready_line = line;
+                self
+            }
             _ => panic!("process {} did not become ready", self.pid()),
         }
     }
@@ -180,6 +185,8 @@ pub struct Spawn {
     pub allow_core: bool,
     /// Override argv[0].
     pub arg0: Option<OsString>,
+    /// Write this to /proc/self/coredump_filter before exec (inherited).
+    pub coredump_filter: Option<u32>,
 }
 
 impl Spawn {
@@ -214,15 +221,31 @@ impl Spawn {
             cmd.current_dir(d);
         }
         if self.allow_core {
-            // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+            let filter = self.coredump_filter.map(|f| format!("{f:#x}\0"));
+            // SAFETY: setrlimit, open, write and close are async-signal-safe;
+            // the filter string was formatted before fork.
             unsafe {
-                cmd.pre_exec(|| {
+                cmd.pre_exec(move || {
                     let lim = nix::libc::rlimit {
                         rlim_cur: nix::libc::RLIM_INFINITY,
                         rlim_max: nix::libc::RLIM_INFINITY,
                     };
                     if nix::libc::setrlimit(nix::libc::RLIMIT_CORE, &lim) != 0 {
                         return Err(std::io::Error::last_os_error());
+                    }
+                    if let Some(f) = &filter {
+                        let fd = nix::libc::open(
+                            c"/proc/self/coredump_filter".as_ptr(),
+                            nix::libc::O_WRONLY,
+                        );
+                        if fd < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        let n = nix::libc::write(fd, f.as_ptr().cast(), f.len() - 1);
+                        nix::libc::close(fd);
+                        if n < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
                     }
                     Ok(())
                 });
@@ -237,7 +260,11 @@ impl Spawn {
             .command()
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
-        Proc { child }.wait_ready(Duration::from_secs(30))
+        Proc {
+            child,
+            ready_line: String::new(),
+        }
+        .wait_ready(Duration::from_secs(30))
     }
 }
 
@@ -442,4 +469,50 @@ pub fn node() -> PathBuf {
         "node is not installed (apt-get install nodejs)"
     );
     PathBuf::from(p)
+}
+
+/// Run a command to completion and return its result with its peak
+/// resident set size in KiB (from wait4).
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which std cannot do
+pub fn run_with_peak_rss(cmd: &mut Command) -> (Run, u64) {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as i32;
+    let out = child.stdout.map(|mut o| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = o.read_to_end(&mut v);
+            v
+        })
+    });
+    let err = child.stderr.map(|mut o| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = o.read_to_end(&mut v);
+            v
+        })
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our child.
+    let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for a child we spawned and have not reaped.
+    let r = unsafe { nix::libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    use std::os::unix::process::ExitStatusExt;
+    let run = Run {
+        status: ExitStatus::from_raw(status),
+        stdout: out
+            .map(|t| t.join().unwrap_or_default())
+            .unwrap_or_default(),
+        stderr: String::from_utf8_lossy(
+            &err.map(|t| t.join().unwrap_or_default())
+                .unwrap_or_default(),
+        )
+        .into_owned(),
+    };
+    (run, usage.ru_maxrss as u64)
 }

@@ -204,3 +204,30 @@ fn write_json(
     writeln!(out)?;
     Ok(())
 }
+
+/// The EXAMPLES section of the man page.
+pub const MAN_EXAMPLES: &str = r#"Arguments of a running node server:
+    $ npargs 4242
+    4242:	node --max-old-space-size=4096 /app/server.js
+    argv[0]: node
+    argv[1]: --max-old-space-size=4096
+    argv[2]: /app/server.js
+
+The same from a core file, with its auxiliary vector:
+    $ npargs -a -x /var/cores/core.4242
+    core '/var/cores/core.4242' of 4242:	node --max-old-space-size=4096 /app/server.js
+    argv[0]: node
+    ...
+
+    AT_PAGESZ            0x0000000000001000 4096
+    AT_UID               0x00000000000003e8 1000(app)
+    AT_EXECFN            0x00007ffd3c1fefe5 /usr/bin/node
+
+A line to run the same command again (arguments with spaces or
+control characters are quoted):
+    $ npargs -l 4242
+    node --max-old-space-size=4096 /app/server.js
+
+For scripts, one JSON object per operand:
+    $ npargs --json 4242 | jq -r '.argv[1]'
+"#;

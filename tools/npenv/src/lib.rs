@@ -64,6 +64,11 @@ pub fn main() -> ExitCode {
         &args.operands,
         options,
         |target, operand, out, diag| {
+            if !args.json {
+                // The header first: when the environment cannot be read,
+                // the user still sees which process the error is about.
+                report::write_header(out, target, operand, args.raw)?;
+            }
             let env = report::environment(target, args.initial)?;
             if let Some(c) = &env.vars.caveat {
                 diag.warn(c);
@@ -75,10 +80,28 @@ pub fn main() -> ExitCode {
                     .map_err(std::io::Error::from)?;
                 writeln!(out)?;
             } else {
-                report::write_header(out, target, operand, args.raw)?;
                 report::write_indexed(out, "envp", &env.vars.items, args.raw)?;
             }
             Ok(())
         },
     )
 }
+
+/// The EXAMPLES section of the man page.
+pub const MAN_EXAMPLES: &str = r#"The environment of a running process, including variables it set
+itself (process.env.X = ... in node):
+    $ npenv 4242
+    4242:	node /app/server.js
+    envp[0]: PATH=/usr/local/bin:/usr/bin:/bin
+    envp[1]: NODE_ENV=production
+    envp[2]: FEATURE_FLAG=on
+
+What it started with:
+    $ npenv --initial 4242
+
+The same from a core file:
+    $ npenv /var/cores/core.4242
+
+Is a variable set, from a script:
+    $ npenv --json 4242 | jq -r '.envp[]' | grep '^NODE_ENV='
+"#;

@@ -1,0 +1,5 @@
+complete -c npenv -l initial -d 'Show the environment the process started with (/proc/PID/environ, or the initial stack in a core) instead of the current one'
+complete -c npenv -l raw -d 'Write the target\'s bytes unescaped (for programs that want the bytes)'
+complete -c npenv -l json -d 'One JSON object per operand, one per line. Strings that are not valid UTF-8 are arrays of byte values'
+complete -c npenv -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c npenv -s V -l version -d 'Print version'

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# make demo: start the demo server, run every tool on it live, then on a
+# core of it, and clean up. Needs node; uses a kernel core when the kernel
+# writes them to the working directory, gcore otherwise.
+set -euo pipefail
+BIN=${NPTOOLS_BIN_DIR:?set NPTOOLS_BIN_DIR}
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/nptools-demo.XXXXXX")
+SERVER=
+cleanup() {
+    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+command -v node >/dev/null || { echo "make demo: node is not installed" >&2; exit 1; }
+
+show() {
+    printf '\n$ %s\n' "$*"
+    "$@"
+}
+
+cd "$WORK"
+mkfifo ready
+# A short, known environment keeps the output readable.
+( ulimit -c unlimited 2>/dev/null || true
+  exec env -i PATH="$PATH" HOME="${HOME:-/}" NODE_ENV=production node "$HERE/server.js" >ready ) &
+SERVER=$!
+read -r _ PID PORT <ready
+echo "demo server: pid $PID, http://127.0.0.1:$PORT/"
+
+echo; echo "=== live process ==="
+show "$BIN/npargs" -a -x "$PID"
+show "$BIN/npenv" "$PID"
+
+pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '|')
+if [[ $pattern != \|* && $pattern != */* && $(ulimit -Hc) != 0 ]]; then
+    echo; echo "=== kernel core (SIGABRT) ==="
+    kill -ABRT "$PID"
+    wait "$SERVER" 2>/dev/null || true
+    SERVER=
+    CORE=$(ls "$WORK" | grep -v '^ready$' | head -n 1)
+    CORE="$WORK/$CORE"
+else
+    echo; echo "=== gcore core ==="
+    gcore -o "$WORK/core" "$PID" >/dev/null 2>&1
+    CORE="$WORK/core.$PID"
+fi
+ls -l "$CORE"
+show "$BIN/npargs" -a -x "$CORE"
+show "$BIN/npenv" "$CORE"
