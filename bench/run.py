@@ -35,6 +35,15 @@ def start_server(cwd=None, allow_core=False):
     return p
 
 
+PEAKRSS = None
+
+
+def build_peakrss(work):
+    global PEAKRSS
+    PEAKRSS = os.path.join(work, "peakrss")
+    subprocess.run(["cc", "-O2", "-static", "-o", PEAKRSS, os.path.join(HERE, "peakrss.c")], check=True)
+
+
 def measure(argv):
     """Median wall time (ms) and peak RSS (MiB) of argv over RUNS runs (fewer
     for a slow tool: it stops after 10 s, with at least 3 runs)."""
@@ -44,11 +53,11 @@ def measure(argv):
         if i >= 3 and time.perf_counter() - started > 10:
             break
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(p.pid, 0)
+        out = subprocess.run([PEAKRSS] + argv, stdout=subprocess.PIPE, check=True).stdout.split()
         times.append((time.perf_counter() - t0) * 1000)
-        rss.append(usage.ru_maxrss / 1024)
-        if os.waitstatus_to_exitcode(status) not in (0,):
+        status, kib = int(out[0]), int(out[1])
+        rss.append(kib / 1024)
+        if status != 0:
             raise SystemExit(f"bench: {' '.join(argv)} failed with status {status}")
     return statistics.median(times), max(rss)
 
@@ -63,6 +72,7 @@ def main():
         raise SystemExit("bench: node is not installed")
     live = start_server()
     work = tempfile.mkdtemp(prefix="nptools-bench.")
+    build_peakrss(work)
     victim = start_server(cwd=work, allow_core=True)
     victim.send_signal(signal.SIGABRT)
     victim.wait()
@@ -93,7 +103,8 @@ def main():
         ]
         for title, ours_argv, others in cases:
             ours = measure(ours_argv)
-            print(f"{title}\n  {'nptools: ' + ' '.join(os.path.basename(a) if a.startswith(BIN) else a for a in ours_argv[:2]):<44} {ours[0]:9.1f} ms {ours[1]:7.1f} MiB")
+            shown = " ".join(os.path.basename(a) for a in ours_argv)
+            print(f"{title}\n  {'nptools: ' + shown:<44} {ours[0]:9.1f} ms {ours[1]:7.1f} MiB")
             for label, argv in others:
                 if not shutil.which(argv[0]):
                     print(f"  {label:<44} (not installed)")

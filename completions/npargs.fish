@@ -1,7 +1,7 @@
 complete -c npargs -s a -d 'Print the argument vector (the default)'
 complete -c npargs -s e -d 'Print the environment: the current one, read through the C library\'s `environ` (as npenv does)'
 complete -c npargs -s x -d 'Print the auxiliary vector, one `AT_NAME 0xVALUE decoded` line per entry'
-complete -c npargs -s l -d 'Print the command line as one line a POSIX.1-2024 shell (bash, zsh, ksh) runs as the same argv; unprintable bytes are written as $\'\\xNN\''
+complete -c npargs -s l -d 'Print the command line as one line a POSIX.1-2024 shell (bash, zsh, ksh) runs as the same argv; unprintable bytes are written as $\'\\ooo\' (octal)'
 complete -c npargs -l raw -d 'Write the target\'s bytes unescaped (for programs that want the bytes)'
 complete -c npargs -l json -d 'One JSON object per operand, one per line. Strings that are not valid UTF-8 are arrays of byte values'
 complete -c npargs -s h -l help -d 'Print help (see more with \'--help\')'

@@ -29,11 +29,16 @@ pub const AT_HWCAP2: u64 = 26;
 pub const AT_EXECFN: u64 = 31;
 pub const AT_SYSINFO_EHDR: u64 = 33;
 
+/// More entries than any kernel writes (it has room for about 50); a longer
+/// vector is cut here so that a corrupt one cannot cost without bound.
+pub const MAX_ENTRIES: usize = 256;
+
 /// Parse a little-endian 64-bit auxiliary vector. Stops at `AT_NULL`
-/// (which is not returned); a trailing partial pair is ignored.
+/// (which is not returned) or after [`MAX_ENTRIES`]; a trailing partial pair
+/// is ignored.
 pub fn parse_auxv(bytes: &[u8]) -> Vec<AuxEntry> {
     let mut out = Vec::new();
-    for pair in bytes.chunks_exact(16) {
+    for pair in bytes.chunks_exact(16).take(MAX_ENTRIES) {
         let key = u64::from_le_bytes(pair[..8].try_into().unwrap_or_default());
         let value = u64::from_le_bytes(pair[8..].try_into().unwrap_or_default());
         if key == AT_NULL {

@@ -15,6 +15,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -24,8 +25,9 @@ use object::elf::{self, FileHeader64};
 use object::read::elf::{FileHeader, NoteIterator, ProgramHeader};
 
 use crate::auxv::{self, AuxEntry};
-use crate::elf::{build_id_in, hex_id, map_file, open_regular};
+use crate::elf::{build_id_in, hex_id, map_file};
 use crate::error::{Error, Result};
+use crate::files::{RootDir, open_regular};
 use crate::initstack::{self, InitialStack};
 use crate::notes::{self, FileMapping};
 use crate::target::{
@@ -82,15 +84,27 @@ pub struct CoreOptions {
     pub sysroot: Option<PathBuf>,
 }
 
-/// A mapped file cached for memory reads; `None` when it could not be used.
-type FileCache = RefCell<HashMap<PathBuf, Option<Rc<Mmap>>>>;
+/// A file named in NT_FILE, opened on this machine for memory the core
+/// left out. Read with `pread`, never mapped: it is not ours, and a file
+/// truncated under a mapping raises SIGBUS.
+#[derive(Debug)]
+struct BackingFile {
+    file: File,
+    len: u64,
+}
+
+/// Files opened for memory reads by path; `None` when one could not be
+/// used (missing, or not the file the process had).
+type FileCache = RefCell<HashMap<PathBuf, Option<Rc<BackingFile>>>>;
 
 /// An ELF core file.
 #[derive(Debug)]
 pub struct CoreFile {
     source: Source,
     bytes: CoreBytes,
-    options: CoreOptions,
+    /// Where the files the core names are looked for: the sysroot, then
+    /// this machine's root.
+    roots: Vec<RootDir>,
     segments: Vec<Segment>,
     psinfo: Psinfo,
     threads: Vec<Thread>,
@@ -177,7 +191,7 @@ impl CoreFile {
         if !meta.is_file() {
             return Err(not_core(path, "not a regular file"));
         }
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = open_regular(path).map_err(|e| Error::io(path, e))?;
         let map = map_file(&file, path)?;
         Self::parse(CoreBytes::Mapped(map), path, options)
     }
@@ -191,6 +205,11 @@ impl CoreFile {
     fn parse(bytes: CoreBytes, path: &Path, options: CoreOptions) -> Result<Self> {
         let data = bytes.as_slice();
         check_ident(data, path)?;
+        let mut roots = Vec::new();
+        if let Some(dir) = &options.sysroot {
+            roots.push(RootDir::open(dir).map_err(|e| Error::io(dir, e))?);
+        }
+        roots.push(RootDir::open(Path::new("/")).map_err(|e| Error::io("/", e))?);
         let corrupt = |what: String| Error::Corrupt {
             path: path.to_owned(),
             what,
@@ -318,6 +337,7 @@ impl CoreFile {
         if prstatus.is_empty() {
             problems.push("the core holds no thread (no NT_PRSTATUS note)".into());
         }
+        files.sort_by_key(|f| f.start);
 
         let pid = prpsinfo
             .as_ref()
@@ -365,7 +385,7 @@ impl CoreFile {
                 path: path.to_owned(),
             },
             bytes,
-            options,
+            roots,
             segments,
             psinfo,
             threads,
@@ -380,7 +400,9 @@ impl CoreFile {
         // pr_psargs is whatever the dumper wrote (gdb writes only the
         // program name). Where argv is on the stack, rebuild it the way the
         // kernel does, so that a process and all its cores share a header.
-        if let Ok(stack) = core.initial_stack() {
+        if let Ok(stack) = core.initial_stack()
+            && stack.from_area
+        {
             let mut area = Vec::new();
             for a in &stack.argv {
                 area.extend_from_slice(a.as_bytes());
@@ -413,7 +435,9 @@ impl CoreFile {
     }
 
     fn file_mapping_at(&self, addr: u64) -> Option<&FileMapping> {
-        self.files.iter().find(|f| f.start <= addr && addr < f.end)
+        let i = self.files.partition_point(|f| f.start <= addr);
+        let f = self.files.get(i.checked_sub(1)?)?;
+        (addr < f.end).then_some(f)
     }
 
     fn initial_stack(&self) -> &std::result::Result<InitialStack, String> {
@@ -421,16 +445,17 @@ impl CoreFile {
             .get_or_init(|| initstack::recover(self, &self.auxv))
     }
 
-    /// Where a file named in the core is found on this machine.
-    fn local_path(&self, path: &Path) -> PathBuf {
-        if let Some(root) = &self.options.sysroot {
-            let rel = path.strip_prefix("/").unwrap_or(path);
-            let candidate = root.join(rel);
-            if candidate.exists() {
-                return candidate;
+    /// Open a file the core names: under the sysroot first, if any, then
+    /// on this machine.
+    fn open_named(&self, path: &Path) -> io::Result<File> {
+        let mut last = io::Error::from(io::ErrorKind::NotFound);
+        for root in &self.roots {
+            match root.open_file(path) {
+                Ok(f) => return Ok(f),
+                Err(e) => last = e,
             }
         }
-        path.to_owned()
+        Err(last)
     }
 
     /// The build-id the process had for the file mapped at `fm`, read from
@@ -450,29 +475,29 @@ impl CoreFile {
         build_id_in(self.bytes.as_slice().get(start..start + len)?)
     }
 
-    /// The mapped file behind `fm`, if it exists here and is the same file.
-    fn mapped_file(&self, fm: &FileMapping) -> Option<Rc<Mmap>> {
+    /// The file behind `fm`, if it exists here and is the same file.
+    fn backing_file(&self, fm: &FileMapping) -> Option<Rc<BackingFile>> {
         if let Some(entry) = self.file_cache.borrow().get(&fm.path) {
             return entry.clone();
         }
-        let local = self.local_path(&fm.path);
-        let loaded = open_regular(&local)
-            .ok()
-            .and_then(|f| map_file(&f, &local).ok())
-            .and_then(|map| {
-                if let (Some(want), Some(have)) = (self.build_id_in_core(fm), build_id_in(&map))
-                    && want != have
-                {
-                    self.notice(format!(
-                        "{} is not the file the process mapped (build-id {} in the core, {} on disk); its memory is treated as missing",
-                        crate::escape::escape_path(&local),
-                        hex_id(&want),
-                        hex_id(&have)
-                    ));
-                    return None;
-                }
-                Some(Rc::new(map))
-            });
+        let loaded = self.open_named(&fm.path).ok().and_then(|file| {
+            let len = file.metadata().ok()?.len();
+            let mut head = vec![0u8; 4096];
+            let n = file.read_at(&mut head, 0).ok()?;
+            if let (Some(want), Some(have)) = (self.build_id_in_core(fm), build_id_in(&head[..n]))
+                && want != have
+            {
+                self.notice(format!(
+                    "{} is not the file the process mapped (build-id {} in the core, {} on disk); \
+                     its memory is treated as missing",
+                    crate::escape::escape_path(&fm.path),
+                    hex_id(&want),
+                    hex_id(&have)
+                ));
+                return None;
+            }
+            Some(Rc::new(BackingFile { file, len }))
+        });
         self.file_cache
             .borrow_mut()
             .insert(fm.path.clone(), loaded.clone());
@@ -482,9 +507,10 @@ impl CoreFile {
     /// Read from the file behind a file-backed mapping.
     fn read_from_file(&self, addr: u64, buf: &mut [u8], limit: u64) -> Option<usize> {
         let fm = self.file_mapping_at(addr)?;
-        let map = self.mapped_file(fm)?;
+        let backing = self.backing_file(fm)?;
         let file_off = fm.offset.checked_add(addr - fm.start)?;
-        let avail = (map.len() as u64)
+        let avail = backing
+            .len
             .checked_sub(file_off)?
             .min(fm.end - addr)
             .min(limit);
@@ -492,8 +518,7 @@ impl CoreFile {
         if n == 0 {
             return None;
         }
-        let off = file_off as usize;
-        buf[..n].copy_from_slice(&map[off..off + n]);
+        backing.file.read_exact_at(&mut buf[..n], file_off).ok()?;
         Some(n)
     }
 
@@ -609,7 +634,11 @@ impl ProcessTarget for CoreFile {
             .and_then(|t| t.stack_pointer);
         let mut out = Vec::with_capacity(self.segments.len());
         for s in &self.segments {
-            let file = self.files.iter().find(|f| f.start == s.vaddr);
+            let file = self
+                .files
+                .binary_search_by_key(&s.vaddr, |f| f.start)
+                .ok()
+                .map(|i| &self.files[i]);
             let name = if let Some(f) = file {
                 MapName::File(f.path.clone())
             } else if Some(s.vaddr) == vdso {
@@ -673,9 +702,15 @@ impl ProcessTarget for CoreFile {
         self.siginfo
     }
 
+    fn root_dir(&self) -> Result<&RootDir> {
+        // The sysroot if there is one: its /etc names the core's users.
+        self.roots
+            .first()
+            .ok_or_else(|| Error::not_available("no root directory"))
+    }
+
     fn open_mapped_file(&self, path: &Path) -> Result<File> {
-        let local = self.local_path(path);
-        open_regular(&local).map_err(|e| Error::io(local, e))
+        self.open_named(path).map_err(|e| Error::io(path, e))
     }
 
     fn problems(&self) -> &[String] {

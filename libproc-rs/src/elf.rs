@@ -1,44 +1,28 @@
 //! ELF images the target has mapped: symbols, build-ids, load addresses.
 //!
-//! Files are mmapped and parsed with `object`, the one ELF reader of this
-//! crate (the core reader uses it too). Only the parts asked for are touched:
-//! looking up a symbol in node's 75,000-entry `.dynsym` goes through the GNU
-//! hash table and reads a handful of pages.
+//! Files are parsed with `object`, the one ELF reader of this crate (the
+//! core reader uses it too). A mapped file is read with `pread` through
+//! object's `ReadCache` rather than mmapped: the file belongs to the target,
+//! which could truncate it while we read, and a truncated mapping kills the
+//! reader with SIGBUS. Only the parts asked for are read: finding a symbol
+//! in node's 75,000-entry `.dynsym` goes through the GNU hash table.
 
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use object::elf::{self, FileHeader64};
 use object::read::elf::{FileHeader, ProgramHeader};
-use object::{Endianness, LittleEndian};
+use object::{Endianness, LittleEndian, ReadCache, ReadRef};
 
 use crate::error::{Error, Result};
+use crate::escape::escape_path;
 use crate::target::Mapping;
 
 type Header = FileHeader64<Endianness>;
 
-/// Open a file that must be a regular file, without ever blocking or
-/// touching a device: a core may name any path in NT_FILE, including a FIFO
-/// (whose open would block) or a device (whose open may have effects).
-pub fn open_regular(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let not_regular =
-        || std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(not_regular());
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(not_regular());
-    }
-    Ok(file)
-}
-
-/// Map a file read-only. Empty files cannot be mapped; say so.
+/// Map a file read-only (core files). Empty files cannot be mapped; say so.
 pub fn map_file(file: &File, path: &Path) -> Result<Mmap> {
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if len == 0 {
@@ -47,7 +31,7 @@ pub fn map_file(file: &File, path: &Path) -> Result<Mmap> {
             what: "the file is empty".into(),
         });
     }
-    // SAFETY: the mapping is read-only and private to this process. A file
+    // SAFETY: the mapping is read-only and private to this process. A core
     // truncated by someone else while mapped would raise SIGBUS; that is the
     // accepted cost of never reading a multi-gigabyte core whole.
     #[allow(unsafe_code)]
@@ -63,31 +47,50 @@ pub struct Symbol {
     pub size: u64,
 }
 
-/// A mapped ELF file.
+/// An ELF file a target mapped.
 #[derive(Debug)]
 pub struct ElfImage {
     path: PathBuf,
-    map: Mmap,
+    cache: ReadCache<File>,
+    /// A second descriptor for plain `pread`s of file contents, which should
+    /// not fill the parse cache.
+    file: File,
+    len: u64,
 }
 
 impl ElfImage {
-    /// Map and check an ELF file.
+    /// Check and open an ELF file.
     pub fn open(file: File, path: &Path) -> Result<Self> {
-        let map = map_file(&file, path)?;
-        Header::parse(&*map)
-            .map_err(|e| Error::not_available(format!("{}: {e}", path.display())))?;
-        Ok(ElfImage {
+        let io = |e| Error::io(path, e);
+        let len = file.metadata().map_err(io)?.len();
+        let dup = file.try_clone().map_err(io)?;
+        let image = ElfImage {
             path: path.to_owned(),
-            map,
-        })
+            cache: ReadCache::new(file),
+            file: dup,
+            len,
+        };
+        Header::parse(&image.cache)
+            .map_err(|e| Error::not_available(format!("{}: {e}", escape_path(path))))?;
+        Ok(image)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Copy file bytes at `offset`; returns how many were there.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        if offset >= self.len {
+            return Ok(0);
+        }
+        let want = buf.len().min((self.len - offset) as usize);
+        self.file.read_exact_at(&mut buf[..want], offset)?;
+        Ok(want)
+    }
+
     fn header(&self) -> Option<(&Header, Endianness)> {
-        let h = Header::parse(&*self.map).ok()?;
+        let h = Header::parse(&self.cache).ok()?;
         let e = h.endian().ok()?;
         Some((h, e))
     }
@@ -102,7 +105,7 @@ impl ElfImage {
         let Some((h, e)) = self.header() else {
             return Vec::new();
         };
-        let Ok(phdrs) = h.program_headers(e, &*self.map) else {
+        let Ok(phdrs) = h.program_headers(e, &self.cache) else {
             return Vec::new();
         };
         phdrs
@@ -114,14 +117,14 @@ impl ElfImage {
 
     /// The GNU build-id, from the `PT_NOTE` segments.
     pub fn build_id(&self) -> Option<Vec<u8>> {
-        build_id_in(&self.map)
+        build_id_in(&self.cache)
     }
 
     /// Find the first *defined* symbol among `names`, in `.dynsym` (through
     /// the GNU hash table when there is one) and then in `.symtab`.
     pub fn find_symbol(&self, names: &[&str]) -> Option<Symbol> {
         let (h, e) = self.header()?;
-        let data = &*self.map;
+        let data = &self.cache;
         let sections = h.sections(e, data).ok()?;
         let defined = |sym: &elf::Sym64<Endianness>| {
             use object::read::elf::Sym;
@@ -197,8 +200,8 @@ impl ElfImage {
 }
 
 /// The build-id in the `PT_NOTE` segments of an ELF image that starts at
-/// `data[0]` (a file, or its first page copied from memory).
-pub fn build_id_in(data: &[u8]) -> Option<Vec<u8>> {
+/// offset 0 of `data` (a file, or its first page copied from memory).
+pub fn build_id_in<'a, R: ReadRef<'a>>(data: R) -> Option<Vec<u8>> {
     let h = FileHeader64::<LittleEndian>::parse(data).ok()?;
     let e = LittleEndian;
     for ph in h.program_headers(e, data).ok()? {

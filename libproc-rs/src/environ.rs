@@ -23,9 +23,11 @@ use crate::error::{Error, Result};
 use crate::escape::escape_path;
 use crate::target::{Mapping, MemoryExt, ProcessTarget, StringList};
 
-/// Bounds against a corrupted array.
+/// Bounds against a corrupted or hostile array: entries, bytes in one
+/// string, and bytes in all of them.
 const MAX_VARS: usize = 1 << 20;
 const MAX_VAR_LEN: usize = 1 << 20;
+const MAX_TOTAL: usize = 64 << 20;
 
 const ENVIRON_SYMBOLS: [&str; 3] = ["__environ", "environ", "_environ"];
 
@@ -140,12 +142,17 @@ fn read_environ(target: &dyn ProcessTarget, address: u64) -> Result<Vec<OsString
         // clearenv() leaves environ NULL: an empty environment.
         return Ok(vars);
     }
+    let mut budget = MAX_TOTAL;
     for i in 0..MAX_VARS as u64 {
         let p = target.read_u64(array.wrapping_add(i * 8))?;
         if p == 0 {
             return Ok(vars);
         }
-        vars.push(target.read_cstring(p, MAX_VAR_LEN)?);
+        let var = target.read_cstring(p, MAX_VAR_LEN.min(budget))?;
+        budget = budget
+            .checked_sub(var.len() + 1)
+            .ok_or_else(|| Error::not_available("the environment is larger than 64 MiB"))?;
+        vars.push(var);
     }
     Err(Error::not_available("the environ array has no end"))
 }

@@ -22,6 +22,12 @@ use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+fn push_octal_bytes(out: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        let _ = write!(out, "\\{b:03o}");
+    }
+}
+
 /// True for characters that are valid UTF-8 but must not reach a terminal.
 fn is_hazardous(c: char) -> bool {
     c.is_control()
@@ -87,10 +93,35 @@ pub fn json_os(s: &OsStr) -> serde_json::Value {
     json_bytes(s.as_bytes())
 }
 
-/// Bash words that would not be run as a command name if left unquoted.
+/// Words bash, ksh or zsh would not run as a command name if unquoted.
 const SHELL_RESERVED: &[&str] = &[
-    "!", "{", "}", "[[", "]]", "case", "coproc", "do", "done", "elif", "else", "esac", "fi", "for",
-    "function", "if", "in", "select", "then", "time", "until", "while",
+    "!",
+    "{",
+    "}",
+    "[[",
+    "]]",
+    "case",
+    "coproc",
+    "do",
+    "done",
+    "elif",
+    "else",
+    "end",
+    "esac",
+    "fi",
+    "for",
+    "foreach",
+    "function",
+    "if",
+    "in",
+    "nocorrect",
+    "noglob",
+    "repeat",
+    "select",
+    "then",
+    "time",
+    "until",
+    "while",
 ];
 
 fn is_shell_safe(b: u8) -> bool {
@@ -100,7 +131,9 @@ fn is_shell_safe(b: u8) -> bool {
 /// Quote one word for a POSIX.1-2024 shell (bash, ksh, zsh, and dash since
 /// 0.5.12): as it is when it is safe, in `'...'` when it is printable, and in
 /// `$'...'` when it holds control characters or bytes that are not UTF-8, so
-/// that the result is both exact and safe to show.
+/// that the result is both exact and safe to show. Bytes are written as
+/// three-digit octal escapes (`\033`): POSIX leaves `\xHH` followed by
+/// another hex digit unspecified, while `\ooo` always ends after three.
 ///
 /// `first` marks the command word, where `NAME=value` would be taken as an
 /// assignment and reserved words as syntax.
@@ -132,12 +165,12 @@ pub fn shell_quote(word: &[u8], first: bool) -> Cow<'_, str> {
                 '\t' => out.push_str("\\t"),
                 c if is_hazardous(c) => {
                     let mut buf = [0u8; 4];
-                    push_hex_bytes(&mut out, c.encode_utf8(&mut buf).as_bytes());
+                    push_octal_bytes(&mut out, c.encode_utf8(&mut buf).as_bytes());
                 }
                 c => out.push(c),
             }
         }
-        push_hex_bytes(&mut out, chunk.invalid());
+        push_octal_bytes(&mut out, chunk.invalid());
     }
     out.push('\'');
     Cow::Owned(out)
@@ -208,12 +241,15 @@ mod tests {
         assert_eq!(shell_quote(b"$HOME", false), "'$HOME'");
         assert_eq!(shell_quote(b"it's", false), "$'it\\'s'");
         assert_eq!(shell_quote(b"a\tb\nc", false), "$'a\\tb\\nc'");
-        assert_eq!(shell_quote(b"\xff\x1b", false), "$'\\xff\\x1b'");
+        assert_eq!(shell_quote(b"\xff\x1b", false), "$'\\377\\033'");
+        // An escape never runs into a following digit.
+        assert_eq!(shell_quote(b"\xff7", false), "$'\\3777'");
         assert_eq!(shell_quote(b"back\\slash", false), "'back\\slash'");
         assert_eq!(
             shell_quote(b"back\\slash\x01", false),
-            "$'back\\\\slash\\x01'"
+            "$'back\\\\slash\\001'"
         );
+        assert_eq!(shell_quote(b"repeat", true), "'repeat'");
     }
 
     #[test]

@@ -41,38 +41,44 @@ pub struct InitialStack {
     pub auxv_addr: u64,
     /// Address of argc (the initial stack pointer).
     pub argc_addr: u64,
+    /// True when the strings came from the intact argument area (what
+    /// /proc/PID/cmdline would show), false when the area had been
+    /// rewritten and the pointers were followed.
+    pub from_area: bool,
 }
 
 /// Upper bounds that keep a corrupted stack from making us loop or allocate
-/// without end. The kernel's own limit for one string is 32 pages.
+/// without end. The kernel's own limit for one string is 32 pages, and for
+/// all of them a quarter of the stack limit.
 const MAX_POINTERS: usize = 1 << 20;
 const MAX_STRING: usize = 32 * 4096;
 const MAX_AREA: u64 = 64 << 20;
 const PAGE: u64 = 4096;
 
 /// Find the auxiliary vector below `anchor`, searching at most `window`
-/// bytes down, page by page, and stopping at memory that is not there.
+/// bytes down, page by page, and stopping at memory that is not there. Each
+/// step searches one new page plus the image's length of the page above it,
+/// so the cost is linear in the window.
 fn find_auxv(mem: &dyn Memory, image: &[u8], anchor: u64, window: u64) -> Option<u64> {
     let top = anchor.checked_add(PAGE - 1)? & !(PAGE - 1);
     let floor = top.saturating_sub(window);
-    let mut buf: Vec<u8> = Vec::new();
+    let mut above: Vec<u8> = Vec::new();
     let mut base = top;
-    while base > floor {
+    while base > floor && base >= PAGE {
         let page_start = base - PAGE;
-        let mut page = vec![0u8; PAGE as usize];
-        match mem.read_memory(page_start, &mut page) {
-            Ok(n) if n == page.len() => {}
+        let mut buf = vec![0u8; PAGE as usize];
+        match mem.read_memory(page_start, &mut buf) {
+            Ok(n) if n == buf.len() => {}
             _ => break,
         }
-        page.extend_from_slice(&buf);
-        buf = page;
-        base = page_start;
-        // Search only where a match can newly appear: the new page plus the
-        // image's length into the old part.
-        let limit = (PAGE as usize + image.len()).min(buf.len());
-        if let Some(pos) = rfind_aligned(&buf[..limit], image) {
-            return Some(base + pos as u64);
+        let tail = image.len().saturating_sub(1).min(above.len());
+        buf.extend_from_slice(&above[..tail]);
+        if let Some(pos) = rfind_aligned(&buf, image) {
+            return Some(page_start + pos as u64);
         }
+        buf.truncate(PAGE as usize);
+        above = buf;
+        base = page_start;
     }
     None
 }
@@ -122,8 +128,6 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
     if word(envp_end)? != 0 {
         return Err("no NULL before the auxiliary vector".into());
     }
-    let execfn = auxv::lookup(auxv, auxv::AT_EXECFN).unwrap_or(u64::MAX);
-    let is_string_ptr = |p: u64| p > auxv_addr && p < execfn;
     // Walk down to argc. envp[] cannot be walked by its NULL: a program may
     // have edited the array in place (glibc's unsetenv shifts entries down
     // while environ still points at the stack), leaving NULLs inside it. argc
@@ -141,11 +145,10 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
         let above = (envp_end - at) / 8 - 1;
         if w >= 1 && w < above && w <= MAX_POINTERS as u64 {
             let null_at = at + 8 * (w + 1);
-            // argv[0] still points into the string area; a program may have
-            // pointed other entries elsewhere, but none is NULL.
-            let looks_right = word(null_at)? == 0
-                && word(at + 8).is_ok_and(is_string_ptr)
-                && (2..=w).all(|i| word(at + 8 * i).is_ok_and(|p| p != 0));
+            // A program may point argv[] entries elsewhere (argv[0] at its
+            // basename, say), but none is NULL.
+            let looks_right =
+                word(null_at)? == 0 && (1..=w).all(|i| word(at + 8 * i).is_ok_and(|p| p != 0));
             if looks_right {
                 break (at, w as usize);
             }
@@ -168,52 +171,102 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
         .filter(|&p| p != 0)
         .collect();
 
-    let (argv, envp) = read_area(mem, auxv, &argv_ptrs, envp_slots)
-        .or_else(|| read_each(mem, &argv_ptrs, &envp_ptrs))
-        .ok_or("argument strings are not in the core")?;
+    let ((argv, envp), from_area) = match read_area(mem, auxv, &argv_ptrs, envp_slots) {
+        Some(v) => (v, true),
+        None => (
+            read_each(mem, &argv_ptrs, &envp_ptrs).ok_or("argument strings are not in the core")?,
+            false,
+        ),
+    };
     Ok(InitialStack {
         argv,
         envp,
         auxv_addr,
         argc_addr,
+        from_area,
     })
 }
 
 type Vectors = (Vec<OsString>, Vec<OsString>);
 
 /// Read the contiguous string area and split it, if it is intact.
+///
+/// The area ends at `AT_EXECFN` and holds exactly argc + envc strings. Its
+/// start is found by counting that many NULs back from the end (the byte
+/// before it is zero: the gap or platform string the kernel put below), so
+/// a program that re-pointed `argv[0]` (at its basename, or at another
+/// string) does not move it. When that start lies *after* the original
+/// `argv[0]`, the area holds more NULs than strings: the program rewrote it
+/// (setproctitle), and the pointers are followed instead.
 fn read_area(
     mem: &dyn Memory,
     auxv: &[AuxEntry],
     argv_ptrs: &[u64],
     envc: usize,
 ) -> Option<Vectors> {
-    let start = *argv_ptrs.first()?;
     let end = auxv::lookup(auxv, auxv::AT_EXECFN)?;
-    if end <= start || end - start > MAX_AREA {
+    let wanted = argv_ptrs.len() + envc;
+    // Read backwards from the end in pages until `wanted` strings are found.
+    let mut area: Vec<u8> = Vec::new();
+    let mut start = end;
+    let mut nuls = 0usize;
+    let found = loop {
+        if end - start > MAX_AREA || start == 0 {
+            return None;
+        }
+        let chunk_start = (start - 1) & !(PAGE - 1);
+        let mut chunk = vec![0u8; (start - chunk_start) as usize];
+        mem.read_exact_at(chunk_start, &mut chunk).ok()?;
+        // Scan this chunk from its end.
+        let mut cut = None;
+        for (i, &b) in chunk.iter().enumerate().rev() {
+            if b == 0 {
+                if nuls == wanted {
+                    cut = Some(i + 1);
+                    break;
+                }
+                nuls += 1;
+            }
+        }
+        chunk.extend_from_slice(&area);
+        area = chunk;
+        start = chunk_start;
+        if let Some(c) = cut {
+            break c;
+        }
+    };
+    let area_start = start + found as u64;
+    let area = &area[found..];
+    if area.last() != Some(&0)
+        || argv_ptrs
+            .first()
+            .is_some_and(|&p| p < area_start && p >= start)
+    {
         return None;
     }
-    let mut area = vec![0u8; (end - start) as usize];
-    mem.read_exact_at(start, &mut area).ok()?;
-    if area.last() != Some(&0) {
-        return None;
-    }
-    let mut strings = split_area(&area);
-    if strings.len() != argv_ptrs.len() + envc {
+    let mut strings = split_area(area);
+    if strings.len() != wanted {
         return None;
     }
     let envp = strings.split_off(argv_ptrs.len());
     Some((strings, envp))
 }
 
-/// Follow each pointer.
+/// Follow each pointer, within a total budget of [`MAX_AREA`] bytes.
 fn read_each(mem: &dyn Memory, argv_ptrs: &[u64], envp_ptrs: &[u64]) -> Option<Vectors> {
-    let read = |ptrs: &[u64]| -> Option<Vec<OsString>> {
+    let mut budget = MAX_AREA as usize;
+    let mut read = |ptrs: &[u64]| -> Option<Vec<OsString>> {
         ptrs.iter()
-            .map(|&p| mem.read_cstring(p, MAX_STRING).ok())
+            .map(|&p| {
+                let s = mem.read_cstring(p, MAX_STRING.min(budget)).ok()?;
+                budget = budget.checked_sub(s.len() + 1)?;
+                Some(s)
+            })
             .collect()
     };
-    Some((read(argv_ptrs)?, read(envp_ptrs)?))
+    let argv = read(argv_ptrs)?;
+    let envp = read(envp_ptrs)?;
+    Some((argv, envp))
 }
 
 #[cfg(test)]
@@ -392,5 +445,22 @@ mod tests {
             vec![OsString::from("A=1"), "B=2".into(), "C=3".into()],
             "the initial environment is what exec gave"
         );
+    }
+
+    #[test]
+    fn repointed_argv0_does_not_change_argv() {
+        let (mut mem, auxv) = build(&[b"/usr/bin/prog", b"x"], &[b"A=1"]);
+        let s = recover(&mem, &auxv).unwrap();
+        let slot = (s.argc_addr + 8 - mem.base) as usize;
+        let p0 = u64::from_le_bytes(mem.bytes[slot..slot + 8].try_into().unwrap());
+        // argv[0] = basename(argv[0]), as many daemons do.
+        mem.bytes[slot..slot + 8].copy_from_slice(&(p0 + 9).to_le_bytes());
+        let s = recover(&mem, &auxv).unwrap();
+        assert_eq!(s.argv, vec![OsString::from("/usr/bin/prog"), "x".into()]);
+        // argv[0] = "renamed", a string elsewhere in memory.
+        mem.bytes[slot..slot + 8].copy_from_slice(&0x1000u64.to_le_bytes());
+        let s = recover(&mem, &auxv).unwrap();
+        assert_eq!(s.argv, vec![OsString::from("/usr/bin/prog"), "x".into()]);
+        assert_eq!(s.envp, vec![OsString::from("A=1")]);
     }
 }

@@ -33,7 +33,9 @@
 //! - [`live`], [`corefile`]: the two sources.
 //! - [`procmaps`], [`notes`], [`auxv`], [`initstack`], [`names`]: parsers
 //!   that take bytes and are tested on literal input.
-//! - [`elf`]: mapped ELF images (symbols, build-ids, load bias).
+//! - [`elf`]: ELF images a target mapped (symbols, build-ids, load bias).
+//! - [`files`]: opening files a target names without blocking, touching
+//!   devices or leaving its root.
 //! - [`environ`]: the current environment from the C library's `environ`.
 //! - [`escape`]: making bytes a target controls safe to print, and JSON.
 //! - [`report`], [`cli`]: output pieces and the operand loop the tools share.
@@ -45,6 +47,7 @@ pub mod elf;
 pub mod environ;
 pub mod error;
 pub mod escape;
+pub mod files;
 pub mod initstack;
 pub mod live;
 pub mod names;

@@ -20,6 +20,7 @@ use nix::unistd::Pid;
 
 use crate::auxv::{AuxEntry, parse_auxv};
 use crate::error::{Error, PermissionCause, Result};
+use crate::files::RootDir;
 use crate::names::IdNames;
 use crate::procmaps::parse_maps;
 use crate::target::{
@@ -37,10 +38,18 @@ const CAP_SYS_PTRACE: u32 = 19;
 pub struct LiveProcess {
     source: Source,
     psinfo: Psinfo,
-    /// `/proc/PID`, or the directory of a live thread when the leader has
-    /// exited but other threads still run.
+    /// `/proc/PID`, or `/proc/PID/task/TID` of a live thread when the leader
+    /// has exited but other threads still run.
     dir: PathBuf,
-    mem: OnceCell<Option<File>>,
+    /// The thread whose memory view is read (the leader, or that thread).
+    mem_tid: i32,
+    /// Real, effective and saved user ids, for diagnosing refusals.
+    uids: [u32; 3],
+    /// Start time from /proc/PID/stat: tells the process from a later one
+    /// that reuses its PID.
+    start_time: u64,
+    mem: OnceCell<std::result::Result<File, i32>>,
+    root: OnceCell<RootDir>,
 }
 
 /// Split a NUL-separated /proc file (cmdline, environ) into its strings.
@@ -93,18 +102,19 @@ impl LiveProcess {
         if u64::from(stat.flags) & PF_KTHREAD != 0 {
             return Err(Error::KernelThread { pid });
         }
-        let mut dir = proc_dir.clone();
+        let (mut dir, mut mem_tid) = (proc_dir.clone(), pid);
         if stat.state == 'Z' {
             // The leader of a thread group may be a zombie while its other
             // threads run on; read through one of them.
-            dir = Self::live_thread_dir(&proc_dir, pid).ok_or(Error::Zombie { pid })?;
+            (dir, mem_tid) = Self::live_thread(&proc_dir, pid).ok_or(Error::Zombie { pid })?;
         }
         let status = process.status().ok();
-        let (uid, gid) = match &status {
-            Some(s) => (s.ruid, s.rgid),
-            None => std::fs::metadata(&proc_dir)
-                .map(|m| (m.uid(), m.gid()))
-                .map_err(|_| Error::NoSuchProcess { pid })?,
+        let (uid, gid, uids) = match &status {
+            Some(s) => (s.ruid, s.rgid, [s.ruid, s.euid, s.suid]),
+            None => {
+                let m = std::fs::metadata(&proc_dir).map_err(|_| Error::NoSuchProcess { pid })?;
+                (m.uid(), m.gid(), [m.uid(); 3])
+            }
         };
         let mut live = LiveProcess {
             source: Source::Live { pid },
@@ -118,7 +128,11 @@ impl LiveProcess {
                 psargs: OsString::new(),
             },
             dir,
+            mem_tid,
+            uids,
+            start_time: stat.starttime,
             mem: OnceCell::new(),
+            root: OnceCell::new(),
         };
         let comm = live.read_file("comm")?;
         live.psinfo.fname = OsString::from_vec(comm.strip_suffix(b"\n").unwrap_or(&comm).to_vec());
@@ -127,19 +141,43 @@ impl LiveProcess {
         Ok(live)
     }
 
-    fn live_thread_dir(proc_dir: &Path, pid: i32) -> Option<PathBuf> {
+    /// A thread of `pid` other than the (zombie) leader that is still alive.
+    fn live_thread(proc_dir: &Path, pid: i32) -> Option<(PathBuf, i32)> {
         for entry in std::fs::read_dir(proc_dir.join("task")).ok()?.flatten() {
-            let tid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            // Threads may exit while we look: skip, do not give up.
+            let Some(tid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
             if tid == pid {
                 continue;
             }
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
-            if state != "Z" && state != "X" {
-                return Some(entry.path());
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
+            if matches!(state, Some(s) if s != "Z" && s != "X") {
+                return Some((entry.path(), tid));
             }
         }
         None
+    }
+
+    /// Is this still the process we opened? (It may have exited, or its PID
+    /// may now belong to another.)
+    fn still_there(&self) -> bool {
+        match procfs::process::Process::new(self.pid_i()).and_then(|p| p.stat()) {
+            Ok(stat) => {
+                stat.starttime == self.start_time
+                    && (stat.state != 'Z' || self.mem_tid != self.pid_i())
+            }
+            Err(_) => false,
+        }
     }
 
     fn pid_i(&self) -> i32 {
@@ -153,7 +191,9 @@ impl LiveProcess {
             Some(nix::libc::ENOENT) | Some(nix::libc::ESRCH) => Error::ProcessGone { pid },
             Some(nix::libc::EACCES) | Some(nix::libc::EPERM) => Error::PermissionDenied {
                 pid,
-                cause: self.permission_cause(false),
+                // /proc/PID/mem is guarded like ptrace attach; the others
+                // like a ptrace read.
+                cause: self.permission_cause(path.ends_with("mem")),
             },
             _ => Error::io(path, e),
         }
@@ -165,11 +205,16 @@ impl LiveProcess {
         let our_uid = nix::unistd::geteuid().as_raw();
         let caps = our_capabilities();
         let privileged = caps & (1 << CAP_SYS_PTRACE) != 0;
-        if !privileged && self.psinfo.uid != our_uid {
+        // The kernel wants our uid to equal the target's real, effective and
+        // saved uids alike.
+        let other_user = self.uids.iter().any(|&u| u != our_uid);
+        if !privileged && other_user {
             if our_uid == 0 {
                 return PermissionCause::MissingCapability;
             }
-            let names = IdNames::load(Path::new("/"));
+            let names = RootDir::open(Path::new("/"))
+                .map(|r| IdNames::load(&r))
+                .unwrap_or_default();
             return PermissionCause::OtherUser {
                 target_uid: self.psinfo.uid,
                 target_user: names.user(self.psinfo.uid).map(str::to_owned),
@@ -187,7 +232,7 @@ impl LiveProcess {
         if !privileged
             && let Ok(m) = std::fs::metadata(self.dir.join("environ"))
             && m.uid() == 0
-            && self.psinfo.uid != 0
+            && our_uid != 0
         {
             return PermissionCause::NotDumpable;
         }
@@ -197,27 +242,29 @@ impl LiveProcess {
         PermissionCause::Unknown
     }
 
-    /// Read a whole file under the process's /proc directory.
+    /// Read a whole file under the process's /proc directory. These files
+    /// read back empty once the process has exited, so an empty answer is
+    /// checked against the process still being there.
     fn read_file(&self, name: &str) -> Result<Vec<u8>> {
         let path = self.dir.join(name);
         let mut buf = Vec::new();
         File::open(&path)
             .and_then(|mut f| f.read_to_end(&mut buf))
             .map_err(|e| self.proc_error(&path, e))?;
+        if buf.is_empty() && !self.still_there() {
+            return Err(Error::ProcessGone { pid: self.pid_i() });
+        }
         Ok(buf)
     }
 
-    fn mem_file(&self) -> Option<&File> {
-        self.mem
-            .get_or_init(|| File::open(self.dir.join("mem")).ok())
-            .as_ref()
-    }
-
     fn read_via_mem_file(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
-        let file = self.mem_file().ok_or_else(|| Error::PermissionDenied {
-            pid: self.pid_i(),
-            cause: self.permission_cause(true),
-        })?;
+        let path = self.dir.join("mem");
+        let file = match self.mem.get_or_init(|| {
+            File::open(&path).map_err(|e| e.raw_os_error().unwrap_or(nix::libc::EIO))
+        }) {
+            Ok(f) => f,
+            Err(errno) => return Err(self.proc_error(&path, io::Error::from_raw_os_error(*errno))),
+        };
         match file.read_at(buf, addr) {
             Ok(n) if n > 0 => Ok(n),
             Ok(_) => Err(Error::MemoryUnavailable {
@@ -228,7 +275,7 @@ impl LiveProcess {
                 addr,
                 reason: "not mapped",
             }),
-            Err(e) => Err(self.proc_error(&self.dir.join("mem"), e)),
+            Err(e) => Err(self.proc_error(&path, e)),
         }
     }
 }
@@ -243,18 +290,16 @@ impl Memory for LiveProcess {
             len: buf.len(),
         }];
         let mut local = [IoSliceMut::new(buf)];
-        match process_vm_readv(Pid::from_raw(self.pid_i()), &mut local, &remote) {
+        match process_vm_readv(Pid::from_raw(self.mem_tid), &mut local, &remote) {
             Ok(n) if n > 0 => Ok(n),
             Ok(_) | Err(Errno::EFAULT) => Err(Error::MemoryUnavailable {
                 addr,
                 reason: "not mapped",
             }),
             Err(Errno::ESRCH) => Err(Error::ProcessGone { pid: self.pid_i() }),
-            Err(Errno::EPERM) => Err(Error::PermissionDenied {
-                pid: self.pid_i(),
-                cause: self.permission_cause(true),
-            }),
-            // ENOSYS (a kernel without it) and anything unexpected.
+            // EPERM may be a seccomp filter on process_vm_readv rather than
+            // a refusal of access, and ENOSYS a kernel without it: the mem
+            // file either works or says why not.
             Err(_) => self.read_via_mem_file(addr, buf),
         }
     }
@@ -336,17 +381,13 @@ impl ProcessTarget for LiveProcess {
         Ok(fds)
     }
 
-    fn open_mapped_file(&self, path: &Path) -> Result<File> {
-        let rel = path.strip_prefix("/").unwrap_or(path);
-        let full = PathBuf::from(format!("/proc/{}/root", self.pid_i())).join(rel);
-        crate::elf::open_regular(&full).map_err(|e| match e.raw_os_error() {
-            // /proc/PID/root is guarded like ptrace attach.
-            Some(nix::libc::EACCES) | Some(nix::libc::EPERM) => Error::PermissionDenied {
-                pid: self.pid_i(),
-                cause: self.permission_cause(true),
-            },
-            _ => Error::io(path, e),
-        })
+    fn root_dir(&self) -> Result<&RootDir> {
+        if let Some(root) = self.root.get() {
+            return Ok(root);
+        }
+        let path = self.dir.join("root");
+        let root = RootDir::open(&path).map_err(|e| self.proc_error(&path, e))?;
+        Ok(self.root.get_or_init(|| root))
     }
 }
 

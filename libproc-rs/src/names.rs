@@ -8,6 +8,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::files::RootDir;
+
+/// passwd and group files larger than this are not read.
+const MAX_FILE: u64 = 16 << 20;
+
 /// id → name, from the bytes of a passwd or group file.
 pub fn parse_id_names(bytes: &[u8]) -> HashMap<u32, String> {
     let mut out = HashMap::new();
@@ -44,17 +49,17 @@ pub struct IdNames {
 }
 
 impl IdNames {
-    /// Load `etc/passwd` and `etc/group` under `root`; missing files give
-    /// no names.
-    pub fn load(root: &Path) -> Self {
+    /// Load `/etc/passwd` and `/etc/group` as seen from `root`; missing or
+    /// unreadable files give no names.
+    pub fn load(root: &RootDir) -> Self {
         let read = |rel: &str| {
-            std::fs::read(root.join(rel))
+            root.read_small(Path::new(rel), MAX_FILE)
                 .map(|b| parse_id_names(&b))
                 .unwrap_or_default()
         };
         IdNames {
-            users: read("etc/passwd"),
-            groups: read("etc/group"),
+            users: read("/etc/passwd"),
+            groups: read("/etc/group"),
         }
     }
 

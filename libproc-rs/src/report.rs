@@ -2,7 +2,6 @@
 //! description of a target, and decoded auxiliary-vector entries.
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
@@ -45,10 +44,7 @@ pub fn target_json(target: &dyn ProcessTarget) -> Map<String, Value> {
 /// Where user and group names come from: the target's own root for a live
 /// process (containers have their own users), this machine for a core.
 pub fn id_names_for(target: &dyn ProcessTarget) -> IdNames {
-    match target.source() {
-        Source::Live { pid } => IdNames::load(&PathBuf::from(format!("/proc/{pid}/root"))),
-        Source::Core { .. } => IdNames::load(Path::new("/")),
-    }
+    target.root_dir().map(IdNames::load).unwrap_or_default()
 }
 
 /// One auxiliary-vector entry, named and decoded.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::auxv::AuxEntry;
 use crate::error::{Error, Result};
+use crate::files::RootDir;
 
 /// Where a target's data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,10 +255,18 @@ pub trait ProcessTarget: Memory {
         None
     }
 
-    /// Open a file the target mapped, by the path in its mappings: through
-    /// /proc/PID/root for a live process (so containers resolve), from this
-    /// machine for a core.
-    fn open_mapped_file(&self, path: &Path) -> Result<File>;
+    /// The directory the target's paths resolve under: `/proc/PID/root`
+    /// for a live process (so a process in a container resolves its own
+    /// files), `/` or a sysroot for a core.
+    fn root_dir(&self) -> Result<&RootDir>;
+
+    /// Open a regular file by a path the target uses (a mapped file, say),
+    /// resolved under [`ProcessTarget::root_dir`].
+    fn open_mapped_file(&self, path: &Path) -> Result<File> {
+        self.root_dir()?
+            .open_file(path)
+            .map_err(|e| Error::io(path, e))
+    }
 
     /// Problems found in the source itself (a truncated or damaged core).
     /// A tool prints them as warnings and exits 1.

@@ -15,7 +15,7 @@ fn dontdump_addr(p: &Proc) -> u64 {
         .split("dontdump=0x")
         .nth(1)
         .expect("fixture reports its dontdump page");
-    u64::from_str_radix(hex.trim(), 16).unwrap()
+    u64::from_str_radix(hex.split_whitespace().next().unwrap(), 16).unwrap()
 }
 
 fn tids(pid: i32) -> BTreeSet<i32> {

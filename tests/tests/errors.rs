@@ -42,19 +42,16 @@ fn no_such_process() {
 
 #[test]
 fn zombie() {
-    // `true` becomes a zombie child of `sleep`, which never reaps it.
-    let mut parent = Command::new("sh")
-        .args(["-c", "true & echo $!; exec sleep 60"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(parent.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let zpid: i32 = line.trim().parse().unwrap();
+    // The fixture forks a child that exits at once and never reaps it.
+    let parent = Spawn::new(fixture("argsenv"))
+        .env("NPT_ZOMBIE", "1")
+        .start();
+    let zpid: i32 = parent
+        .ready_line
+        .split("zombie=")
+        .nth(1)
+        .and_then(|s| s.trim().parse().ok())
+        .expect("fixture reports its zombie");
     let stat = format!("/proc/{zpid}/stat");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !std::fs::read_to_string(&stat)
@@ -68,8 +65,6 @@ fn zombie() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     expect_error(&zpid.to_string(), "process is a zombie");
-    let _ = parent.kill();
-    let _ = parent.wait();
 }
 
 #[test]

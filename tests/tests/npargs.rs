@@ -326,3 +326,35 @@ fn json_lines_one_object_per_operand() {
     assert_eq!(pagesz["value"], 4096);
     assert_eq!(pagesz["type"], 6);
 }
+
+#[test]
+fn argv0_pointed_at_its_basename_reads_the_same_live_and_from_cores() {
+    let spawn = Spawn::new(fixture("argsenv"))
+        .arg("an arg")
+        .env("NPT_BASENAME", "1");
+    let p = spawn.start();
+    let want = vec![
+        spawn.program.as_os_str().as_encoded_bytes().to_vec(),
+        b"an arg".to_vec(),
+    ];
+    let live = run_tool("npargs", [p.pid_arg()]);
+    assert_eq!(indexed(&live.stdout, "argv"), want);
+    let dir = scratch();
+    let g = run_tool("npargs", [gcore(p.pid(), dir.path())]);
+    assert_eq!(indexed(&g.stdout, "argv"), want, "gcore");
+    let (_kd, k) = kernel_core(&spawn, |_| {});
+    let k = run_tool("npargs", [&k]);
+    assert_eq!(indexed(&k.stdout, "argv"), want, "kernel core");
+    let header = |r: &Run| {
+        r.text()
+            .lines()
+            .next()
+            .unwrap()
+            .split_once('\t')
+            .unwrap()
+            .1
+            .to_owned()
+    };
+    assert_eq!(header(&g), header(&live));
+    assert_eq!(header(&k), header(&live));
+}

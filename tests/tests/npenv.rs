@@ -165,3 +165,30 @@ fn node_process_env_assignment_shows_live_and_in_a_kernel_core() {
         ["NP_BEFORE=at start", "PATH=/usr/bin:/bin"]
     );
 }
+
+#[test]
+fn a_process_whose_main_thread_exited_is_read_through_another_thread() {
+    let p = Spawn::new(fixture("argsenv"))
+        .env("A", "1")
+        .env("NPT_SETENV", "NPT_NEW=1")
+        .env("NPT_LEADER_EXIT", "1")
+        .start();
+    let stat = format!("/proc/{}/stat", p.pid());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&stat).unwrap().contains(") Z ") {
+        assert!(std::time::Instant::now() < deadline, "leader never exited");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    check(
+        p.pid_arg(),
+        &[
+            "A=1",
+            "NPT_LEADER_EXIT=1",
+            "NPT_SETENV=NPT_NEW=1",
+            "NPT_NEW=1",
+        ],
+        &["A=1", "NPT_LEADER_EXIT=1", "NPT_SETENV=NPT_NEW=1"],
+    );
+    let argv = run_tool("npargs", [p.pid_arg()]);
+    assert_eq!(argv.code(), 0, "{}", argv.stderr);
+}

@@ -45,7 +45,7 @@ pub struct Args {
     pub auxv: bool,
 
     /// Print the command line as one line a POSIX.1-2024 shell (bash, zsh, ksh)
-    /// runs as the same argv; unprintable bytes are written as $'\xNN'.
+    /// runs as the same argv; unprintable bytes are written as $'\ooo' (octal).
     #[arg(short = 'l', conflicts_with_all = ["env", "auxv", "json", "raw"])]
     pub line: bool,
 

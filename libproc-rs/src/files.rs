@@ -1,0 +1,136 @@
+//! Opening files a target names, safely.
+//!
+//! A core names files in NT_FILE, and a live process in a container names
+//! files under its own root; either may be hostile. Opening a path it chose
+//! must not block (a FIFO), must not touch a device (opening some has
+//! effects), and must stay inside the root it belongs to (an absolute
+//! symlink in a container must not reach the host's files).
+//!
+//! So files are first opened with `O_PATH`, which opens nothing, checked to
+//! be regular files, and only then reopened for reading through
+//! `/proc/self/fd/N`, which reopens that very inode. Inside a root, paths
+//! resolve with `openat2(RESOLVE_IN_ROOT)` (Linux 5.6+; older kernels get a
+//! plain join under the root).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
+use nix::sys::stat::{Mode, SFlag, fstat};
+
+fn not_regular() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
+}
+
+/// Reopen an `O_PATH` descriptor for reading once it is known to be a
+/// regular file.
+fn reopen_regular(fd: OwnedFd) -> io::Result<File> {
+    let st = fstat(fd.as_fd())?;
+    if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
+        return Err(not_regular());
+    }
+    let reopened = open(
+        format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )?;
+    Ok(File::from(reopened))
+}
+
+/// Open a path that must be a regular file, following symlinks as usual.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let fd = open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())?;
+    reopen_regular(fd)
+}
+
+/// A directory that paths are resolved under, as if it were `/`.
+#[derive(Debug)]
+pub struct RootDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl RootDir {
+    /// Open a root directory (`/proc/PID/root`, `/`, or a sysroot).
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let fd = open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(RootDir {
+            fd,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The root's own path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Open `path` (absolute or not) as seen from this root; it must be a
+    /// regular file.
+    pub fn open_file(&self, path: &Path) -> io::Result<File> {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        match openat2(self.fd.as_fd(), rel, how) {
+            Ok(fd) => reopen_regular(fd),
+            Err(Errno::ENOSYS) => open_regular(&self.path.join(rel)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Read a small file under this root, at most `limit` bytes.
+    pub fn read_small(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.open_file(path)?.take(limit).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_is_not_a_regular_file() {
+        assert!(open_regular(Path::new("/dev/null")).is_err());
+        assert!(open_regular(Path::new("/")).is_err());
+        assert!(open_regular(Path::new("/proc/self/status")).is_ok());
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let path = std::env::temp_dir().join(format!("nptools-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap();
+        // A plain open would block here until a writer came.
+        let err = open_regular(&path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let root = RootDir::open(Path::new("/")).unwrap();
+        assert!(root.open_file(&path).is_err());
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn stays_inside_its_root() {
+        let dir = std::env::temp_dir().join(format!("nptools-root-{}", std::process::id()));
+        let etc = dir.join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(etc.join("passwd"), b"inside:x:1:1::/:/bin/sh\n").unwrap();
+        // An absolute symlink must resolve inside the root, not on the host.
+        let _ = std::fs::remove_file(etc.join("link"));
+        std::os::unix::fs::symlink("/etc/passwd", etc.join("link")).unwrap();
+        let root = RootDir::open(&dir).unwrap();
+        let via_link = root.read_small(Path::new("/etc/link"), 1 << 20).unwrap();
+        assert_eq!(via_link, b"inside:x:1:1::/:/bin/sh\n");
+        assert!(root.open_file(Path::new("/etc")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
