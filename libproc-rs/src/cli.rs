@@ -11,6 +11,23 @@ use crate::error::Error;
 use crate::escape::escape_os;
 use crate::target::ProcessTarget;
 
+/// The flags and operands every tool takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Write the target's bytes unescaped (for programs that want the bytes).
+    #[arg(long)]
+    pub raw: bool,
+
+    /// One JSON object per operand, one per line. Strings that are not valid
+    /// UTF-8 are arrays of byte values.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Process ids or core files.
+    #[arg(value_name = "pid|core", required = true)]
+    pub operands: Vec<OsString>,
+}
+
 /// What a tool's report function may fail with.
 #[derive(Debug)]
 pub enum ReportError {

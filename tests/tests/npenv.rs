@@ -38,19 +38,25 @@ fn check(operand: impl AsRef<std::ffi::OsStr>, current: &[&str], initial: &[&str
     );
 }
 
+/// The same check on the live process, a gcore core of it, and a kernel
+/// core of a second copy.
+fn check_live_and_cores(spawn: &Spawn, current: &[&str], initial: &[&str]) {
+    let p = spawn.start();
+    check(p.pid_arg(), current, initial);
+    let dir = scratch();
+    check(gcore(p.pid(), dir.path()), current, initial);
+    let (_kd, k) = kernel_core(spawn, |_| {});
+    check(&k, current, initial);
+}
+
 #[test]
 fn setenv_after_start_shows_live_and_in_cores_but_not_in_initial() {
     let spawn = Spawn::new(fixture("argsenv"))
         .env("HOME", "/nowhere")
         .env("NPT_SETENV", "NPT_NEW=set at run time");
-    let p = spawn.start();
     let initial = ["HOME=/nowhere", "NPT_SETENV=NPT_NEW=set at run time"];
     let current = [initial[0], initial[1], "NPT_NEW=set at run time"];
-    check(p.pid_arg(), &current, &initial);
-    let dir = scratch();
-    check(gcore(p.pid(), dir.path()), &current, &initial);
-    let (_kd, k) = kernel_core(&spawn, |_| {});
-    check(&k, &current, &initial);
+    check_live_and_cores(&spawn, &current, &initial);
 }
 
 #[test]
@@ -61,18 +67,13 @@ fn changing_an_existing_variable_does_not_rewrite_the_initial_one() {
         .env("HOME", "/nowhere")
         .env("NPT_SETENV", "HOME=/changed")
         .env("NPT_UNSETENV", "NPT_SETENV");
-    let p = spawn.start();
     let initial = [
         "HOME=/nowhere",
         "NPT_SETENV=HOME=/changed",
         "NPT_UNSETENV=NPT_SETENV",
     ];
     let current = ["HOME=/changed", "NPT_UNSETENV=NPT_SETENV"];
-    check(p.pid_arg(), &current, &initial);
-    let dir = scratch();
-    check(gcore(p.pid(), dir.path()), &current, &initial);
-    let (_kd, k) = kernel_core(&spawn, |_| {});
-    check(&k, &current, &initial);
+    check_live_and_cores(&spawn, &current, &initial);
 }
 
 #[test]

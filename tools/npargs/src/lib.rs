@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use libproc_rs::ProcessTarget;
-use libproc_rs::cli::{self, Diagnostics, ReportError, RunOptions};
+use libproc_rs::cli::{self, CommonArgs, Diagnostics, ReportError, RunOptions};
 use libproc_rs::escape::shell_line;
 use libproc_rs::report;
 use serde_json::{Value, json};
@@ -49,18 +49,8 @@ pub struct Args {
     #[arg(short = 'l', conflicts_with_all = ["env", "auxv", "json", "raw"])]
     pub line: bool,
 
-    /// Write the target's bytes unescaped (for programs that want the bytes).
-    #[arg(long)]
-    pub raw: bool,
-
-    /// One JSON object per operand, one per line. Strings that are not valid
-    /// UTF-8 are arrays of byte values.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Process ids or core files.
-    #[arg(value_name = "pid|core", required = true)]
-    pub operands: Vec<OsString>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// The clap definition (for man pages and completions).
@@ -72,14 +62,14 @@ pub fn command() -> clap::Command {
 pub fn main() -> ExitCode {
     let args = Args::parse();
     let options = RunOptions {
-        blank_line_between: !args.json && !args.line,
+        blank_line_between: !args.common.json && !args.line,
     };
     cli::run(
         "npargs",
-        &args.operands,
+        &args.common.operands,
         options,
         |target, operand, out, diag| {
-            if args.json {
+            if args.common.json {
                 write_json(&args, target, out, diag)
             } else if args.line {
                 write_line(target, out, diag)
@@ -112,11 +102,11 @@ fn write_text(
     out: &mut dyn Write,
     diag: &mut Diagnostics,
 ) -> Result<(), ReportError> {
-    report::write_header(out, target, operand, args.raw)?;
+    report::write_header(out, target, operand, args.common.raw)?;
     let mut sections = 0;
     if show_argv(args) {
         let argv = argv_checked(target, diag)?;
-        report::write_indexed(out, "argv", &argv, args.raw)?;
+        report::write_indexed(out, "argv", &argv, args.common.raw)?;
         sections += 1;
     }
     if args.env {
@@ -127,7 +117,7 @@ fn write_text(
         if let Some(c) = &env.vars.caveat {
             diag.warn(c);
         }
-        report::write_indexed(out, "envp", &env.vars.items, args.raw)?;
+        report::write_indexed(out, "envp", &env.vars.items, args.common.raw)?;
         sections += 1;
     }
     if args.auxv {

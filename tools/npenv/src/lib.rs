@@ -1,11 +1,10 @@
 //! npenv: the environment of a process or core, after illumos penv(1).
 //! Flags and rendering only; the data comes from libproc-rs.
 
-use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use libproc_rs::cli::{self, RunOptions};
+use libproc_rs::cli::{self, CommonArgs, RunOptions};
 use libproc_rs::report;
 use serde_json::Value;
 
@@ -34,18 +33,8 @@ pub struct Args {
     #[arg(long)]
     pub initial: bool,
 
-    /// Write the target's bytes unescaped (for programs that want the bytes).
-    #[arg(long)]
-    pub raw: bool,
-
-    /// One JSON object per operand, one per line. Strings that are not valid
-    /// UTF-8 are arrays of byte values.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Process ids or core files.
-    #[arg(value_name = "pid|core", required = true)]
-    pub operands: Vec<OsString>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// The clap definition (for man pages and completions).
@@ -57,30 +46,30 @@ pub fn command() -> clap::Command {
 pub fn main() -> ExitCode {
     let args = Args::parse();
     let options = RunOptions {
-        blank_line_between: !args.json,
+        blank_line_between: !args.common.json,
     };
     cli::run(
         "npenv",
-        &args.operands,
+        &args.common.operands,
         options,
         |target, operand, out, diag| {
-            if !args.json {
+            if !args.common.json {
                 // The header first: when the environment cannot be read,
                 // the user still sees which process the error is about.
-                report::write_header(out, target, operand, args.raw)?;
+                report::write_header(out, target, operand, args.common.raw)?;
             }
             let env = report::environment(target, args.initial)?;
             if let Some(c) = &env.vars.caveat {
                 diag.warn(c);
             }
-            if args.json {
+            if args.common.json {
                 let mut doc = report::target_json(target);
                 doc.extend(report::environment_json(&env));
                 serde_json::to_writer(&mut *out, &Value::Object(doc))
                     .map_err(std::io::Error::from)?;
                 writeln!(out)?;
             } else {
-                report::write_indexed(out, "envp", &env.vars.items, args.raw)?;
+                report::write_indexed(out, "envp", &env.vars.items, args.common.raw)?;
             }
             Ok(())
         },
