@@ -154,13 +154,22 @@ fn raw_and_json_carry_the_exact_bytes() {
         want.extend_from_slice(a);
         want.push(b'\n');
     }
-    let body: Vec<u8> = raw
-        .stdout
-        .splitn(2, |&b| b == b'\n')
-        .nth(1)
-        .unwrap()
-        .to_vec();
-    assert_eq!(show(&body), show(&want));
+    // The header carries psargs raw too: the kernel's first 79 bytes of the
+    // argument area, NULs as spaces (one trailing space dropped).
+    let mut area = Vec::new();
+    for a in &all {
+        area.extend_from_slice(a);
+        area.push(b' ');
+    }
+    area.truncate(79);
+    if area.last() == Some(&b' ') {
+        area.pop();
+    }
+    let mut whole = format!("{}:\t", p.pid()).into_bytes();
+    whole.extend_from_slice(&area);
+    whole.push(b'\n');
+    whole.extend_from_slice(&want);
+    assert_eq!(show(&raw.stdout), show(&whole));
 
     let j = run_tool("npargs", ["--json".to_owned(), p.pid_arg()]);
     let doc: serde_json::Value = serde_json::from_slice(&j.stdout).expect("valid JSON");
