@@ -31,8 +31,8 @@ use crate::files::{RootDir, open_regular};
 use crate::initstack::{self, InitialStack};
 use crate::notes::{self, FileMapping};
 use crate::target::{
-    MapName, Mapping, Memory, OpenFile, Perms, ProcessTarget, Psinfo, SignalInfo, Source,
-    StringList, Thread, psargs_from_arg_area,
+    MapName, Mapping, Memory, OpenFile, Perms, ProcessTarget, Psinfo, REWRITTEN_ARGV, SignalInfo,
+    Source, StringList, Thread, psargs_from_arg_area, trim_title_padding,
 };
 
 /// The bytes of a core: a mapping of the file, or (for tests and fuzzing)
@@ -583,10 +583,12 @@ impl ProcessTarget for CoreFile {
 
     fn argv(&self) -> Result<StringList> {
         match self.initial_stack() {
-            Ok(s) => Ok(StringList {
-                items: s.argv.clone(),
-                caveat: None,
-            }),
+            Ok(s) => {
+                let mut items = s.argv.clone();
+                let caveat = (s.rewritten && trim_title_padding(&mut items))
+                    .then(|| REWRITTEN_ARGV.to_owned());
+                Ok(StringList { items, caveat })
+            }
             Err(why) => Ok(StringList {
                 items: self
                     .psinfo

@@ -42,9 +42,18 @@ pub struct InitialStack {
     /// Address of argc (the initial stack pointer).
     pub argc_addr: u64,
     /// True when the strings came from the intact argument area (what
-    /// /proc/PID/cmdline would show), false when the area had been
-    /// rewritten and the pointers were followed.
+    /// /proc/PID/cmdline would show), false when the pointers were followed.
     pub from_area: bool,
+    /// The process wrote over its argument area (a process title).
+    pub rewritten: bool,
+}
+
+/// Why the argument area could not be used as it is.
+enum AreaProblem {
+    /// Not readable, or no `AT_EXECFN` to find its end.
+    Unreadable,
+    /// It holds more NULs than strings: a title was written over it.
+    Rewritten,
 }
 
 /// Upper bounds that keep a corrupted stack from making us loop or allocate
@@ -171,11 +180,12 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
         .filter(|&p| p != 0)
         .collect();
 
-    let ((argv, envp), from_area) = match read_area(mem, auxv, &argv_ptrs, envp_slots) {
-        Some(v) => (v, true),
-        None => (
+    let ((argv, envp), from_area, rewritten) = match read_area(mem, auxv, &argv_ptrs, envp_slots) {
+        Ok(v) => (v, true, false),
+        Err(problem) => (
             read_each(mem, &argv_ptrs, &envp_ptrs).ok_or("argument strings are not in the core")?,
             false,
+            matches!(problem, AreaProblem::Rewritten),
         ),
     };
     Ok(InitialStack {
@@ -184,6 +194,7 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
         auxv_addr,
         argc_addr,
         from_area,
+        rewritten,
     })
 }
 
@@ -203,8 +214,9 @@ fn read_area(
     auxv: &[AuxEntry],
     argv_ptrs: &[u64],
     envc: usize,
-) -> Option<Vectors> {
-    let end = auxv::lookup(auxv, auxv::AT_EXECFN)?;
+) -> Result<Vectors, AreaProblem> {
+    use AreaProblem::{Rewritten, Unreadable};
+    let end = auxv::lookup(auxv, auxv::AT_EXECFN).ok_or(Unreadable)?;
     let wanted = argv_ptrs.len() + envc;
     // Read backwards from the end in pages until `wanted` strings are found.
     let mut area: Vec<u8> = Vec::new();
@@ -212,11 +224,12 @@ fn read_area(
     let mut nuls = 0usize;
     let found = loop {
         if end - start > MAX_AREA || start == 0 {
-            return None;
+            return Err(Unreadable);
         }
         let chunk_start = (start - 1) & !(PAGE - 1);
         let mut chunk = vec![0u8; (start - chunk_start) as usize];
-        mem.read_exact_at(chunk_start, &mut chunk).ok()?;
+        mem.read_exact_at(chunk_start, &mut chunk)
+            .map_err(|_| Unreadable)?;
         // Scan this chunk from its end.
         let mut cut = None;
         for (i, &b) in chunk.iter().enumerate().rev() {
@@ -237,19 +250,18 @@ fn read_area(
     };
     let area_start = start + found as u64;
     let area = &area[found..];
-    if area.last() != Some(&0)
-        || argv_ptrs
-            .first()
-            .is_some_and(|&p| p < area_start && p >= start)
+    if argv_ptrs
+        .first()
+        .is_some_and(|&p| p < area_start && p >= start)
     {
-        return None;
+        return Err(Rewritten);
     }
     let mut strings = split_area(area);
-    if strings.len() != wanted {
-        return None;
+    if area.last() != Some(&0) || strings.len() != wanted {
+        return Err(Unreadable);
     }
     let envp = strings.split_off(argv_ptrs.len());
-    Some((strings, envp))
+    Ok((strings, envp))
 }
 
 /// Follow each pointer, within a total budget of [`MAX_AREA`] bytes.

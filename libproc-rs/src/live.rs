@@ -24,8 +24,8 @@ use crate::files::RootDir;
 use crate::names::IdNames;
 use crate::procmaps::parse_maps;
 use crate::target::{
-    Mapping, Memory, OpenFile, ProcessTarget, Psinfo, Source, StringList, Thread,
-    psargs_from_arg_area,
+    Mapping, Memory, MemoryExt, OpenFile, ProcessTarget, Psinfo, REWRITTEN_ARGV, Source,
+    StringList, Thread, psargs_from_arg_area, trim_title_padding,
 };
 
 /// `PF_KTHREAD` in the flags field of /proc/PID/stat.
@@ -166,6 +166,17 @@ impl LiveProcess {
             }
         }
         None
+    }
+
+    /// argc as exec left it on the stack (/proc/PID/stat's startstack is the
+    /// address of argc), where the memory can be read.
+    fn initial_argc(&self) -> Option<usize> {
+        let stat = procfs::process::Process::new(self.pid_i())
+            .ok()?
+            .stat()
+            .ok()?;
+        let argc = self.read_u64(stat.startstack).ok()?;
+        (argc < 1 << 20).then_some(argc as usize)
     }
 
     /// Is this still the process we opened? (It may have exited, or its PID
@@ -315,10 +326,20 @@ impl ProcessTarget for LiveProcess {
     }
 
     fn argv(&self) -> Result<StringList> {
-        Ok(StringList {
-            items: split_nul_list(&self.read_file("cmdline")?),
-            caveat: None,
-        })
+        let mut items = split_nul_list(&self.read_file("cmdline")?);
+        let trailing_empty = items.iter().rev().take_while(|s| s.is_empty()).count();
+        // An intact area splits into exactly argc strings; a title written
+        // over it leaves NUL padding, read as empty strings past argc. When
+        // argc cannot be read, two or more trailing empty strings are taken
+        // for padding.
+        let rewritten = trailing_empty > 0
+            && match self.initial_argc() {
+                Some(argc) => items.len() > argc,
+                None => trailing_empty >= 2,
+            };
+        let caveat =
+            (rewritten && trim_title_padding(&mut items)).then(|| REWRITTEN_ARGV.to_owned());
+        Ok(StringList { items, caveat })
     }
 
     fn initial_environ(&self) -> Result<StringList> {

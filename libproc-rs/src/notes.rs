@@ -95,9 +95,11 @@ pub fn parse_prpsinfo(b: &[u8]) -> Option<PrPsinfo> {
     let psargs = {
         // The kernel turns the last argument's NUL into a space; drop it
         // (see target::psargs_from_arg_area).
-        let raw = c_string(&b[56..136]).into_vec();
-        let trimmed = raw.strip_suffix(b" ").unwrap_or(&raw);
-        OsString::from_vec(trimmed.to_vec())
+        let mut raw = c_string(&b[56..136]).into_vec();
+        while raw.last() == Some(&b' ') {
+            raw.pop();
+        }
+        OsString::from_vec(raw)
     };
     Some(PrPsinfo {
         state: b[0],

@@ -44,18 +44,34 @@ pub const PSARGS_MAX: usize = 79;
 
 /// Build `pr_psargs` from the raw argument area (`argv` strings with their
 /// NULs) the way the kernel's core dumper does (the first 79 bytes, NULs
-/// turned into spaces), then drop one trailing space: the kernel turns the
-/// last argument's NUL into one. [`crate::notes::parse_prpsinfo`] drops it
-/// too, so a process and its core show the same string.
+/// turned into spaces), then drop trailing spaces: the kernel turns the last
+/// argument's NUL into one, and a rewritten area (setproctitle) leaves many.
+/// [`crate::notes::parse_prpsinfo`] trims the same way, so a process and its
+/// core show the same string.
 pub fn psargs_from_arg_area(area: &[u8]) -> OsString {
     let mut v: Vec<u8> = area[..area.len().min(PSARGS_MAX)]
         .iter()
         .map(|&b| if b == 0 { b' ' } else { b })
         .collect();
-    if v.last() == Some(&b' ') {
+    while v.last() == Some(&b' ') {
         v.pop();
     }
     OsStr::from_bytes(&v).to_owned()
+}
+
+/// The caveat for a process that overwrote its argument area.
+pub const REWRITTEN_ARGV: &str = "the process rewrote its argument area (setproctitle, or \
+process.title in node): argv shows the title it wrote, not the arguments it started with";
+
+/// Drop the empty strings a rewritten argument area leaves after the title
+/// (libuv and setproctitle pad the old area with NULs). Returns whether any
+/// were dropped.
+pub fn trim_title_padding(items: &mut Vec<OsString>) -> bool {
+    let before = items.len();
+    while items.len() > 1 && items.last().is_some_and(|s| s.is_empty()) {
+        items.pop();
+    }
+    items.len() != before
 }
 
 /// The signal that ended a process, from a core's `NT_SIGINFO`.
@@ -369,7 +385,8 @@ mod tests {
     fn psargs_matches_the_kernel() {
         assert_eq!(psargs_from_arg_area(b"node\0app.js\0"), "node app.js");
         assert_eq!(psargs_from_arg_area(b"a\0\0b\0"), "a  b");
-        assert_eq!(psargs_from_arg_area(b"x \0"), "x ");
+        assert_eq!(psargs_from_arg_area(b"x \0"), "x");
+        assert_eq!(psargs_from_arg_area(b"title\0\0\0\0"), "title");
         let long: Vec<u8> = std::iter::repeat_n(b'x', 200).collect();
         assert_eq!(psargs_from_arg_area(&long).len(), PSARGS_MAX);
         assert_eq!(psargs_from_arg_area(b""), "");

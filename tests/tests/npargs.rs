@@ -367,3 +367,26 @@ fn argv0_pointed_at_its_basename_reads_the_same_live_and_from_cores() {
     assert_eq!(header(&g), header(&live));
     assert_eq!(header(&k), header(&live));
 }
+
+#[test]
+fn a_node_process_title_shows_as_the_title_with_a_warning_live_and_from_a_core() {
+    // libuv writes the title over the argument area and pads it with NULs;
+    // that must not read as a title followed by dozens of empty arguments.
+    let spawn = Spawn::new(node())
+        .arg("-e")
+        .arg("process.title = 'myapp'; console.log('ready'); setInterval(() => {}, 1 << 30);")
+        .env("PATH", "/usr/bin:/bin");
+    let p = spawn.start();
+    let (_kd, core) = kernel_core(&spawn, |_| {});
+    for operand in [p.pid_arg().into(), core.into_os_string()] {
+        let r = run_tool("npargs", [&operand]);
+        assert_eq!(r.code(), 0, "{}", r.stderr);
+        assert_eq!(indexed(&r.stdout, "argv"), [b"myapp"], "{operand:?}");
+        assert!(r.text().lines().next().unwrap().ends_with(":\tmyapp"));
+        assert!(
+            r.stderr.contains("rewrote its argument area"),
+            "{}",
+            r.stderr
+        );
+    }
+}

@@ -25,7 +25,9 @@ pargs does; with -e its environment and with -x its auxiliary vector.\n\n\
 An operand that is a decimal number is a live process; anything else is the path of an \
 x86_64 ELF core file (from the kernel or from gdb's gcore). For a core, argv and the \
 environment are recovered from the process stack the kernel built at exec time; when the \
-core lacks that stack, argv falls back to the 80-byte pr_psargs and a warning says so.\n\n\
+core lacks that stack, argv falls back to the 80-byte pr_psargs and a warning says so. A \
+process that wrote a title over its arguments (setproctitle, or process.title in node) shows \
+that title, with a warning.\n\n\
 Bytes the process controls that are not printable (control characters, escape sequences, \
 invalid UTF-8) are shown as \\xNN and a backslash as \\\\, unless --raw is given.",
     after_help = "Exit status: 0 when every operand was reported, 1 when any failed, 2 on usage errors."
