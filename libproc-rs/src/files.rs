@@ -9,8 +9,9 @@
 //! So files are first opened with `O_PATH`, which opens nothing, checked to
 //! be regular files, and only then reopened for reading through
 //! `/proc/self/fd/N`, which reopens that very inode. Inside a root, paths
-//! resolve with `openat2(RESOLVE_IN_ROOT)` (Linux 5.6+; older kernels get a
-//! plain join under the root).
+//! resolve with `openat2(RESOLVE_IN_ROOT)` (Linux 5.6+); where that is not
+//! available they are resolved here, a component at a time, by the same
+//! rules.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -81,8 +82,67 @@ impl RootDir {
             .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
         match openat2(self.fd.as_fd(), rel, how) {
             Ok(fd) => reopen_regular(fd),
-            Err(Errno::ENOSYS) => open_regular(&self.path.join(rel)),
+            // No openat2: a kernel before 5.6, or a seccomp profile that
+            // refuses it (older container runtimes answer EPERM).
+            Err(Errno::ENOSYS) | Err(Errno::EPERM) => {
+                if self.path == Path::new("/") {
+                    open_regular(path)
+                } else {
+                    reopen_regular(self.resolve(rel)?)
+                }
+            }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Resolve `rel` under this root one component at a time, as
+    /// `RESOLVE_IN_ROOT` would: absolute symlinks restart at the root and
+    /// `..` stops there. Returns an `O_PATH` descriptor.
+    fn resolve(&self, rel: &Path) -> io::Result<OwnedFd> {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStrExt;
+        let components = |p: &Path| -> Vec<OsString> {
+            p.as_os_str()
+                .as_bytes()
+                .split(|&b| b == b'/')
+                .filter(|c| !c.is_empty() && *c != b".")
+                .rev()
+                .map(|c| std::ffi::OsStr::from_bytes(c).to_owned())
+                .collect()
+        };
+        let mut todo = components(rel);
+        let mut dirs: Vec<OwnedFd> = Vec::new();
+        let mut links = 0;
+        while let Some(name) = todo.pop() {
+            if name == ".." {
+                dirs.pop();
+                continue;
+            }
+            let here = dirs.last().map_or(self.fd.as_fd(), |d| d.as_fd());
+            let fd = nix::fcntl::openat(
+                here,
+                name.as_os_str(),
+                OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?;
+            let st = fstat(fd.as_fd())?;
+            if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFLNK {
+                links += 1;
+                if links > 40 {
+                    return Err(Errno::ELOOP.into());
+                }
+                let target = nix::fcntl::readlinkat(here, name.as_os_str())?;
+                if target.as_bytes().starts_with(b"/") {
+                    dirs.clear();
+                }
+                todo.extend(components(Path::new(&target)));
+                continue;
+            }
+            dirs.push(fd);
+        }
+        match dirs.pop() {
+            Some(fd) => Ok(fd),
+            None => Ok(self.fd.try_clone()?),
         }
     }
 
@@ -126,11 +186,28 @@ mod tests {
         std::fs::write(etc.join("passwd"), b"inside:x:1:1::/:/bin/sh\n").unwrap();
         // An absolute symlink must resolve inside the root, not on the host.
         let _ = std::fs::remove_file(etc.join("link"));
+        let _ = std::fs::remove_file(etc.join("up"));
         std::os::unix::fs::symlink("/etc/passwd", etc.join("link")).unwrap();
         let root = RootDir::open(&dir).unwrap();
         let via_link = root.read_small(Path::new("/etc/link"), 1 << 20).unwrap();
         assert_eq!(via_link, b"inside:x:1:1::/:/bin/sh\n");
         assert!(root.open_file(Path::new("/etc")).is_err());
+        // The fallback for kernels without openat2 resolves the same way.
+        let fd = root.resolve(Path::new("etc/link")).unwrap();
+        let mut text = String::new();
+        reopen_regular(fd)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "inside:x:1:1::/:/bin/sh\n");
+        std::os::unix::fs::symlink("../../../../etc/passwd", etc.join("up")).unwrap();
+        let fd = root.resolve(Path::new("etc/up")).unwrap();
+        text.clear();
+        reopen_regular(fd)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "inside:x:1:1::/:/bin/sh\n", ".. stops at the root");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -180,14 +180,16 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
         .filter(|&p| p != 0)
         .collect();
 
-    let ((argv, envp), from_area, rewritten) = match read_area(mem, auxv, &argv_ptrs, envp_slots) {
-        Ok(v) => (v, true, false),
-        Err(problem) => (
-            read_each(mem, &argv_ptrs, &envp_ptrs).ok_or("argument strings are not in the core")?,
-            false,
-            matches!(problem, AreaProblem::Rewritten),
-        ),
-    };
+    let ((argv, envp), from_area, rewritten) =
+        match read_area(mem, auxv, auxv_addr, &argv_ptrs, envp_slots) {
+            Ok(v) => (v, true, false),
+            Err(problem) => (
+                read_each(mem, &argv_ptrs, &envp_ptrs)
+                    .ok_or("argument strings are not in the core")?,
+                false,
+                matches!(problem, AreaProblem::Rewritten),
+            ),
+        };
     Ok(InitialStack {
         argv,
         envp,
@@ -212,53 +214,54 @@ type Vectors = (Vec<OsString>, Vec<OsString>);
 fn read_area(
     mem: &dyn Memory,
     auxv: &[AuxEntry],
+    auxv_addr: u64,
     argv_ptrs: &[u64],
     envc: usize,
 ) -> Result<Vectors, AreaProblem> {
     use AreaProblem::{Rewritten, Unreadable};
     let end = auxv::lookup(auxv, auxv::AT_EXECFN).ok_or(Unreadable)?;
     let wanted = argv_ptrs.len() + envc;
-    // Read backwards from the end in pages until `wanted` strings are found.
-    let mut area: Vec<u8> = Vec::new();
+    // Count NULs backwards from the end, a page at a time, until `wanted`
+    // strings are behind us; then read the area once.
     let mut start = end;
     let mut nuls = 0usize;
-    let found = loop {
-        if end - start > MAX_AREA || start == 0 {
+    let area_start = 'scan: loop {
+        if end - start > MAX_AREA || start <= auxv_addr {
             return Err(Unreadable);
         }
-        let chunk_start = (start - 1) & !(PAGE - 1);
+        let chunk_start = ((start - 1) & !(PAGE - 1)).max(auxv_addr);
         let mut chunk = vec![0u8; (start - chunk_start) as usize];
         mem.read_exact_at(chunk_start, &mut chunk)
             .map_err(|_| Unreadable)?;
-        // Scan this chunk from its end.
-        let mut cut = None;
         for (i, &b) in chunk.iter().enumerate().rev() {
             if b == 0 {
                 if nuls == wanted {
-                    cut = Some(i + 1);
-                    break;
+                    break 'scan chunk_start + i as u64 + 1;
                 }
                 nuls += 1;
             }
         }
-        chunk.extend_from_slice(&area);
-        area = chunk;
         start = chunk_start;
-        if let Some(c) = cut {
-            break c;
-        }
     };
-    let area_start = start + found as u64;
-    let area = &area[found..];
-    if argv_ptrs
-        .first()
-        .is_some_and(|&p| p < area_start && p >= start)
-    {
-        return Err(Rewritten);
-    }
-    let mut strings = split_area(area);
+    let mut area = vec![0u8; (end - area_start) as usize];
+    mem.read_exact_at(area_start, &mut area)
+        .map_err(|_| Unreadable)?;
+    let mut strings = split_area(&area);
     if area.last() != Some(&0) || strings.len() != wanted {
         return Err(Unreadable);
+    }
+    // The original argv[0] lies at the start of the area. A program may
+    // have moved the pointer into that first string (its basename) or out
+    // of the stack altogether; anywhere else on the stack means the strings
+    // no longer are the ones exec laid out: a title was written over them
+    // (more NULs than before, or fewer), or arguments were blanked.
+    if let Some(&p0) = argv_ptrs.first() {
+        let first_len = strings.first().map_or(0, |s| s.len() as u64);
+        let in_first = p0 >= area_start && p0 < area_start + first_len.max(1);
+        let on_stack = p0 > auxv_addr && p0 < end;
+        if on_stack && !in_first {
+            return Err(Rewritten);
+        }
     }
     let envp = strings.split_off(argv_ptrs.len());
     Ok((strings, envp))
@@ -474,5 +477,42 @@ mod tests {
         let s = recover(&mem, &auxv).unwrap();
         assert_eq!(s.argv, vec![OsString::from("/usr/bin/prog"), "x".into()]);
         assert_eq!(s.envp, vec![OsString::from("A=1")]);
+    }
+
+    #[test]
+    fn a_title_written_over_the_area_is_seen_as_such() {
+        // Title with NUL padding, the original argv[0] on another page than
+        // the end of the area (a large environment in between).
+        let big = vec![b'x'; 6000];
+        let mut env = b"BIG=".to_vec();
+        env.extend_from_slice(&big);
+        let (mut mem, auxv) = build(&[b"prog", b"argument"], &[&env]);
+        let s = recover(&mem, &auxv).unwrap();
+        let p0 = mem.read_u64(s.argc_addr + 8).unwrap();
+        let o = (p0 - mem.base) as usize;
+        let area_len = b"prog\0argument\0".len();
+        mem.bytes[o..o + area_len].fill(0);
+        mem.bytes[o..o + 5].copy_from_slice(b"title");
+        let s = recover(&mem, &auxv).unwrap();
+        assert!(s.rewritten && !s.from_area);
+        assert_eq!(s.argv[0], "title");
+
+        // A title with no NULs at all, longer than argv[0].
+        let (mut mem, auxv) = build(&[b"prog", b"arg"], &[b"A=1"]);
+        let s = recover(&mem, &auxv).unwrap();
+        let p0 = mem.read_u64(s.argc_addr + 8).unwrap();
+        let o = (p0 - mem.base) as usize;
+        mem.bytes[o..o + 8].copy_from_slice(b"title xx");
+        let s = recover(&mem, &auxv).unwrap();
+        assert!(s.rewritten, "{s:?}");
+        assert_eq!(s.envp, vec![OsString::from("A=1")]);
+    }
+
+    #[test]
+    fn real_empty_arguments_are_kept() {
+        let (mem, auxv) = build(&[b"prog", b"", b""], &[b"A=1"]);
+        let s = recover(&mem, &auxv).unwrap();
+        assert!(s.from_area && !s.rewritten);
+        assert_eq!(s.argv, vec![OsString::from("prog"), "".into(), "".into()]);
     }
 }

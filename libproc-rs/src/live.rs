@@ -171,10 +171,13 @@ impl LiveProcess {
     /// argc as exec left it on the stack (/proc/PID/stat's startstack is the
     /// address of argc), where the memory can be read.
     fn initial_argc(&self) -> Option<usize> {
-        let stat = procfs::process::Process::new(self.pid_i())
-            .ok()?
-            .stat()
-            .ok()?;
+        use procfs::FromRead;
+        // From the directory we read through: a zombie leader's own stat
+        // shows no memory.
+        let stat = procfs::process::Stat::from_file(self.dir.join("stat")).ok()?;
+        if stat.startstack == 0 {
+            return None;
+        }
         let argc = self.read_u64(stat.startstack).ok()?;
         (argc < 1 << 20).then_some(argc as usize)
     }
@@ -328,17 +331,27 @@ impl ProcessTarget for LiveProcess {
     fn argv(&self) -> Result<StringList> {
         let mut items = split_nul_list(&self.read_file("cmdline")?);
         let trailing_empty = items.iter().rev().take_while(|s| s.is_empty()).count();
+        if trailing_empty == 0 {
+            return Ok(StringList {
+                items,
+                caveat: None,
+            });
+        }
         // An intact area splits into exactly argc strings; a title written
-        // over it leaves NUL padding, read as empty strings past argc. When
-        // argc cannot be read, two or more trailing empty strings are taken
-        // for padding.
-        let rewritten = trailing_empty > 0
-            && match self.initial_argc() {
-                Some(argc) => items.len() > argc,
-                None => trailing_empty >= 2,
-            };
-        let caveat =
-            (rewritten && trim_title_padding(&mut items)).then(|| REWRITTEN_ARGV.to_owned());
+        // over it leaves NUL padding, read as empty strings past argc. argc
+        // needs the process's memory; without it nothing is dropped.
+        let caveat = match self.initial_argc() {
+            Some(argc) if items.len() > argc && trim_title_padding(&mut items) => {
+                Some(REWRITTEN_ARGV.to_owned())
+            }
+            Some(_) => None,
+            None if trailing_empty >= 2 => Some(format!(
+                "argv ends in {trailing_empty} empty strings, which may be the padding of a \
+                 title written over the arguments; without access to the process's memory \
+                 they cannot be told apart"
+            )),
+            None => None,
+        };
         Ok(StringList { items, caveat })
     }
 

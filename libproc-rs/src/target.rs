@@ -59,9 +59,10 @@ pub fn psargs_from_arg_area(area: &[u8]) -> OsString {
     OsStr::from_bytes(&v).to_owned()
 }
 
-/// The caveat for a process that overwrote its argument area.
-pub const REWRITTEN_ARGV: &str = "the process rewrote its argument area (setproctitle, or \
-process.title in node): argv shows the title it wrote, not the arguments it started with";
+/// The caveat for a process that wrote over its argument area.
+pub const REWRITTEN_ARGV: &str = "the process wrote over its argument area (a title set with \
+setproctitle or node's process.title, or arguments blanked out): argv shows what the area \
+holds now, without the NUL padding after it";
 
 /// Drop the empty strings a rewritten argument area leaves after the title
 /// (libuv and setproctitle pad the old area with NULs). Returns whether any

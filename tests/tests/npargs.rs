@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::CommandExt;
 
 use nptools_tests::*;
 
@@ -384,9 +385,38 @@ fn a_node_process_title_shows_as_the_title_with_a_warning_live_and_from_a_core()
         assert_eq!(indexed(&r.stdout, "argv"), [b"myapp"], "{operand:?}");
         assert!(r.text().lines().next().unwrap().ends_with(":\tmyapp"));
         assert!(
-            r.stderr.contains("rewrote its argument area"),
+            r.stderr.contains("wrote over its argument area"),
             "{}",
             r.stderr
         );
     }
+}
+
+#[test]
+fn real_empty_trailing_arguments_are_never_dropped() {
+    let p = Spawn::new(fixture("argsenv"))
+        .arg("x")
+        .arg("")
+        .arg("")
+        .start();
+    let want: Vec<Vec<u8>> = vec![
+        fixture("argsenv").as_os_str().as_encoded_bytes().to_vec(),
+        b"x".to_vec(),
+        b"".to_vec(),
+        b"".to_vec(),
+    ];
+    // With access to memory, argc tells them from a title's padding.
+    let r = run_tool("npargs", [p.pid_arg()]);
+    assert_eq!(indexed(&r.stdout, "argv"), want);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    // Without it (another user), they are kept, and the doubt is said.
+    let r = run_command(
+        std::process::Command::new(tool("npargs"))
+            .arg(p.pid_arg())
+            .uid(65534)
+            .gid(65534),
+    );
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(indexed(&r.stdout, "argv"), want);
+    assert!(r.stderr.contains("cannot be told apart"), "{}", r.stderr);
 }
