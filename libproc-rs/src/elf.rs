@@ -8,7 +8,6 @@
 //! in node's 75,000-entry `.dynsym` goes through the GNU hash table.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -52,23 +51,14 @@ pub struct Symbol {
 pub struct ElfImage {
     path: PathBuf,
     cache: ReadCache<File>,
-    /// A second descriptor for plain `pread`s of file contents, which should
-    /// not fill the parse cache.
-    file: File,
-    len: u64,
 }
 
 impl ElfImage {
     /// Check and open an ELF file.
     pub fn open(file: File, path: &Path) -> Result<Self> {
-        let io = |e| Error::io(path, e);
-        let len = file.metadata().map_err(io)?.len();
-        let dup = file.try_clone().map_err(io)?;
         let image = ElfImage {
             path: path.to_owned(),
             cache: ReadCache::new(file),
-            file: dup,
-            len,
         };
         Header::parse(&image.cache)
             .map_err(|e| Error::not_available(format!("{}: {e}", escape_path(path))))?;
@@ -77,16 +67,6 @@ impl ElfImage {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Copy file bytes at `offset`; returns how many were there.
-    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-        if offset >= self.len {
-            return Ok(0);
-        }
-        let want = buf.len().min((self.len - offset) as usize);
-        self.file.read_exact_at(&mut buf[..want], offset)?;
-        Ok(want)
     }
 
     fn header(&self) -> Option<(&Header, Endianness)> {
