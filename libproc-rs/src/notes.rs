@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
-use crate::target::{Registers, SignalInfo};
+use crate::target::{Registers, SignalInfo, psargs_trimmed};
 
 pub const NT_PRSTATUS: u32 = 1;
 pub const NT_PRPSINFO: u32 = 3;
@@ -92,15 +92,9 @@ pub fn parse_prpsinfo(b: &[u8]) -> Option<PrPsinfo> {
     if b.len() < PRPSINFO_SIZE {
         return None;
     }
-    let psargs = {
-        // The kernel turns the last argument's NUL into a space; drop it
-        // (see target::psargs_from_arg_area).
-        let mut raw = c_string(&b[56..136]).into_vec();
-        while raw.last() == Some(&b' ') {
-            raw.pop();
-        }
-        OsString::from_vec(raw)
-    };
+    // The kernel turns the last argument's NUL into a space; drop it, as
+    // psargs built from a live process does.
+    let psargs = psargs_trimmed(c_string(&b[56..136]).into_vec());
     Some(PrPsinfo {
         state: b[0],
         sname: b[1],

@@ -7,7 +7,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use crate::auxv::AuxEntry;
@@ -49,14 +49,20 @@ pub const PSARGS_MAX: usize = 79;
 /// [`crate::notes::parse_prpsinfo`] trims the same way, so a process and its
 /// core show the same string.
 pub fn psargs_from_arg_area(area: &[u8]) -> OsString {
-    let mut v: Vec<u8> = area[..area.len().min(PSARGS_MAX)]
+    let v: Vec<u8> = area[..area.len().min(PSARGS_MAX)]
         .iter()
         .map(|&b| if b == 0 { b' ' } else { b })
         .collect();
+    psargs_trimmed(v)
+}
+
+/// psargs without its trailing spaces: the one trimming rule for psargs
+/// built here and `pr_psargs` read from a core.
+pub(crate) fn psargs_trimmed(mut v: Vec<u8>) -> OsString {
     while v.last() == Some(&b' ') {
         v.pop();
     }
-    OsStr::from_bytes(&v).to_owned()
+    OsString::from_vec(v)
 }
 
 /// The caveat for a process that wrote over its argument area.
