@@ -217,9 +217,7 @@ impl CoreFile {
         let header = FileHeader64::<LittleEndian>::parse(data)
             .map_err(|e| corrupt(format!("ELF header: {e}")))?;
         let e = LittleEndian;
-        let ph_end = header.e_phoff(e).saturating_add(
-            u64::from(header.e_phnum(e)).saturating_mul(u64::from(header.e_phentsize(e))),
-        );
+        let ph_end = table_end(header.e_phoff(e), header.e_phnum(e), header.e_phentsize(e));
         if ph_end > data.len() as u64 {
             return Err(corrupt(format!(
                 "truncated: the file is {} bytes, but its program headers end at byte {ph_end}",
@@ -273,9 +271,7 @@ impl CoreFile {
         }
         // gdb writes section headers after the data; a cut there loses no
         // memory, but the file is still not what was written.
-        let sh_end = header.e_shoff(e).saturating_add(
-            u64::from(header.e_shnum(e)).saturating_mul(u64::from(header.e_shentsize(e))),
-        );
+        let sh_end = table_end(header.e_shoff(e), header.e_shnum(e), header.e_shentsize(e));
         if header.e_shoff(e) != 0 && sh_end > file_len {
             problems.push(format!(
                 "the core is truncated: the file is {file_len} bytes, but its section headers end at byte {sh_end}"
@@ -543,6 +539,12 @@ impl CoreFile {
         self.read_from_file(addr, buf, to_end)
             .ok_or("not dumped in the core")
     }
+}
+
+/// The file offset where a header table (`count` entries of `entsize`
+/// bytes at `offset`) ends, saturating on hostile values.
+fn table_end(offset: u64, count: u16, entsize: u16) -> u64 {
+    offset.saturating_add(u64::from(count) * u64::from(entsize))
 }
 
 fn human_bytes(n: u64) -> String {
