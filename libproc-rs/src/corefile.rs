@@ -397,7 +397,7 @@ impl CoreFile {
         // program name). Where argv is on the stack, rebuild it the way the
         // kernel does, so that a process and all its cores share a header.
         if let Ok(stack) = core.initial_stack()
-            && stack.from_area
+            && stack.strings == initstack::StringsFrom::Area
         {
             let mut area = Vec::new();
             for a in &stack.argv {
@@ -587,8 +587,9 @@ impl ProcessTarget for CoreFile {
         match self.initial_stack() {
             Ok(s) => {
                 let mut items = s.argv.clone();
-                let caveat = (s.rewritten && trim_title_padding(&mut items))
-                    .then(|| REWRITTEN_ARGV.to_owned());
+                let caveat = (s.strings == initstack::StringsFrom::PointersAreaRewritten
+                    && trim_title_padding(&mut items))
+                .then(|| REWRITTEN_ARGV.to_owned());
                 Ok(StringList { items, caveat })
             }
             Err(why) => Ok(StringList {

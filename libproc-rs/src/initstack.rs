@@ -13,18 +13,18 @@
 //! The auxiliary vector is located by searching, just below `AT_RANDOM`, for
 //! the exact bytes of the core's `NT_AUXV` note; that match is the
 //! cross-check that the stack is the one the kernel built. From there the
-//! words below it are searched for argc: a count n followed by n pointers
-//! into the string area and a NULL. The envp[] slots are the words between
-//! that NULL and the one before the auxiliary vector.
+//! words below it are searched for argc: a count n followed by n non-NULL
+//! pointers and a NULL. The envp[] slots are the words between that NULL and
+//! the one before the auxiliary vector.
 //!
 //! The strings are then read the way the kernel reads them for
-//! `/proc/PID/cmdline` and `/proc/PID/environ`: as the contiguous area from
-//! `argv[0]` up to `AT_EXECFN`, split at NULs. That keeps the answer equal to
-//! what the live process showed even after a program permuted its `argv[]`
-//! pointers (GNU getopt does) or replaced `envp[]` entries in place
-//! (glibc's setenv does, before the first variable is added). Only when the
-//! area does not split into `argc + envc` strings are the pointers followed
-//! one by one.
+//! `/proc/PID/cmdline` and `/proc/PID/environ`: as the contiguous area that
+//! ends at `AT_EXECFN`, split at NULs. That keeps the answer equal to what
+//! the live process showed even after a program permuted its `argv[]`
+//! pointers (GNU getopt does), re-pointed `argv[0]`, or replaced `envp[]`
+//! entries in place (glibc's setenv does, before the first variable is
+//! added). Only when the area cannot be read, or the program wrote over it
+//! (a process title), are the pointers followed one by one.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -41,18 +41,28 @@ pub struct InitialStack {
     pub auxv_addr: u64,
     /// Address of argc (the initial stack pointer).
     pub argc_addr: u64,
-    /// True when the strings came from the intact argument area (what
-    /// /proc/PID/cmdline would show), false when the pointers were followed.
-    pub from_area: bool,
-    /// The process wrote over its argument area (a process title).
-    pub rewritten: bool,
+    /// Where the strings were read.
+    pub strings: StringsFrom,
+}
+
+/// Where the argv and envp strings of an [`InitialStack`] were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringsFrom {
+    /// The intact argument area: what /proc/PID/cmdline would show.
+    Area,
+    /// The `argv[]` and `envp[]` pointers, one by one, because the area
+    /// could not be read.
+    Pointers,
+    /// The pointers, because the process wrote over its argument area (a
+    /// process title, or arguments blanked out).
+    PointersAreaRewritten,
 }
 
 /// Why the argument area could not be used as it is.
 enum AreaProblem {
     /// Not readable, or no `AT_EXECFN` to find its end.
     Unreadable,
-    /// It holds more NULs than strings: a title was written over it.
+    /// The process wrote over it.
     Rewritten,
 }
 
@@ -180,23 +190,22 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
         .filter(|&p| p != 0)
         .collect();
 
-    let ((argv, envp), from_area, rewritten) =
-        match read_area(mem, auxv, auxv_addr, &argv_ptrs, envp_slots) {
-            Ok(v) => (v, true, false),
-            Err(problem) => (
-                read_each(mem, &argv_ptrs, &envp_ptrs)
-                    .ok_or("argument strings are not in the core")?,
-                false,
-                matches!(problem, AreaProblem::Rewritten),
-            ),
-        };
+    let ((argv, envp), strings) = match read_area(mem, auxv, auxv_addr, &argv_ptrs, envp_slots) {
+        Ok(v) => (v, StringsFrom::Area),
+        Err(problem) => (
+            read_each(mem, &argv_ptrs, &envp_ptrs).ok_or("argument strings are not in the core")?,
+            match problem {
+                AreaProblem::Unreadable => StringsFrom::Pointers,
+                AreaProblem::Rewritten => StringsFrom::PointersAreaRewritten,
+            },
+        ),
+    };
     Ok(InitialStack {
         argv,
         envp,
         auxv_addr,
         argc_addr,
-        from_area,
-        rewritten,
+        strings,
     })
 }
 
@@ -208,9 +217,9 @@ type Vectors = (Vec<OsString>, Vec<OsString>);
 /// start is found by counting that many NULs back from the end (the byte
 /// before it is zero: the gap or platform string the kernel put below), so
 /// a program that re-pointed `argv[0]` (at its basename, or at another
-/// string) does not move it. When that start lies *after* the original
-/// `argv[0]`, the area holds more NULs than strings: the program rewrote it
-/// (setproctitle), and the pointers are followed instead.
+/// string) does not move it. When the original `argv[0]` pointer still lies
+/// on the stack but not in the first string found, the program wrote over
+/// the area (a process title), and the pointers are followed instead.
 fn read_area(
     mem: &dyn Memory,
     auxv: &[AuxEntry],
@@ -494,7 +503,7 @@ mod tests {
         mem.bytes[o..o + area_len].fill(0);
         mem.bytes[o..o + 5].copy_from_slice(b"title");
         let s = recover(&mem, &auxv).unwrap();
-        assert!(s.rewritten && !s.from_area);
+        assert_eq!(s.strings, StringsFrom::PointersAreaRewritten);
         assert_eq!(s.argv[0], "title");
 
         // A title with no NULs at all, longer than argv[0].
@@ -504,7 +513,7 @@ mod tests {
         let o = (p0 - mem.base) as usize;
         mem.bytes[o..o + 8].copy_from_slice(b"title xx");
         let s = recover(&mem, &auxv).unwrap();
-        assert!(s.rewritten, "{s:?}");
+        assert_eq!(s.strings, StringsFrom::PointersAreaRewritten, "{s:?}");
         assert_eq!(s.envp, vec![OsString::from("A=1")]);
     }
 
@@ -512,7 +521,7 @@ mod tests {
     fn real_empty_arguments_are_kept() {
         let (mem, auxv) = build(&[b"prog", b"", b""], &[b"A=1"]);
         let s = recover(&mem, &auxv).unwrap();
-        assert!(s.from_area && !s.rewritten);
+        assert_eq!(s.strings, StringsFrom::Area);
         assert_eq!(s.argv, vec![OsString::from("prog"), "".into(), "".into()]);
     }
 }
