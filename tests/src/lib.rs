@@ -11,7 +11,6 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -316,26 +315,53 @@ where
     run_command(Command::new(tool(name)).args(args))
 }
 
+/// A child whose stdout and stderr are drained by threads, so that it
+/// never blocks on a full pipe.
+struct Captured {
+    child: Child,
+    stdout: std::thread::JoinHandle<Vec<u8>>,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Captured {
+    fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tool");
+        fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+            std::thread::spawn(move || {
+                let mut v = Vec::new();
+                let _ = pipe.read_to_end(&mut v);
+                v
+            })
+        }
+        let stdout = drain(child.stdout.take().expect("piped"));
+        let stderr = drain(child.stderr.take().expect("piped"));
+        Captured {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Collect the output of a child that has ended with `status`.
+    fn finish(self, status: ExitStatus) -> Run {
+        Run {
+            status,
+            stdout: self.stdout.join().expect("stdout thread"),
+            stderr: String::from_utf8_lossy(&self.stderr.join().expect("stderr thread"))
+                .into_owned(),
+        }
+    }
+}
+
 /// Run a command to completion (killing it after two minutes).
 pub fn run_command(cmd: &mut Command) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tool");
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
+    let mut captured = Captured::spawn(cmd);
+    let child = &mut captured.child;
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
         if let Some(s) = child.try_wait().expect("try_wait") {
@@ -347,11 +373,7 @@ pub fn run_command(cmd: &mut Command) -> Run {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    Run {
-        status,
-        stdout: t_out.join().expect("stdout thread"),
-        stderr: String::from_utf8_lossy(&t_err.join().expect("stderr thread")).into_owned(),
-    }
+    captured.finish(status)
 }
 
 /// Write a gcore core of `pid` into `dir` and return its path.
@@ -452,11 +474,6 @@ pub fn show(b: &[u8]) -> String {
         .collect()
 }
 
-/// The bytes of an OsStr.
-pub fn bytes(s: &OsStr) -> &[u8] {
-    s.as_bytes()
-}
-
 /// Find the node binary; fails loudly when node is missing.
 pub fn node() -> PathBuf {
     let out = Command::new("sh")
@@ -473,29 +490,9 @@ pub fn node() -> PathBuf {
 
 /// Run a command to completion and return its result with its peak
 /// resident set size in KiB (from wait4).
-#[allow(clippy::zombie_processes)] // reaped by wait4 below, which std cannot do
 pub fn run_with_peak_rss(cmd: &mut Command) -> (Run, u64) {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as i32;
-    let out = child.stdout.map(|mut o| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = o.read_to_end(&mut v);
-            v
-        })
-    });
-    let err = child.stderr.map(|mut o| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = o.read_to_end(&mut v);
-            v
-        })
-    });
+    let captured = Captured::spawn(cmd);
+    let pid = captured.child.id() as i32;
     let mut status = 0;
     // SAFETY: an all-zero rusage is valid; wait4 fills it for our child.
     let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
@@ -503,16 +500,6 @@ pub fn run_with_peak_rss(cmd: &mut Command) -> (Run, u64) {
     let r = unsafe { nix::libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(r, pid, "wait4");
     use std::os::unix::process::ExitStatusExt;
-    let run = Run {
-        status: ExitStatus::from_raw(status),
-        stdout: out
-            .map(|t| t.join().unwrap_or_default())
-            .unwrap_or_default(),
-        stderr: String::from_utf8_lossy(
-            &err.map(|t| t.join().unwrap_or_default())
-                .unwrap_or_default(),
-        )
-        .into_owned(),
-    };
+    let run = captured.finish(ExitStatus::from_raw(status));
     (run, usage.ru_maxrss as u64)
 }
