@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use crate::error::Error;
 use crate::escape::escape_os;
-use crate::target::ProcessTarget;
+use crate::target::{ProcessTarget, StringList};
 
 /// The flags and operands every tool takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -63,6 +63,13 @@ impl Diagnostics<'_> {
     /// Print `tool: OPERAND: warning: msg` on stderr.
     pub fn warn(&mut self, msg: &str) {
         eprintln!("{}: {}: warning: {msg}", self.tool, escape_os(self.operand));
+    }
+
+    /// Warn when a list is a best effort (see [`StringList::caveat`]).
+    pub fn warn_caveat(&mut self, list: &StringList) {
+        if let Some(c) = &list.caveat {
+            self.warn(c);
+        }
     }
 
     /// Print `tool: OPERAND: msg` on stderr and mark the operand failed.

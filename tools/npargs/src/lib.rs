@@ -91,9 +91,7 @@ fn argv_checked(
     diag: &mut Diagnostics,
 ) -> Result<Vec<OsString>, ReportError> {
     let argv = target.argv()?;
-    if let Some(c) = &argv.caveat {
-        diag.warn(c);
-    }
+    diag.warn_caveat(&argv);
     Ok(argv.items)
 }
 
@@ -116,9 +114,7 @@ fn write_text(
             writeln!(out)?;
         }
         let env = report::environment(target, false)?;
-        if let Some(c) = &env.vars.caveat {
-            diag.warn(c);
-        }
+        diag.warn_caveat(&env.vars);
         report::write_indexed(out, "envp", &env.vars.items, args.common.raw)?;
         sections += 1;
     }
@@ -165,17 +161,15 @@ fn write_json(
     let mut doc = report::target_json(target);
     if show_argv(args) {
         let argv = target.argv()?;
+        diag.warn_caveat(&argv);
         if let Some(c) = &argv.caveat {
-            diag.warn(c);
             doc.insert("argv_caveat".into(), json!(c));
         }
         doc.insert("argv".into(), report::strings_json(&argv.items));
     }
     if args.env {
         let env = report::environment(target, false)?;
-        if let Some(c) = &env.vars.caveat {
-            diag.warn(c);
-        }
+        diag.warn_caveat(&env.vars);
         doc.extend(report::environment_json(&env));
     }
     if args.auxv {

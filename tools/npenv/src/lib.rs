@@ -59,9 +59,7 @@ pub fn main() -> ExitCode {
                 report::write_header(out, target, operand, args.common.raw)?;
             }
             let env = report::environment(target, args.initial)?;
-            if let Some(c) = &env.vars.caveat {
-                diag.warn(c);
-            }
+            diag.warn_caveat(&env.vars);
             if args.common.json {
                 let mut doc = report::target_json(target);
                 doc.extend(report::environment_json(&env));
