@@ -164,9 +164,12 @@ pub fn current_environ(target: &dyn ProcessTarget) -> Result<Environment> {
         Ok(env) => return Ok(env),
         Err(why) => why,
     };
-    let mut initial = target
-        .initial_environ()
-        .map_err(|e| Error::not_available(format!("{failure}; and {e}")))?;
+    let mut initial = target.initial_environ().map_err(|e| match e {
+        // A refusal names its cause and fix; the failed attempt at the
+        // current environment was refused for the same reason.
+        Error::PermissionDenied { .. } => e,
+        e => Error::not_available(format!("{failure}; and {e}")),
+    })?;
     let note = format!("{failure}; showing the environment the process started with");
     initial.caveat = Some(match initial.caveat.take() {
         Some(c) => format!("{note} ({c})"),
@@ -182,7 +185,11 @@ fn find_and_read(target: &dyn ProcessTarget) -> std::result::Result<Environment,
     let maps = target.mappings().map_err(|e| e.to_string())?;
     let auxv = target.auxv().unwrap_or_default();
     let mut reasons = Vec::new();
-    for path in candidate_modules(&maps, &auxv) {
+    let candidates = candidate_modules(&maps, &auxv);
+    if candidates.is_empty() {
+        return Err("no executable or C library is mapped".into());
+    }
+    for path in candidates {
         match locate_in(target, &maps, &path) {
             Ok(Some((symbol, address))) => {
                 let vars = read_environ(target, address).map_err(|e| {

@@ -109,6 +109,12 @@ fn other_users_process_names_the_cause() {
         );
         assert!(r.stderr.starts_with(&want), "{t}: {:?}", r.stderr);
         assert!(r.stderr.contains("CAP_SYS_PTRACE"), "names the fix");
+        assert_eq!(
+            r.stderr.matches("permission denied").count(),
+            1,
+            "says it once: {:?}",
+            r.stderr
+        );
     }
     // argv is public (like ps), so plain npargs works for anyone.
     let mut cmd = Command::new(tool("npargs"));
