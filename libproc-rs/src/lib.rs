@@ -52,8 +52,10 @@ pub mod initstack;
 pub mod live;
 pub mod names;
 pub mod notes;
+pub mod openfiles;
 pub mod procmaps;
 pub mod report;
+pub mod smaps;
 pub mod target;
 
 use std::ffi::OsStr;

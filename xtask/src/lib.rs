@@ -29,6 +29,21 @@ pub fn tools() -> Vec<ToolPage> {
             command: npenv::command,
             examples: npenv::MAN_EXAMPLES,
         },
+        ToolPage {
+            name: "npfiles",
+            command: npfiles::command,
+            examples: npfiles::MAN_EXAMPLES,
+        },
+        ToolPage {
+            name: "npmap",
+            command: npmap::command,
+            examples: npmap::MAN_EXAMPLES,
+        },
+        ToolPage {
+            name: "npstack",
+            command: npstack::command,
+            examples: npstack::MAN_EXAMPLES,
+        },
     ]
 }
 

@@ -1,0 +1,1 @@
+//! Open file descriptors in detail (npfiles): stat, fdinfo, sockets.
