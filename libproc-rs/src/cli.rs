@@ -98,8 +98,29 @@ fn is_broken_pipe(e: &io::Error) -> bool {
 }
 
 /// Run `report` for every operand.
-pub fn run<F>(tool: &str, operands: &[OsString], options: RunOptions, mut report: F) -> ExitCode
+pub fn run<F>(tool: &str, operands: &[OsString], options: RunOptions, report: F) -> ExitCode
 where
+    F: FnMut(
+        &dyn ProcessTarget,
+        &OsStr,
+        &mut dyn Write,
+        &mut Diagnostics,
+    ) -> Result<(), ReportError>,
+{
+    run_opening(tool, operands, options, open_operand, report)
+}
+
+/// [`run`] with the tool's own way of opening an operand (npstack takes
+/// `PID/LWPS` and a sysroot for cores).
+pub fn run_opening<O, F>(
+    tool: &str,
+    operands: &[OsString],
+    options: RunOptions,
+    mut open: O,
+    mut report: F,
+) -> ExitCode
+where
+    O: FnMut(&OsStr) -> Result<Box<dyn ProcessTarget>, Error>,
     F: FnMut(
         &dyn ProcessTarget,
         &OsStr,
@@ -117,7 +138,7 @@ where
             operand,
             failed: false,
         };
-        let target = match open_operand(operand) {
+        let target = match open(operand) {
             Ok(t) => t,
             Err(e) => {
                 diag.fail(&e.to_string());

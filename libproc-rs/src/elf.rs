@@ -162,6 +162,11 @@ impl ElfImage {
         None
     }
 
+    /// The file's bytes, for the generic readers below.
+    pub fn data(&self) -> &ReadCache<File> {
+        &self.cache
+    }
+
     /// The difference between run-time and link-time addresses, given the
     /// mappings of this file in the target.
     pub fn load_bias(&self, mappings: &[&Mapping]) -> Option<u64> {
@@ -203,4 +208,111 @@ pub fn build_id_in<'a, R: ReadRef<'a>>(data: R) -> Option<Vec<u8>> {
 /// Lower-case hex of a build-id.
 pub fn hex_id(id: &[u8]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A section's link-time address and contents, by name, in an ELF image at
+/// offset 0 of `data`. `None` for a missing or `SHT_NOBITS` section.
+pub fn section_in<'a, R: ReadRef<'a>>(data: R, name: &[u8]) -> Option<(u64, &'a [u8])> {
+    use object::read::elf::SectionHeader;
+    let h = FileHeader64::<LittleEndian>::parse(data).ok()?;
+    let e = LittleEndian;
+    let sections = h.sections(e, data).ok()?;
+    let (_, sh) = sections.section_by_name(e, name)?;
+    if sh.sh_type(e) == elf::SHT_NOBITS {
+        return None;
+    }
+    let bytes = sh.data(e, data).ok()?;
+    Some((sh.sh_addr(e), bytes))
+}
+
+/// The function symbol containing each of `addrs` (link-time addresses,
+/// sorted ascending), from `.symtab` and `.dynsym`: its name and start
+/// address. Two passes over each table whatever the number of addresses
+/// (the innermost containing symbol, then its name); names are read only
+/// for the symbols that match.
+pub fn symbols_for<'a, R: ReadRef<'a>>(data: R, addrs: &[u64]) -> Vec<Option<(String, u64)>> {
+    use object::read::elf::Sym;
+    let mut names: Vec<Option<(String, u64)>> = vec![None; addrs.len()];
+    let Ok(h) = FileHeader64::<LittleEndian>::parse(data) else {
+        return names;
+    };
+    let e = LittleEndian;
+    let Ok(sections) = h.sections(e, data) else {
+        return names;
+    };
+    let tables: Vec<_> = [elf::SHT_SYMTAB, elf::SHT_DYNSYM]
+        .into_iter()
+        .filter_map(|kind| sections.symbols(e, data, kind).ok())
+        .collect();
+    // The address range of a defined function symbol. A size of 0
+    // (hand-written assembly) covers one byte: better no name than a wrong
+    // one.
+    let range = |sym: &elf::Sym64<LittleEndian>| {
+        let kind = sym.st_type();
+        if (kind != elf::STT_FUNC && kind != elf::STT_GNU_IFUNC)
+            || sym.st_shndx(e) == elf::SHN_UNDEF
+        {
+            return None;
+        }
+        let start = sym.st_value(e);
+        Some((start, start.saturating_add(sym.st_size(e).max(1))))
+    };
+    // Pass 1: the latest-starting symbol that contains each address.
+    let mut best: Vec<Option<u64>> = vec![None; addrs.len()];
+    for table in &tables {
+        for sym in table.iter() {
+            let Some((start, end)) = range(sym) else {
+                continue;
+            };
+            let first = addrs.partition_point(|&a| a < start);
+            for (i, &a) in addrs.iter().enumerate().skip(first) {
+                if a >= end {
+                    break;
+                }
+                if best[i].is_none_or(|b| start > b) {
+                    best[i] = Some(start);
+                }
+            }
+        }
+    }
+    // Pass 2: a name for each chosen start, from .symtab before .dynsym.
+    let mut wanted: Vec<(u64, usize)> = best
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| b.map(|start| (start, i)))
+        .collect();
+    wanted.sort_unstable();
+    for table in &tables {
+        for sym in table.iter() {
+            let Some((start, end)) = range(sym) else {
+                continue;
+            };
+            let first = wanted.partition_point(|&(s, _)| s < start);
+            for &(s, i) in &wanted[first..] {
+                if s != start {
+                    break;
+                }
+                if names[i].is_none()
+                    && addrs[i] < end
+                    && let Ok(name) = sym.name(e, table.strings())
+                    && !name.is_empty()
+                {
+                    names[i] = Some((String::from_utf8_lossy(name).into_owned(), start));
+                }
+            }
+        }
+    }
+    names
+}
+
+/// The offset and link-time address of the first `PT_LOAD` segment of an
+/// ELF image at offset 0 of `data`, as (vaddr, offset).
+pub fn first_load_in<'a, R: ReadRef<'a>>(data: R) -> Option<(u64, u64)> {
+    let h = FileHeader64::<LittleEndian>::parse(data).ok()?;
+    let e = LittleEndian;
+    h.program_headers(e, data)
+        .ok()?
+        .iter()
+        .find(|p| p.p_type(e) == elf::PT_LOAD)
+        .map(|p| (p.p_vaddr(e), p.p_offset(e)))
 }

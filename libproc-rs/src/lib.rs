@@ -56,6 +56,7 @@ pub mod openfiles;
 pub mod procmaps;
 pub mod report;
 pub mod smaps;
+pub mod stack;
 pub mod target;
 
 use std::ffi::OsStr;

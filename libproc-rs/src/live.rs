@@ -415,6 +415,13 @@ impl ProcessTarget for LiveProcess {
         Ok(fds)
     }
 
+    fn attach_refused(&self) -> Error {
+        Error::PermissionDenied {
+            pid: self.pid_i(),
+            cause: self.permission_cause(true),
+        }
+    }
+
     fn root_dir(&self) -> Result<&RootDir> {
         if let Some(root) = self.root.get() {
             return Ok(root);

@@ -94,6 +94,27 @@ pub struct SignalInfo {
     pub sender_uid: Option<u32>,
 }
 
+impl SignalInfo {
+    /// One line for a report: `SIGSEGV (signal 11) at address 0x0`,
+    /// `SIGABRT (signal 6) sent by pid 42 uid 0`.
+    pub fn describe(&self) -> String {
+        let name = nix::sys::signal::Signal::try_from(self.signo)
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_else(|_| format!("signal {}", self.signo));
+        let mut text = format!("{name} (signal {})", self.signo);
+        if let Some(addr) = self.fault_addr {
+            text.push_str(&format!(" at address {addr:#x}"));
+        }
+        if let Some(pid) = self.sender_pid {
+            text.push_str(&format!(" sent by pid {pid}"));
+            if let Some(uid) = self.sender_uid {
+                text.push_str(&format!(" uid {uid}"));
+            }
+        }
+        text
+    }
+}
+
 /// x86_64 general-purpose registers in the kernel's `user_regs_struct`
 /// order (also the order of `pr_reg` in `NT_PRSTATUS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,6 +310,12 @@ pub trait ProcessTarget: Memory {
         self.root_dir()?
             .open_file(path)
             .map_err(|e| Error::io(path, e))
+    }
+
+    /// The error for a refused ptrace attach (a live process names the
+    /// cause and the fix; a core is never attached to).
+    fn attach_refused(&self) -> Error {
+        Error::not_available("this target cannot be stopped")
     }
 
     /// Problems found in the source itself (a truncated or damaged core).

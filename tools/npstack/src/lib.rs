@@ -1,19 +1,64 @@
-//! npstack: scaffold; the tool is built by its own issue.
+//! npstack: the stack of every thread of a process or core, after illumos
+//! pstack(1), Node.js-aware. Flags and rendering only; capture, unwinding
+//! and naming live in libproc-rs's `stack` module.
 
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use libproc_rs::cli::{self, CommonArgs, RunOptions};
+use libproc_rs::cli::{self, CommonArgs, ReportError, RunOptions};
+use libproc_rs::corefile::{CoreFile, CoreOptions};
+use libproc_rs::escape::{escape_bytes, escape_os, json_os};
 use libproc_rs::report;
+use libproc_rs::stack::{self, Frame, Options, ThreadStack};
+use libproc_rs::{Error, ProcessTarget};
+use serde_json::{Map, Value, json};
 
-/// Print the thread stacks of a process or core.
+/// Print the stack of every thread of processes and core files.
 #[derive(Debug, Parser)]
 #[command(
     name = "npstack",
     version,
-    about = "Print the thread stacks of a process or core"
+    about = "Print the stack of every thread of processes and core files",
+    long_about = "Print a stack trace for each thread (LWP) of each process or core file, as \
+illumos pstack does: a header line per thread with its TID, thread number, name and, for \
+Node.js, its role (main event loop, libuv threadpool worker, V8 platform worker, ...), then \
+one frame per line: the program counter, the function (demangled C++ and Rust) and the \
+offset into it.\n\n\
+A live process is stopped one thread at a time, only for as long as it takes to copy the \
+thread's registers and the top of its stack (PTRACE_SEIZE and PTRACE_INTERRUPT, never \
+SIGSTOP); unwinding and symbol lookup happen afterwards, with the process running. If \
+npstack is interrupted or killed, the process keeps running. --snapshot stops all threads \
+together instead, for a consistent picture.\n\n\
+Frames are unwound with the binaries' .eh_frame tables, and by frame pointer where code has \
+none (V8's JIT code). JavaScript frames are named from /tmp/perf-PID.map when node runs \
+with --perf-basic-prof; otherwise they show as addresses.\n\n\
+An operand is a decimal process id or the path of an x86_64 ELF core file, optionally \
+followed by /LWPS to choose threads: 4242/1,5-9 selects by TID, or by thread number when no \
+TID matches.",
+    after_help = "Exit status: 0 when every operand was reported, 1 when any failed, 2 on usage errors."
 )]
 pub struct Args {
+    /// Add source file:line and inlined calls from DWARF debug information
+    /// (the binary's own, or /usr/lib/debug/.build-id/).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Print each distinct stack once, with the threads that share it.
+    #[arg(long)]
+    pub group: bool,
+
+    /// Stop all threads together for a consistent picture (longer stall).
+    #[arg(long)]
+    pub snapshot: bool,
+
+    /// Look for a core's binaries under DIR first (a core from another
+    /// machine).
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
+
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -23,22 +68,315 @@ pub fn command() -> clap::Command {
     Args::command()
 }
 
+fn open(operand: &OsStr, sysroot: &Option<PathBuf>) -> Result<Box<dyn ProcessTarget>, Error> {
+    let (path, _) = stack::split_operand(operand);
+    if let Some(root) = sysroot
+        && !path.as_encoded_bytes().iter().all(u8::is_ascii_digit)
+    {
+        let options = CoreOptions {
+            sysroot: Some(root.clone()),
+        };
+        return Ok(Box::new(CoreFile::open_with(path.as_ref(), options)?));
+    }
+    libproc_rs::open(&path)
+}
+
 /// Run npstack with the process's arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
     let options = RunOptions {
         blank_line_between: !args.common.json,
     };
-    cli::run(
+    let raw = args.common.raw;
+    cli::run_opening(
         "npstack",
         &args.common.operands,
         options,
-        |target, operand, out, _diag| {
-            report::write_header(out, target, operand, args.common.raw)?;
+        |op| open(op, &args.sysroot),
+        |target, operand, out, diag| {
+            let (_, select) = stack::split_operand(operand);
+            let opts = Options {
+                snapshot: args.snapshot,
+                verbose: args.verbose,
+                select,
+            };
+            if !args.common.json {
+                report::write_header(out, target, operand, raw)?;
+                if let Some(sig) = target.fatal_signal() {
+                    writeln!(out, "  killed by {}", sig.describe())?;
+                }
+            }
+            let stacks = stack::collect(target, &opts)?;
+            for n in &stacks.notices {
+                diag.warn(n);
+            }
+            if args.common.json {
+                write_json(out, target, &stacks.threads, args.group)?;
+            } else if args.group {
+                for group in groups(&stacks.threads) {
+                    write_group(out, &group, raw)?;
+                }
+            } else {
+                for t in &stacks.threads {
+                    write_thread_header(out, t, raw)?;
+                    write_frames(out, t, raw)?;
+                }
+            }
             Ok(())
         },
     )
 }
 
+fn name_text(name: &Option<std::ffi::OsString>, raw: bool) -> Vec<u8> {
+    match name {
+        Some(n) if raw => n.as_encoded_bytes().to_vec(),
+        Some(n) => escape_os(n).into_owned().into_bytes(),
+        None => Vec::new(),
+    }
+}
+
+fn write_thread_header(out: &mut dyn Write, t: &ThreadStack, raw: bool) -> Result<(), ReportError> {
+    write!(
+        out,
+        "-----------------  lwp# {} / thread# {}",
+        t.tid, t.number
+    )?;
+    if t.name.is_some() {
+        out.write_all(b" [")?;
+        out.write_all(&name_text(&t.name, raw))?;
+        out.write_all(b"]")?;
+    }
+    if let Some(role) = t.role {
+        write!(out, " {role}")?;
+    }
+    writeln!(out, "  --------------------")?;
+    Ok(())
+}
+
+/// One frame line: ` <pc> <symbol> () + <offset>`, or the module and
+/// offset, or the bare pc; a JavaScript frame as `name (script) [js, tier]`.
+fn frame_line(f: &Frame) -> String {
+    let mut line = format!(" {:016x}", f.pc);
+    if let Some(js) = &f.js {
+        line.push(' ');
+        line.push_str(&escape_bytes(js.function.as_bytes()));
+        if let Some(loc) = &js.location {
+            line.push_str(&format!(" ({})", escape_bytes(loc.as_bytes())));
+        }
+        match js.tier {
+            Some(tier) => line.push_str(&format!(" [js, {tier}]")),
+            None => line.push_str(" [js]"),
+        }
+    } else if let Some(sym) = &f.symbol {
+        line.push_str(&format!(
+            " {} () + {:x}",
+            escape_bytes(sym.as_bytes()),
+            f.offset
+        ));
+    } else if let (Some(m), Some(off)) = (&f.module, f.module_offset) {
+        let name = m.file_name().unwrap_or(m.as_os_str());
+        line.push_str(&format!(" {}+0x{off:x}", escape_os(name)));
+    }
+    if let Some(src) = &f.source
+        && let (Some(file), Some(l)) = (&src.file, src.line)
+    {
+        line.push_str(&format!(" [{}:{l}]", escape_bytes(file.as_bytes())));
+    }
+    line
+}
+
+fn write_frames(out: &mut dyn Write, t: &ThreadStack, _raw: bool) -> Result<(), ReportError> {
+    if let Some(p) = &t.problem
+        && t.frames.is_empty()
+    {
+        writeln!(out, " <{p}>")?;
+        return Ok(());
+    }
+    for f in &t.frames {
+        for (name, src) in &f.inlined {
+            let mut line = format!(" {:>16} {} (inlined)", "", escape_bytes(name.as_bytes()));
+            if let (Some(file), Some(l)) = (&src.file, src.line) {
+                line.push_str(&format!(" [{}:{l}]", escape_bytes(file.as_bytes())));
+            }
+            writeln!(out, "{line}")?;
+        }
+        writeln!(out, "{}", frame_line(f))?;
+    }
+    if let Some(p) = &t.problem
+        && !t.frames.is_empty()
+    {
+        writeln!(out, " <{p}>")?;
+    }
+    Ok(())
+}
+
+/// Threads with the same frames, in order of first appearance.
+fn groups(threads: &[ThreadStack]) -> Vec<Vec<&ThreadStack>> {
+    let mut out: Vec<Vec<&ThreadStack>> = Vec::new();
+    for t in threads {
+        let same = |g: &&mut Vec<&ThreadStack>| {
+            let first = g[0];
+            first.problem == t.problem
+                && first.frames.len() == t.frames.len()
+                && first.frames.iter().zip(&t.frames).all(|(a, b)| {
+                    a.pc == b.pc
+                        || (a.symbol.is_some() && a.symbol == b.symbol && a.offset == b.offset)
+                })
+        };
+        match out.iter_mut().find(|g| same(g)) {
+            Some(g) => g.push(t),
+            None => out.push(vec![t]),
+        }
+    }
+    out
+}
+
+fn write_group(out: &mut dyn Write, group: &[&ThreadStack], raw: bool) -> Result<(), ReportError> {
+    let first = group[0];
+    let tids: Vec<String> = group.iter().map(|t| t.tid.to_string()).collect();
+    let count = group.len();
+    write!(
+        out,
+        "-----------------  {count} thread{}: lwp# {}",
+        if count == 1 { "" } else { "s" },
+        tids.join(", ")
+    )?;
+    if group.iter().all(|t| t.name == first.name) && first.name.is_some() {
+        out.write_all(b" [")?;
+        out.write_all(&name_text(&first.name, raw))?;
+        out.write_all(b"]")?;
+    }
+    if let Some(role) = first.role {
+        write!(out, " {role}")?;
+    }
+    writeln!(out, "  --------------------")?;
+    write_frames(out, first, raw)
+}
+
+fn frame_json(f: &Frame) -> Value {
+    let mut m = Map::new();
+    m.insert("pc".into(), json!(format!("{:#x}", f.pc)));
+    m.insert("kind".into(), json!(f.kind.as_str()));
+    m.insert(
+        "module".into(),
+        f.module
+            .as_ref()
+            .map_or(Value::Null, |p| json_os(p.as_os_str())),
+    );
+    m.insert(
+        "module_offset".into(),
+        f.module_offset
+            .map_or(Value::Null, |o| json!(format!("{o:#x}"))),
+    );
+    let (symbol, offset) = match (&f.js, &f.symbol) {
+        (Some(js), _) => (Some(js.function.clone()), None),
+        (None, Some(s)) => (Some(s.clone()), Some(format!("{:#x}", f.offset))),
+        (None, None) => (None, None),
+    };
+    m.insert("symbol".into(), json!(symbol));
+    m.insert("offset".into(), json!(offset));
+    let src = f.source.clone().unwrap_or_default();
+    m.insert("file".into(), json!(src.file));
+    m.insert("line".into(), json!(src.line));
+    m.insert(
+        "inlined".into(),
+        Value::Array(
+            f.inlined
+                .iter()
+                .map(|(name, s)| json!({"function": name, "file": s.file, "line": s.line}))
+                .collect(),
+        ),
+    );
+    if let Some(js) = &f.js {
+        m.insert(
+            "js".into(),
+            json!({"function": js.function, "location": js.location, "tier": js.tier}),
+        );
+    }
+    Value::Object(m)
+}
+
+fn thread_json(t: &ThreadStack) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("tid".into(), json!(t.tid));
+    m.insert("thread".into(), json!(t.number));
+    m.insert(
+        "name".into(),
+        t.name.as_ref().map_or(Value::Null, |n| json_os(n)),
+    );
+    m.insert("role".into(), json!(t.role));
+    m.insert("problem".into(), json!(t.problem));
+    m.insert(
+        "frames".into(),
+        Value::Array(t.frames.iter().map(frame_json).collect()),
+    );
+    m
+}
+
+fn write_json(
+    out: &mut dyn Write,
+    target: &dyn ProcessTarget,
+    threads: &[ThreadStack],
+    group: bool,
+) -> Result<(), ReportError> {
+    let mut doc = report::target_json(target);
+    if let Some(sig) = target.fatal_signal() {
+        doc.insert(
+            "signal".into(),
+            json!({"number": sig.signo, "description": sig.describe()}),
+        );
+    }
+    if group {
+        let groups: Vec<Value> = groups(threads)
+            .iter()
+            .map(|g| {
+                let mut m = thread_json(g[0]);
+                m.remove("tid");
+                m.remove("thread");
+                m.insert(
+                    "tids".into(),
+                    json!(g.iter().map(|t| t.tid).collect::<Vec<_>>()),
+                );
+                m.insert("count".into(), json!(g.len()));
+                Value::Object(m)
+            })
+            .collect();
+        doc.insert("groups".into(), Value::Array(groups));
+    } else {
+        doc.insert(
+            "threads".into(),
+            Value::Array(
+                threads
+                    .iter()
+                    .map(|t| Value::Object(thread_json(t)))
+                    .collect(),
+            ),
+        );
+    }
+    serde_json::to_writer(&mut *out, &Value::Object(doc)).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 /// The EXAMPLES section of the man page.
-pub const MAN_EXAMPLES: &str = "    $ npstack 4242\n";
+pub const MAN_EXAMPLES: &str = r#"Every thread of a running node process:
+    $ npstack 4242
+    4242:	node /app/server.js
+    -----------------  lwp# 4242 / thread# 1 [node] main (event loop)  --------------------
+     00007f740b626cae epoll_pwait () + 4e
+     00000000018c0366 uv__io_poll () + 3a6
+     00000000018ac8a7 uv_run () + 117
+     ...
+
+Identical stacks once (node has several identical V8 workers):
+    $ npstack --group 4242
+
+Only the main thread and threads 5 to 9, with source lines:
+    $ npstack -v 4242/1,5-9
+
+A core from another machine, with that machine's binaries under /srv/sysroot:
+    $ npstack --sysroot /srv/sysroot core.4242
+
+Names of the functions on the main thread, from a script:
+    $ npstack --json 4242/1 | jq -r '.threads[0].frames[].symbol'
+"#;

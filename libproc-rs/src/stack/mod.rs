@@ -1,0 +1,403 @@
+//! Thread stacks (npstack): capture, unwind, name.
+//!
+//! Capture and analysis are separate steps. [`capture`] copies each
+//! thread's registers and a window of its stack while the thread is stopped
+//! (live) or takes them from the core; everything after that (opening
+//! modules, unwinding with framehop, symbols, DWARF, Node.js names) runs
+//! from the copy, with the target running.
+
+pub mod capture;
+pub mod modules;
+pub mod nodejs;
+pub mod symbolize;
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use framehop::Unwinder;
+use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64};
+
+use crate::error::Result;
+use crate::target::{MemoryExt, ProcessTarget, Source};
+use capture::{Captured, StopMode};
+use modules::Modules;
+use nodejs::{JsName, PerfEntry};
+use symbolize::SourceLine;
+
+/// Most frames walked per thread.
+pub const MAX_FRAMES: usize = 1024;
+
+/// Which threads to show: `1,5-9` as illumos takes after `pid/`. A number
+/// selects the thread with that TID, or else the thread with that thread
+/// number (1 is the main thread).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection(Vec<(u64, u64)>);
+
+impl Selection {
+    /// Parse `1,5-9`. `None` when it is not such a list.
+    pub fn parse(text: &[u8]) -> Option<Selection> {
+        let text = std::str::from_utf8(text).ok()?;
+        let mut ranges = Vec::new();
+        for part in text.split(',') {
+            let (a, b) = match part.split_once('-') {
+                Some((a, b)) => (a, b),
+                None => (part, part),
+            };
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+            if !digits(a) || !digits(b) {
+                return None;
+            }
+            let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+            if a > b {
+                return None;
+            }
+            ranges.push((a, b));
+        }
+        Some(Selection(ranges))
+    }
+
+    fn has(&self, n: u64) -> bool {
+        self.0.iter().any(|&(a, b)| a <= n && n <= b)
+    }
+
+    /// Select from `(tid, thread number)` pairs.
+    pub fn select(&self, threads: &[(i32, usize)]) -> Vec<bool> {
+        threads
+            .iter()
+            .map(|&(tid, number)| {
+                self.has(tid as u64)
+                    || (self.has(number as u64)
+                        && !threads.iter().any(|&(t, _)| self.has(t as u64)))
+            })
+            .collect()
+    }
+}
+
+/// Split an operand `TARGET[/LWPS]`. An operand that names an existing
+/// file is taken whole, so a core whose path ends in `/1` still opens.
+pub fn split_operand(operand: &OsStr) -> (OsString, Option<Selection>) {
+    let bytes = operand.as_bytes();
+    if std::fs::symlink_metadata(operand).is_ok() {
+        return (operand.to_owned(), None);
+    }
+    if let Some(slash) = bytes.iter().rposition(|&b| b == b'/')
+        && slash > 0
+        && let Some(sel) = Selection::parse(&bytes[slash + 1..])
+    {
+        return (OsStr::from_bytes(&bytes[..slash]).to_owned(), Some(sel));
+    }
+    (operand.to_owned(), None)
+}
+
+/// What kind of code a frame is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// Code of a mapped file (an ELF module).
+    Native,
+    /// A JavaScript function.
+    Js,
+    /// Code nothing names (JIT code without a perf map, say).
+    Unknown,
+}
+
+impl FrameKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrameKind::Native => "native",
+            FrameKind::Js => "js",
+            FrameKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// One frame of a stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The instruction pointer (first frame) or return address.
+    pub pc: u64,
+    pub kind: FrameKind,
+    /// The module holding the code, and the pc's link-time address in it.
+    pub module: Option<PathBuf>,
+    pub module_offset: Option<u64>,
+    /// The function, demangled, and the pc's offset from its start.
+    pub symbol: Option<String>,
+    pub offset: u64,
+    /// From DWARF (`-v`): the source line, and inlined calls at this pc
+    /// (innermost first).
+    pub source: Option<SourceLine>,
+    pub inlined: Vec<(String, SourceLine)>,
+    /// A JavaScript function's name, where known.
+    pub js: Option<JsName>,
+}
+
+/// One thread's stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadStack {
+    pub tid: i32,
+    /// 1 for the main thread, then in TID order (illumos's thread#).
+    pub number: usize,
+    pub name: Option<OsString>,
+    pub role: Option<&'static str>,
+    pub frames: Vec<Frame>,
+    /// Why there are no frames, or why they stop early.
+    pub problem: Option<String>,
+}
+
+/// Every selected thread's stack.
+#[derive(Debug, Clone, Default)]
+pub struct Stacks {
+    pub threads: Vec<ThreadStack>,
+    /// Warnings for stderr (a module that is not the one the process had).
+    pub notices: Vec<String>,
+}
+
+/// How to collect stacks.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Stop all threads together (live).
+    pub snapshot: bool,
+    /// Add file:line and inlined frames from DWARF.
+    pub verbose: bool,
+    pub select: Option<Selection>,
+}
+
+/// Collect the stacks of a target's threads.
+pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> {
+    let mappings = target.mappings()?;
+    let mut threads = target.threads()?;
+    let numbered: Vec<(i32, usize)> = threads
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.tid, i + 1))
+        .collect();
+    let mut numbers: Vec<usize> = (1..=threads.len()).collect();
+    if let Some(sel) = &options.select {
+        let keep = sel.select(&numbered);
+        let mut k = keep.iter();
+        threads.retain(|_| *k.next().unwrap_or(&false));
+        let mut k = keep.iter();
+        numbers.retain(|_| *k.next().unwrap_or(&false));
+    }
+    let live = matches!(target.source(), Source::Live { .. });
+    let captured = if live {
+        let mode = if options.snapshot {
+            StopMode::Snapshot
+        } else {
+            StopMode::OneByOne
+        };
+        capture::capture_live(target, &threads, &mappings, mode)?
+    } else {
+        capture::capture_core(&threads)
+    };
+
+    let mut modules = Modules::new(&mappings);
+    let mut cache = CacheX86_64::new();
+    let mut pcs: Vec<Vec<u64>> = Vec::with_capacity(captured.len());
+    let mut problems: Vec<Option<String>> = Vec::with_capacity(captured.len());
+    for cap in &captured {
+        let (walked, problem) = walk_loading(target, &mut modules, &mut cache, cap);
+        pcs.push(walked);
+        problems.push(problem);
+    }
+
+    // Name every frame: one symbol lookup per module for all threads.
+    let mut lookups = Vec::new();
+    for walked in &pcs {
+        for (k, &pc) in walked.iter().enumerate() {
+            lookups.push(lookup_address(pc, k));
+        }
+    }
+    let symbols = modules.symbolize(&lookups, target);
+    let mut perf: Option<Option<Vec<PerfEntry>>> = None;
+    let mut next = 0;
+    let mut out = Stacks::default();
+    for ((cap, walked), (problem, number)) in captured
+        .iter()
+        .zip(&pcs)
+        .zip(problems.into_iter().zip(numbers))
+    {
+        let mut frames = Vec::with_capacity(walked.len());
+        for (k, &pc) in walked.iter().enumerate() {
+            let lookup = lookup_address(pc, k);
+            let hit = symbols[next].clone();
+            next += 1;
+            let module_index = modules.exec_module_at(lookup);
+            let module = module_index.map(|i| &modules.list[i]);
+            let mut frame = Frame {
+                pc,
+                kind: if module.is_some() {
+                    FrameKind::Native
+                } else {
+                    FrameKind::Unknown
+                },
+                module: module.map(|m| m.path.clone()),
+                module_offset: module.and_then(|m| m.bias()).map(|b| pc.wrapping_sub(b)),
+                symbol: hit
+                    .as_ref()
+                    .map(|h| symbolize::demangle(&h.name).into_owned()),
+                offset: hit.as_ref().map_or(0, |h| pc.wrapping_sub(h.start)),
+                source: None,
+                inlined: Vec::new(),
+                js: None,
+            };
+            if module.is_none() {
+                let entries = perf.get_or_insert_with(|| nodejs::load_perf_map(target));
+                if let Some(entry) = entries
+                    .as_deref()
+                    .and_then(|e| nodejs::perf_lookup(e, lookup))
+                {
+                    frame.offset = pc.wrapping_sub(entry.start);
+                    match nodejs::js_name(&entry.name) {
+                        Some(js) => {
+                            frame.kind = FrameKind::Js;
+                            frame.js = Some(js);
+                        }
+                        None => frame.symbol = Some(entry.name.clone()),
+                    }
+                }
+            }
+            if options.verbose
+                && module.is_some()
+                && let Some(info) = modules.line_info(lookup, target)
+            {
+                frame.source = Some(info.location);
+                frame.inlined = info.inlined;
+            }
+            frames.push(frame);
+        }
+        let names: Vec<&str> = frames.iter().filter_map(|f| f.symbol.as_deref()).collect();
+        let role = nodejs::thread_role(&names, cap.tid == target.pid());
+        out.threads.push(ThreadStack {
+            tid: cap.tid,
+            number,
+            name: cap.name.clone(),
+            role,
+            frames,
+            problem: cap.problem.clone().or(problem),
+        });
+    }
+    out.notices = modules.take_notices();
+    Ok(out)
+}
+
+/// The address to look a frame up by: a return address points after the
+/// call, possibly into the next function, so callers are looked up one byte
+/// back.
+fn lookup_address(pc: u64, index: usize) -> u64 {
+    if index == 0 { pc } else { pc.wrapping_sub(1) }
+}
+
+/// Walk a thread's stack, opening the modules its frames land in and
+/// walking again until every frame's module has been opened (a frame in a
+/// module with no unwind table yet is walked by frame pointer, which may
+/// go wrong).
+fn walk_loading(
+    target: &dyn ProcessTarget,
+    modules: &mut Modules,
+    cache: &mut CacheX86_64,
+    cap: &Captured,
+) -> (Vec<u64>, Option<String>) {
+    let Some(regs) = cap.registers else {
+        return (Vec::new(), None);
+    };
+    if let Some(i) = modules.exec_module_at(regs.rip()) {
+        modules.load(i, target);
+    }
+    for _ in 0..8 {
+        let (pcs, problem) = walk(target, modules, cache, cap);
+        let missing: Vec<usize> = pcs
+            .iter()
+            .enumerate()
+            .filter(|&(k, &pc)| !modules.settled(lookup_address(pc, k)))
+            .filter_map(|(k, &pc)| modules.exec_module_at(lookup_address(pc, k)))
+            .collect();
+        if missing.is_empty() {
+            return (pcs, problem);
+        }
+        for i in missing {
+            modules.load(i, target);
+        }
+    }
+    walk(target, modules, cache, cap)
+}
+
+/// One walk with the modules opened so far.
+fn walk(
+    target: &dyn ProcessTarget,
+    modules: &Modules,
+    cache: &mut CacheX86_64,
+    cap: &Captured,
+) -> (Vec<u64>, Option<String>) {
+    let Some(regs) = cap.registers else {
+        return (Vec::new(), None);
+    };
+    let mut missing_stack = None;
+    let mut read_stack = |addr: u64| -> std::result::Result<u64, ()> {
+        if let Some(w) = cap.window_word(addr) {
+            return Ok(w);
+        }
+        target.read_u64(addr).map_err(|e| {
+            missing_stack.get_or_insert(e.to_string());
+        })
+    };
+    let unwind_regs = UnwindRegsX86_64::new(regs.rip(), regs.rsp(), regs.rbp());
+    let mut iter = modules
+        .unwinder()
+        .iter_frames(regs.rip(), unwind_regs, cache, &mut read_stack);
+    let mut pcs = Vec::new();
+    let mut problem = None;
+    loop {
+        match iter.next() {
+            Ok(Some(frame)) => {
+                pcs.push(frame.address());
+                if pcs.len() >= MAX_FRAMES {
+                    problem = Some(format!("stopped after {MAX_FRAMES} frames"));
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(_) => break,
+        }
+    }
+    drop(iter);
+    if pcs.len() <= 1
+        && let Some(why) = missing_stack
+    {
+        problem = Some(format!("its stack is not available: {why}"));
+    }
+    (pcs, problem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selections() {
+        let s = Selection::parse(b"1,5-9").unwrap();
+        assert!(s.has(1) && s.has(7) && !s.has(4));
+        assert_eq!(Selection::parse(b"9-5"), None);
+        assert_eq!(Selection::parse(b"a"), None);
+        assert_eq!(Selection::parse(b""), None);
+        let threads = [(100, 1), (101, 2), (105, 3)];
+        assert_eq!(
+            Selection::parse(b"2").unwrap().select(&threads),
+            [false, true, false]
+        );
+        assert_eq!(
+            Selection::parse(b"105").unwrap().select(&threads),
+            [false, false, true]
+        );
+    }
+
+    #[test]
+    fn operands_split_on_a_thread_list() {
+        let (t, s) = split_operand(OsStr::new("4242/1,5-9"));
+        assert_eq!(t, "4242");
+        assert!(s.is_some());
+        let (t, s) = split_operand(OsStr::new("/nonexistent/core"));
+        assert_eq!(t, "/nonexistent/core");
+        assert!(s.is_none());
+    }
+}

@@ -1,0 +1,340 @@
+//! The code a target has mapped, as modules: which file covers which
+//! addresses, its load bias, its unwind tables for framehop and its symbols.
+//! Files are opened only when a stack touches them, and read with `pread`
+//! through the one ELF reader (`object`).
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use framehop::x86_64::UnwinderX86_64;
+use framehop::{ExplicitModuleSectionInfo, Module as FhModule, Unwinder};
+
+use crate::elf::{ElfImage, build_id_in, hex_id, section_in, symbols_for};
+use crate::escape::escape_path;
+use crate::stack::symbolize::{Dwarf, LineInfo, debug_file, load_dwarf};
+use crate::target::{MapName, Mapping, ProcessTarget};
+
+/// The bytes of an ELF image: a file on disk, or a copy from the target's
+/// memory (the vDSO).
+#[derive(Debug)]
+enum Image {
+    File(ElfImage),
+    Memory(Vec<u8>),
+}
+
+/// One mapped ELF object.
+#[derive(Debug)]
+pub struct Module {
+    /// The path the target mapped it by (`[vdso]` for the vDSO).
+    pub path: PathBuf,
+    /// Lowest and highest address of its mappings.
+    pub start: u64,
+    pub end: u64,
+    /// Its executable ranges.
+    pub exec: Vec<(u64, u64)>,
+    /// The mappings of the file, for its load bias.
+    mappings: Vec<Mapping>,
+    vdso: bool,
+    /// The image and its load bias, once opened (`None` when it could not
+    /// be: missing, or not the file the target had).
+    image: OnceCell<Option<(Image, u64)>>,
+    /// Its separate debug file (by build-id), once looked for.
+    debug: OnceCell<Option<ElfImage>>,
+    /// Its DWARF, once looked for (`-v`).
+    dwarf: OnceCell<Option<Dwarf>>,
+}
+
+impl Module {
+    /// The short name printed in frames: the file name.
+    pub fn short_name(&self) -> &OsStr {
+        if self.vdso {
+            return OsStr::new("[vdso]");
+        }
+        self.path.file_name().unwrap_or(self.path.as_os_str())
+    }
+
+    pub fn is_exec(&self, addr: u64) -> bool {
+        self.exec.iter().any(|&(s, e)| s <= addr && addr < e)
+    }
+
+    /// The load bias, once the image is open.
+    pub fn bias(&self) -> Option<u64> {
+        self.image.get()?.as_ref().map(|(_, b)| *b)
+    }
+
+    /// The separate debug file for this module's build-id, if installed
+    /// (under the target's root).
+    fn debug_image(&self, target: &dyn ProcessTarget) -> Option<&ElfImage> {
+        self.debug
+            .get_or_init(|| match &self.image.get()?.as_ref()?.0 {
+                Image::File(img) => debug_file(img, target),
+                Image::Memory(_) => None,
+            })
+            .as_ref()
+    }
+
+    fn with_data<T>(&self, f: impl FnOnce(&dyn ImageData) -> T) -> Option<T> {
+        match &self.image.get()?.as_ref()?.0 {
+            Image::File(img) => Some(f(&img.data())),
+            Image::Memory(bytes) => Some(f(&bytes.as_slice())),
+        }
+    }
+}
+
+/// What the module code needs from an image, whatever holds its bytes.
+trait ImageData {
+    fn section(&self, name: &[u8]) -> Option<(u64, Vec<u8>)>;
+    fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>>;
+}
+
+impl ImageData for &object::ReadCache<std::fs::File> {
+    fn section(&self, name: &[u8]) -> Option<(u64, Vec<u8>)> {
+        section_in(*self, name).map(|(a, d)| (a, d.to_vec()))
+    }
+    fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>> {
+        symbols_for(*self, addrs)
+    }
+}
+
+impl ImageData for &[u8] {
+    fn section(&self, name: &[u8]) -> Option<(u64, Vec<u8>)> {
+        section_in(*self, name).map(|(a, d)| (a, d.to_vec()))
+    }
+    fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>> {
+        symbols_for(*self, addrs)
+    }
+}
+
+/// A symbol found for an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolHit {
+    pub name: String,
+    /// Run-time address of the symbol's start.
+    pub start: u64,
+}
+
+/// All modules of a target, sorted by address, with one framehop unwinder
+/// holding the unwind tables of those opened so far.
+pub struct Modules {
+    pub list: Vec<Module>,
+    unwinder: UnwinderX86_64<Vec<u8>>,
+    notices: Vec<String>,
+}
+
+impl std::fmt::Debug for Modules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Modules").field("list", &self.list).finish()
+    }
+}
+
+impl Modules {
+    /// The modules of a target: every file with an executable mapping, and
+    /// the vDSO.
+    pub fn new(mappings: &[Mapping]) -> Modules {
+        let mut by_path: HashMap<&Path, Vec<&Mapping>> = HashMap::new();
+        for m in mappings {
+            if let MapName::File(p) = &m.name {
+                by_path.entry(p.as_path()).or_default().push(m);
+            }
+        }
+        let mut list = Vec::new();
+        for (path, maps) in by_path {
+            if !maps.iter().any(|m| m.perms.exec) {
+                continue;
+            }
+            list.push(Module {
+                path: path.to_owned(),
+                start: maps.iter().map(|m| m.start).min().unwrap_or(0),
+                end: maps.iter().map(|m| m.end).max().unwrap_or(0),
+                exec: maps
+                    .iter()
+                    .filter(|m| m.perms.exec)
+                    .map(|m| (m.start, m.end))
+                    .collect(),
+                mappings: maps.into_iter().cloned().collect(),
+                vdso: false,
+                image: OnceCell::new(),
+                debug: OnceCell::new(),
+                dwarf: OnceCell::new(),
+            });
+        }
+        for m in mappings.iter().filter(|m| m.name == MapName::Vdso) {
+            list.push(Module {
+                path: PathBuf::from("[vdso]"),
+                start: m.start,
+                end: m.end,
+                exec: vec![(m.start, m.end)],
+                mappings: vec![m.clone()],
+                vdso: true,
+                image: OnceCell::new(),
+                debug: OnceCell::new(),
+                dwarf: OnceCell::new(),
+            });
+        }
+        list.sort_by_key(|m| m.start);
+        Modules {
+            list,
+            unwinder: UnwinderX86_64::new(),
+            notices: Vec::new(),
+        }
+    }
+
+    /// The module whose executable mappings hold `addr`.
+    pub fn exec_module_at(&self, addr: u64) -> Option<usize> {
+        let i = self.list.partition_point(|m| m.start <= addr);
+        (0..i).rev().find(|&j| self.list[j].is_exec(addr))
+    }
+
+    /// Whether the module holding executable `addr` is open (or failed to
+    /// open): true when there is nothing more to load for it.
+    pub fn settled(&self, addr: u64) -> bool {
+        self.exec_module_at(addr)
+            .is_none_or(|i| self.list[i].image.get().is_some())
+    }
+
+    /// Open module `i` and add its unwind tables, once.
+    pub fn load(&mut self, i: usize, target: &dyn ProcessTarget) {
+        if self.list[i].image.get().is_some() {
+            return;
+        }
+        let loaded = open_image(&self.list[i], target, &mut self.notices);
+        let module = &self.list[i];
+        let _ = module.image.set(loaded);
+        let Some(bias) = module.bias() else {
+            return;
+        };
+        let sections = module.with_data(|d| {
+            let text = d.section(b".text").map(|(a, b)| a..a + b.len() as u64);
+            (text, d.section(b".eh_frame_hdr"), d.section(b".eh_frame"))
+        });
+        let Some((text, hdr, eh)) = sections else {
+            return;
+        };
+        let info = ExplicitModuleSectionInfo {
+            base_svma: 0,
+            text_svma: text,
+            eh_frame_hdr_svma: hdr.as_ref().map(|(a, b)| *a..*a + b.len() as u64),
+            eh_frame_hdr: hdr.map(|(_, b)| b),
+            eh_frame_svma: eh.as_ref().map(|(a, b)| *a..*a + b.len() as u64),
+            eh_frame: eh.map(|(_, b)| b),
+            ..Default::default()
+        };
+        let name = module.path.to_string_lossy().into_owned();
+        self.unwinder
+            .add_module(FhModule::new(name, module.start..module.end, bias, info));
+    }
+
+    pub fn unwinder(&self) -> &UnwinderX86_64<Vec<u8>> {
+        &self.unwinder
+    }
+
+    /// Symbols for lookup addresses (run-time), grouped per module so each
+    /// symbol table is read once. The result is indexed like `addrs`.
+    pub fn symbolize(&self, addrs: &[u64], target: &dyn ProcessTarget) -> Vec<Option<SymbolHit>> {
+        let mut out = vec![None; addrs.len()];
+        let mut per_module: HashMap<usize, Vec<(u64, usize)>> = HashMap::new();
+        for (k, &a) in addrs.iter().enumerate() {
+            if let Some(i) = self.exec_module_at(a)
+                && let Some(bias) = self.list[i].bias()
+            {
+                per_module
+                    .entry(i)
+                    .or_default()
+                    .push((a.wrapping_sub(bias), k));
+            }
+        }
+        for (i, mut wanted) in per_module {
+            wanted.sort_unstable();
+            let svmas: Vec<u64> = wanted.iter().map(|w| w.0).collect();
+            let module = &self.list[i];
+            let bias = module.bias().unwrap_or(0);
+            // The debug file's .symtab has the local names a stripped
+            // library lacks; the library's own tables fill the rest.
+            let mut found = match module.debug_image(target) {
+                Some(debug) => symbols_for(debug.data(), &svmas),
+                None => vec![None; svmas.len()],
+            };
+            if found.iter().any(Option::is_none) {
+                let Some(own) = module.with_data(|d| d.symbols(&svmas)) else {
+                    continue;
+                };
+                for (f, o) in found.iter_mut().zip(own) {
+                    if f.is_none() {
+                        *f = o;
+                    }
+                }
+            }
+            for ((_, k), hit) in wanted.iter().zip(found) {
+                out[*k] = hit.map(|(name, start)| SymbolHit {
+                    name,
+                    start: start.wrapping_add(bias),
+                });
+            }
+        }
+        out
+    }
+
+    /// File, line and inlined calls for a run-time lookup address, from
+    /// the DWARF of the module holding it.
+    pub fn line_info(&self, addr: u64, target: &dyn ProcessTarget) -> Option<LineInfo> {
+        let module = &self.list[self.exec_module_at(addr)?];
+        let (image, bias) = module.image.get()?.as_ref()?;
+        let Image::File(img) = image else {
+            return None;
+        };
+        let dwarf = module
+            .dwarf
+            .get_or_init(|| load_dwarf(img, module.debug_image(target)))
+            .as_ref()?;
+        Some(dwarf.lookup(addr.wrapping_sub(*bias)))
+    }
+
+    /// Warnings from opening modules (a file that is not the one the
+    /// process had). Drains them.
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+}
+
+/// Open a module's image and work out its load bias, checking that a file
+/// on disk is the one the target mapped (same build-id as the ELF header in
+/// the target's memory).
+fn open_image(
+    module: &Module,
+    target: &dyn ProcessTarget,
+    notices: &mut Vec<String>,
+) -> Option<(Image, u64)> {
+    if module.vdso {
+        let mut bytes = vec![0u8; (module.end - module.start).min(1 << 20) as usize];
+        let n = target.read_memory(module.start, &mut bytes).ok()?;
+        bytes.truncate(n);
+        let (vaddr, _) = crate::elf::first_load_in(bytes.as_slice())?;
+        let bias = module.start.wrapping_sub(vaddr & !0xfff);
+        return Some((Image::Memory(bytes), bias));
+    }
+    let file = target.open_mapped_file(&module.path).ok()?;
+    let image = ElfImage::open(file, &module.path).ok()?;
+    let head = module.mappings.iter().find(|m| m.offset == 0);
+    if let Some(head) = head {
+        let mut buf = vec![0u8; 4096.min(head.len()) as usize];
+        if let Ok(n) = target.read_memory(head.start, &mut buf)
+            && let Some(want) = build_id_in(&buf[..n])
+            && let Some(have) = image.build_id()
+            && want != have
+        {
+            notices.push(format!(
+                "{} is not the file the process mapped (build-id {} in memory, {} on disk); \
+                 its frames are shown as addresses",
+                escape_path(&module.path),
+                hex_id(&want),
+                hex_id(&have)
+            ));
+            return None;
+        }
+    }
+    let maps: Vec<&Mapping> = module.mappings.iter().collect();
+    let bias = image.load_bias(&maps)?;
+    Some((Image::File(image), bias))
+}

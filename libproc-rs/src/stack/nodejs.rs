@@ -1,0 +1,199 @@
+//! What Node.js knowledge npstack has without reading the V8 heap: the role
+//! of each thread, told by the functions on its stack, and JavaScript frame
+//! names from the perf map node writes with `--perf-basic-prof`.
+
+use std::path::{Path, PathBuf};
+
+use crate::target::ProcessTarget;
+
+/// The role of a Node.js thread, from the symbols of its frames (innermost
+/// first) and whether it is the process's main thread.
+pub fn thread_role(symbols: &[&str], is_main: bool) -> Option<&'static str> {
+    // Outermost frames decide: a thread's start routine names its job.
+    const ROLES: &[(&str, &str)] = &[
+        ("node::worker::Worker::StartThread", "worker_threads Worker"),
+        ("PlatformWorkerThread", "V8 platform worker"),
+        ("DelayedTaskScheduler", "V8 delayed-task scheduler"),
+        ("InspectorIo::ThreadMain", "inspector I/O"),
+        ("StartIoThreadMain", "signal watchdog"),
+        ("SigintWatchdog", "signal watchdog"),
+    ];
+    for sym in symbols.iter().rev() {
+        for (needle, role) in ROLES {
+            if sym.contains(needle) {
+                return Some(role);
+            }
+        }
+        // libuv's threadpool start routine is a static function `worker`.
+        if *sym == "worker" && symbols.iter().any(|s| s.starts_with("uv_")) {
+            return Some("libuv threadpool worker");
+        }
+    }
+    if is_main
+        && symbols
+            .iter()
+            .any(|s| *s == "uv_run" || s.starts_with("node::Start"))
+    {
+        return Some("main (event loop)");
+    }
+    None
+}
+
+/// One function of a perf map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PerfEntry {
+    pub start: u64,
+    pub size: u64,
+    pub name: String,
+}
+
+/// A JavaScript function named by a perf map entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsName {
+    pub function: String,
+    /// `script:line:column` as V8 wrote it, when it did.
+    pub location: Option<String>,
+    pub tier: Option<&'static str>,
+}
+
+/// Parse a perf map (`START SIZE NAME` per line, hex numbers), sorted by
+/// start. Lines that do not parse are skipped.
+pub fn parse_perf_map(text: &[u8]) -> Vec<PerfEntry> {
+    let mut out: Vec<PerfEntry> = text
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let line = std::str::from_utf8(line).ok()?;
+            let mut parts = line.splitn(3, ' ');
+            let start = u64::from_str_radix(parts.next()?.trim_start_matches("0x"), 16).ok()?;
+            let size = u64::from_str_radix(parts.next()?.trim_start_matches("0x"), 16).ok()?;
+            let name = parts.next()?.trim_end().to_owned();
+            Some(PerfEntry { start, size, name })
+        })
+        .collect();
+    out.sort_by_key(|e| e.start);
+    out
+}
+
+/// The entry covering `addr`. V8 can log a new function at the address of
+/// one it freed; the last one logged (the latest in the file, which sorting
+/// keeps last among equal starts) wins.
+pub fn perf_lookup(entries: &[PerfEntry], addr: u64) -> Option<&PerfEntry> {
+    let i = entries.partition_point(|e| e.start <= addr);
+    entries[..i]
+        .iter()
+        .rev()
+        .take(64)
+        .find(|e| addr < e.start.saturating_add(e.size))
+}
+
+/// Split a V8 perf-map name (`JS:*fib /app/busy.js:1:13`) into function,
+/// location and tier. Names that are not JavaScript functions (builtins,
+/// bytecode handlers, stubs) give `None`.
+pub fn js_name(name: &str) -> Option<JsName> {
+    let rest = ["JS:", "LazyCompile:", "Function:", "Eval:", "Script:"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))?;
+    let (tier, rest) = match rest.chars().next()? {
+        '~' => (Some("interpreted"), &rest[1..]),
+        '^' => (Some("baseline"), &rest[1..]),
+        '+' => (Some("maglev"), &rest[1..]),
+        '*' => (Some("optimized"), &rest[1..]),
+        _ => (None, rest),
+    };
+    let (function, location) = match rest.split_once(' ') {
+        Some((f, loc)) => (f, Some(loc.to_owned())),
+        None => (rest, None),
+    };
+    let function = if function.is_empty() {
+        "(anonymous)".to_owned()
+    } else {
+        function.to_owned()
+    };
+    Some(JsName {
+        function,
+        location,
+        tier,
+    })
+}
+
+/// The PID a process has in its own PID namespace (the last NSpid field of
+/// /proc/PID/status): node names its perf map after that one.
+fn namespace_pid(pid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+    line.split_whitespace().last()?.parse().ok()
+}
+
+/// Largest perf map read (a long-running process with --perf-basic-prof
+/// appends to it forever).
+const PERF_MAP_MAX: u64 = 256 << 20;
+
+/// The perf map of a live target, read through its root directory under
+/// the PID its own namespace gives it. `None` when there is none.
+pub fn load_perf_map(target: &dyn ProcessTarget) -> Option<Vec<PerfEntry>> {
+    let crate::target::Source::Live { pid } = target.source() else {
+        return None;
+    };
+    let nspid = namespace_pid(*pid).unwrap_or(*pid);
+    let path = PathBuf::from(format!("/tmp/perf-{nspid}.map"));
+    let root = target.root_dir().ok()?;
+    let bytes = root.read_small(Path::new(&path), PERF_MAP_MAX).ok()?;
+    Some(parse_perf_map(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_from_frames() {
+        let main = [
+            "epoll_pwait",
+            "uv__io_poll",
+            "uv_run",
+            "node::SpinEventLoopInternal(node::Environment*)",
+            "node::Start(int, char**)",
+            "main",
+        ];
+        assert_eq!(thread_role(&main, true), Some("main (event loop)"));
+        assert_eq!(thread_role(&main, false), None);
+        let platform = [
+            "futex",
+            "uv_cond_wait",
+            "node::(anonymous namespace)::PlatformWorkerThread(void*)",
+            "start_thread",
+        ];
+        assert_eq!(thread_role(&platform, false), Some("V8 platform worker"));
+        let delayed = [
+            "epoll_pwait",
+            "uv_run",
+            "node::WorkerThreadsTaskRunner::DelayedTaskScheduler::Start()::{lambda(void*)#1}::_FUN(void*)",
+            "start_thread",
+        ];
+        assert_eq!(
+            thread_role(&delayed, false),
+            Some("V8 delayed-task scheduler")
+        );
+        let pool = ["futex", "uv_cond_wait", "worker", "start_thread"];
+        assert_eq!(thread_role(&pool, false), Some("libuv threadpool worker"));
+        assert_eq!(thread_role(&["read", "leaf", "start_thread"], false), None);
+    }
+
+    #[test]
+    fn perf_map_names() {
+        let map = parse_perf_map(b"18cfc40 36c Builtin:InterpreterEntryTrampoline\n7f1b700066c0 180 JS:*fib /tmp/busy.js:1:13\nbad line\n7f1b70005b80 100 JS:^fib /tmp/busy.js:1:13\n");
+        assert_eq!(map.len(), 3);
+        assert_eq!(
+            perf_lookup(&map, 0x7f1b700066c0 + 0x10).unwrap().name,
+            "JS:*fib /tmp/busy.js:1:13"
+        );
+        assert_eq!(perf_lookup(&map, 0x7f1b700066c0 + 0x180), None);
+        let n = js_name("JS:*fib /tmp/busy.js:1:13").unwrap();
+        assert_eq!(
+            (n.function.as_str(), n.location.as_deref(), n.tier),
+            ("fib", Some("/tmp/busy.js:1:13"), Some("optimized"))
+        );
+        assert_eq!(js_name("JS:~ /x.js:2:1").unwrap().function, "(anonymous)");
+        assert_eq!(js_name("Builtin:InterpreterEntryTrampoline"), None);
+    }
+}
