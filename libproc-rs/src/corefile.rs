@@ -500,6 +500,21 @@ impl CoreFile {
         loaded
     }
 
+    /// The permissions of a mapping gcore left out, from the segment of
+    /// the mapped file that covers its offset (text segments are `r-x`).
+    fn file_perms(&self, fm: &FileMapping) -> Option<Perms> {
+        let backing = self.backing_file(fm)?;
+        let mut head = vec![0u8; 64 * 1024];
+        let n = backing.file.read_at(&mut head, 0).ok()?;
+        let flags = crate::elf::load_flags_at(&head[..n], fm.offset)?;
+        Some(Perms {
+            read: flags & elf::PF_R.0 != 0,
+            write: flags & elf::PF_W.0 != 0,
+            exec: flags & elf::PF_X.0 != 0,
+            shared: false,
+        })
+    }
+
     /// Read from the file behind a file-backed mapping.
     fn read_from_file(&self, addr: u64, buf: &mut [u8], limit: u64) -> Option<usize> {
         let fm = self.file_mapping_at(addr)?;
@@ -676,10 +691,10 @@ impl ProcessTarget for CoreFile {
                 out.push(Mapping {
                     start: f.start,
                     end: f.end,
-                    perms: Perms {
+                    perms: self.file_perms(f).unwrap_or(Perms {
                         read: true,
                         ..Perms::default()
-                    },
+                    }),
                     offset: f.offset,
                     dev: (0, 0),
                     inode: 0,

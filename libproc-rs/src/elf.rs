@@ -316,3 +316,20 @@ pub fn first_load_in<'a, R: ReadRef<'a>>(data: R) -> Option<(u64, u64)> {
         .find(|p| p.p_type(e) == elf::PT_LOAD)
         .map(|p| (p.p_vaddr(e), p.p_offset(e)))
 }
+
+/// The `p_flags` of the `PT_LOAD` segment covering file offset `offset`
+/// (page-aligned, as a mapping's offset is), from an ELF image's first
+/// bytes.
+pub fn load_flags_at<'a, R: ReadRef<'a>>(data: R, offset: u64) -> Option<u32> {
+    let h = FileHeader64::<LittleEndian>::parse(data).ok()?;
+    let e = LittleEndian;
+    h.program_headers(e, data)
+        .ok()?
+        .iter()
+        .filter(|p| p.p_type(e) == elf::PT_LOAD)
+        .find(|p| {
+            let start = p.p_offset(e) & !0xfff;
+            start <= offset && offset < p.p_offset(e).saturating_add(p.p_filesz(e)).max(start + 1)
+        })
+        .map(|p| p.p_flags(e).0)
+}

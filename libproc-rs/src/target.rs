@@ -95,6 +95,12 @@ pub struct SignalInfo {
 }
 
 impl SignalInfo {
+    /// Whether the signal ended the process. gdb's gcore records the
+    /// SIGSTOP it stopped the process with, which kills nothing.
+    pub fn is_fatal(&self) -> bool {
+        self.signo != nix::libc::SIGSTOP
+    }
+
     /// One line for a report: `SIGSEGV (signal 11) at address 0x0`,
     /// `SIGABRT (signal 6) sent by pid 42 uid 0`.
     pub fn describe(&self) -> String {

@@ -102,7 +102,7 @@ pub fn main() -> ExitCode {
             };
             if !args.common.json {
                 report::write_header(out, target, operand, raw)?;
-                if let Some(sig) = target.fatal_signal() {
+                if let Some(sig) = target.fatal_signal().filter(|s| s.is_fatal()) {
                     writeln!(out, "  killed by {}", sig.describe())?;
                 }
             }
@@ -320,7 +320,7 @@ fn write_json(
     group: bool,
 ) -> Result<(), ReportError> {
     let mut doc = report::target_json(target);
-    if let Some(sig) = target.fatal_signal() {
+    if let Some(sig) = target.fatal_signal().filter(|s| s.is_fatal()) {
         doc.insert(
             "signal".into(),
             json!({"number": sig.signo, "description": sig.describe()}),
