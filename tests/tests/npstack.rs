@@ -1,0 +1,487 @@
+//! npstack: frames and names of real threads, live, on gcore cores and on
+//! kernel cores; C, C++ and node targets; robustness of the live capture.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nptools_tests::*;
+
+/// The stacks fixture built as the tests want it: optimised, without
+/// frame pointers, so unwinding must use the CFI tables.
+fn stacks_fixture() -> PathBuf {
+    fixture_variant("stacks", "o2", &["-O2", "-fomit-frame-pointer"])
+}
+
+/// Worker TIDs from the fixture's ready line.
+fn worker_tids(p: &Proc) -> Vec<i32> {
+    p.ready_line
+        .split_whitespace()
+        .skip(1)
+        .map(|t| t.parse().expect("tid"))
+        .collect()
+}
+
+/// Wait until each thread is blocked in read(2) (syscall 0), so that the
+/// stacks are the ones the fixture promises.
+fn wait_in_read(pid: i32, tids: &[i32]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for &tid in tids.iter().chain(std::iter::once(&pid)) {
+        let path = format!("/proc/{pid}/task/{tid}/syscall");
+        loop {
+            let s = std::fs::read_to_string(&path).unwrap_or_default();
+            if s.starts_with("0 ") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "thread {tid} never blocked in read: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// One thread's block of a text report: its header line and frame lines.
+#[derive(Debug)]
+struct ThreadOut {
+    header: String,
+    frames: Vec<String>,
+}
+
+fn threads_of(report: &str) -> Vec<ThreadOut> {
+    let mut out: Vec<ThreadOut> = Vec::new();
+    for line in report.lines() {
+        if line.starts_with("-----------------  ") {
+            out.push(ThreadOut {
+                header: line.to_owned(),
+                frames: Vec::new(),
+            });
+        } else if let Some(t) = out.last_mut() {
+            t.frames.push(line.to_owned());
+        }
+    }
+    out
+}
+
+/// The function name of a frame line ` <pc> name () + off`.
+fn function(frame: &str) -> &str {
+    let rest = frame.trim_start();
+    let rest = rest.split_once(' ').map_or("", |(_, r)| r);
+    rest.split(" () + ").next().unwrap_or(rest)
+}
+
+fn find_thread<'a>(threads: &'a [ThreadOut], tid: i32) -> &'a ThreadOut {
+    threads
+        .iter()
+        .find(|t| t.header.contains(&format!("lwp# {tid} ")))
+        .unwrap_or_else(|| panic!("no thread {tid} in {threads:#?}"))
+}
+
+/// Every frame line has the ` <16 hex digits> ...` shape.
+fn check_frame_shape(t: &ThreadOut) {
+    for f in &t.frames {
+        let pc = f.get(1..17).unwrap_or("");
+        assert!(
+            f.starts_with(' ') && pc.len() == 16 && pc.bytes().all(|b| b.is_ascii_hexdigit()),
+            "frame line shape: {f:?}"
+        );
+    }
+}
+
+/// Check the stacks fixture's report: workers read <- npt_leaf <-
+/// npt_middle x3 <- npt_thread_main <- start_thread <- clone3; main read <-
+/// npt_main_wait <- main ... _start. Names on the header when `names`.
+fn check_fixture_report(report: &str, pid: i32, workers: &[i32], names: bool) {
+    let threads = threads_of(report);
+    assert_eq!(threads.len(), workers.len() + 1, "{report}");
+    let main = find_thread(&threads, pid);
+    assert!(main.header.contains("thread# 1"), "{}", main.header);
+    let main_fns: Vec<&str> = main.frames.iter().map(|f| function(f)).collect();
+    assert!(main_fns[0].contains("read"), "main leaf: {main_fns:?}");
+    assert_eq!(main_fns[1], "npt_main_wait", "{main_fns:?}");
+    assert_eq!(main_fns[2], "main", "{main_fns:?}");
+    assert_eq!(*main_fns.last().unwrap(), "_start", "{main_fns:?}");
+    for (i, &tid) in workers.iter().enumerate() {
+        let t = find_thread(&threads, tid);
+        check_frame_shape(t);
+        let fns: Vec<&str> = t.frames.iter().map(|f| function(f)).collect();
+        assert!(fns[0].contains("read"), "leaf of {tid}: {fns:?}");
+        assert_eq!(
+            &fns[1..6],
+            [
+                "npt_leaf",
+                "npt_middle",
+                "npt_middle",
+                "npt_middle",
+                "npt_thread_main"
+            ],
+            "thread {tid}: {report}"
+        );
+        assert!(fns[6].contains("start_thread"), "{fns:?}");
+        assert!(fns.last().unwrap().contains("clone"), "{fns:?}");
+        let named = t.header.contains(&format!("[npt-worker-{}]", i + 1));
+        assert_eq!(named, names, "thread name on {:?}", t.header);
+    }
+}
+
+fn npstack(args: &[&str]) -> Run {
+    run_tool("npstack", args)
+}
+
+#[test]
+fn c_threads_live_on_gcore_and_on_kernel_core() {
+    let spawn = Spawn::new(stacks_fixture());
+    let p = spawn.start();
+    let workers = worker_tids(&p);
+    assert_eq!(workers.len(), 3);
+    wait_in_read(p.pid(), &workers);
+
+    let live = npstack(&[&p.pid_arg()]);
+    assert_eq!(live.code(), 0, "{}", live.stderr);
+    let text = live.text();
+    assert!(text.starts_with(&format!("{}:\t", p.pid())), "{text}");
+    check_fixture_report(&text, p.pid(), &workers, true);
+
+    let dir = scratch();
+    let g = gcore(p.pid(), dir.path());
+    let gr = npstack(&[g.to_str().unwrap()]);
+    assert_eq!(gr.code(), 0, "{}", gr.stderr);
+    // gdb's core records no thread names: none are printed.
+    check_fixture_report(&gr.text(), p.pid(), &workers, false);
+    assert!(
+        !gr.text().contains("killed by"),
+        "gcore is no crash: {}",
+        gr.text()
+    );
+
+    let mut kworkers = Vec::new();
+    let mut kpid = 0;
+    let (_kd, k) = kernel_core(&spawn, |kp| {
+        kworkers = worker_tids(kp);
+        kpid = kp.pid();
+        wait_in_read(kp.pid(), &kworkers);
+    });
+    let kr = npstack(&[k.to_str().unwrap()]);
+    assert_eq!(kr.code(), 0, "{}", kr.stderr);
+    let text = kr.text();
+    assert!(text.contains("killed by SIGABRT (signal 6)"), "{text}");
+    check_fixture_report(&text, kpid, &kworkers, false);
+}
+
+#[test]
+fn thread_selection_by_number_and_tid() {
+    let p = Spawn::new(stacks_fixture()).start();
+    let workers = worker_tids(&p);
+    wait_in_read(p.pid(), &workers);
+    let one = npstack(&[&format!("{}/1", p.pid())]);
+    let threads = threads_of(&one.ok());
+    assert_eq!(threads.len(), 1);
+    assert!(
+        threads[0]
+            .header
+            .contains(&format!("lwp# {} / thread# 1", p.pid()))
+    );
+
+    let by_tid = npstack(&[&format!("{}/{}", p.pid(), workers[1])]);
+    let threads = threads_of(&by_tid.ok());
+    assert_eq!(threads.len(), 1);
+    assert!(threads[0].header.contains(&format!("lwp# {} ", workers[1])));
+
+    let range = npstack(&[&format!("{}/2-3", p.pid())]);
+    let threads = threads_of(&range.ok());
+    assert_eq!(threads.len(), 2, "{threads:?}");
+    assert!(threads[0].header.contains("thread# 2") && threads[1].header.contains("thread# 3"));
+}
+
+#[test]
+fn group_prints_identical_stacks_once() {
+    let p = Spawn::new(stacks_fixture()).env("NPT_THREADS", "5").start();
+    let workers = worker_tids(&p);
+    wait_in_read(p.pid(), &workers);
+    let r = npstack(&["--group", &p.pid_arg()]);
+    let threads = threads_of(&r.ok());
+    assert_eq!(
+        threads.len(),
+        2,
+        "main and one group of workers: {threads:#?}"
+    );
+    let group = threads
+        .iter()
+        .find(|t| t.header.contains("5 threads"))
+        .expect("a group of five");
+    for tid in &workers {
+        assert!(group.header.contains(&tid.to_string()), "{}", group.header);
+    }
+}
+
+#[test]
+fn json_has_the_documented_shape() {
+    let p = Spawn::new(stacks_fixture()).env("NPT_THREADS", "1").start();
+    let workers = worker_tids(&p);
+    wait_in_read(p.pid(), &workers);
+    let r = npstack(&["--json", "-v", &p.pid_arg()]);
+    let doc: serde_json::Value = serde_json::from_str(&r.ok()).expect("JSON");
+    assert_eq!(doc["pid"], p.pid());
+    assert_eq!(doc["source"], "live");
+    let threads = doc["threads"].as_array().unwrap();
+    assert_eq!(threads.len(), 2);
+    let w = threads.iter().find(|t| t["tid"] == workers[0]).unwrap();
+    assert_eq!(w["name"], "npt-worker-1");
+    assert_eq!(w["thread"], 2);
+    let frames = w["frames"].as_array().unwrap();
+    let leaf = frames
+        .iter()
+        .find(|f| f["symbol"] == "npt_leaf")
+        .expect("npt_leaf");
+    assert_eq!(leaf["kind"], "native");
+    assert!(
+        leaf["module"].as_str().unwrap().ends_with("stacks-o2"),
+        "{leaf}"
+    );
+    assert!(leaf["pc"].as_str().unwrap().starts_with("0x"));
+    assert!(leaf["offset"].as_str().unwrap().starts_with("0x"));
+    // -v: the line of the call to read() in stacks.c.
+    assert!(
+        leaf["file"].as_str().unwrap().ends_with("stacks.c"),
+        "{leaf}"
+    );
+    let src = std::fs::read_to_string(workspace().join("tests/fixtures/stacks.c")).unwrap();
+    let line = leaf["line"].as_u64().expect("a line") as usize;
+    assert!(
+        src.lines().nth(line - 1).unwrap().contains("read("),
+        "line {line}"
+    );
+}
+
+#[test]
+fn cpp_names_are_demangled() {
+    let p = Spawn::new(fixture_variant("stacks_cpp", "o2", &["-O2"])).start();
+    // Give the main thread time to block in read.
+    wait_in_read(p.pid(), &[]);
+    let r = npstack(&[&p.pid_arg()]);
+    let text = r.ok();
+    assert!(
+        text.contains("npt::inner::Holder<int>::wait_for<char>(int, char)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(anonymous namespace)::start_waiting()"),
+        "{text}"
+    );
+    assert!(!text.contains(" _ZN"), "mangled names left: {text}");
+}
+
+fn node_script(name: &str, body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = scratch();
+    let path = dir.path().join(name);
+    std::fs::write(&path, body).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn node_server_main_thread_and_roles() {
+    let server = workspace().join("demo/server.js");
+    let p = Spawn::new(node()).arg(&server).start();
+    // Let the event loop settle into epoll.
+    std::thread::sleep(Duration::from_millis(300));
+    for args in [vec![p.pid_arg()], vec!["--snapshot".into(), p.pid_arg()]] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = npstack(&args);
+        assert_eq!(r.code(), 0, "{}", r.stderr);
+        let text = r.text();
+        let threads = threads_of(&text);
+        let main = find_thread(&threads, p.pid());
+        assert!(main.header.contains("main (event loop)"), "{}", main.header);
+        let fns: Vec<&str> = main.frames.iter().map(|f| function(f)).collect();
+        let pos = |name: &str| {
+            fns.iter()
+                .position(|f| f.contains(name))
+                .unwrap_or_else(|| panic!("{name} not on the main thread: {fns:?}"))
+        };
+        assert!(fns[0].contains("epoll"), "{fns:?}");
+        assert!(pos("uv__io_poll") < pos("uv_run"));
+        assert!(pos("uv_run") < pos("node::Start("));
+        assert!(fns.last().unwrap().contains("_start"), "{fns:?}");
+        let roles = |role: &str| threads.iter().filter(|t| t.header.contains(role)).count();
+        assert!(roles("V8 platform worker") >= 1, "{text}");
+        assert_eq!(roles("V8 delayed-task scheduler"), 1, "{text}");
+    }
+}
+
+#[test]
+fn node_perf_basic_prof_names_the_js_function() {
+    let (_d, script) = node_script(
+        "busy.js",
+        "function nptBusyLoop(n) { let s = 0; for (let i = 0; i < n; i++) s += i % 7; return s; }\n\
+         console.log('ready');\n\
+         for (;;) nptBusyLoop(1e6);\n",
+    );
+    let p = Spawn::new(node())
+        .arg("--perf-basic-prof")
+        .arg(&script)
+        .start();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = npstack(&[&format!("{}/1", p.pid())]);
+        assert_eq!(r.code(), 0, "{}", r.stderr);
+        let text = r.text();
+        if let Some(line) = text.lines().find(|l| l.contains(" nptBusyLoop (")) {
+            assert!(line.contains("busy.js:1"), "{line}");
+            assert!(line.contains("[js, "), "{line}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nptBusyLoop never named:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_file(format!("/tmp/perf-{}.map", p.pid()));
+}
+
+/// Threads of `pid` in ptrace-stop (`t`) or stopped (`T`).
+fn stopped_threads(pid: i32) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        if let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) {
+            let state = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start())
+                .unwrap_or("");
+            if state.starts_with('t') || state.starts_with('T') {
+                out.push(stat);
+            }
+        }
+    }
+    out
+}
+
+fn assert_running(p: &mut Proc) {
+    assert!(p.child.try_wait().unwrap().is_none(), "the target died");
+    // A thread caught between our detach and the scheduler can show `t`
+    // for an instant; a thread left stopped stays so.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let stopped = stopped_threads(p.pid());
+        if stopped.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "threads left stopped: {stopped:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn stress_against_thread_churn_leaves_nothing_stopped() {
+    let mut p = Spawn::new(stacks_fixture()).env("NPT_CHURN", "1").start();
+    for i in 0..200 {
+        let args = if i % 4 == 3 {
+            vec!["--snapshot".to_owned(), p.pid_arg()]
+        } else {
+            vec![p.pid_arg()]
+        };
+        let r = run_tool("npstack", &args);
+        r.no_crash();
+        assert_eq!(r.code(), 0, "run {i}: {}", r.stderr);
+        assert!(
+            r.text().contains("npt_thread_main"),
+            "run {i}: {}",
+            r.text()
+        );
+    }
+    assert_running(&mut p);
+}
+
+#[test]
+fn killing_npstack_mid_run_leaves_the_target_running() {
+    let mut p = Spawn::new(stacks_fixture())
+        .env("NPT_THREADS", "300")
+        .env("NPT_CHURN", "1")
+        .start();
+    let bin = tool("npstack");
+    use nix::sys::signal::Signal;
+    for (i, sig) in [Signal::SIGINT, Signal::SIGKILL, Signal::SIGTERM]
+        .iter()
+        .cycle()
+        .take(30)
+        .enumerate()
+    {
+        let mut child = std::process::Command::new(&bin)
+            .args(if i % 2 == 0 {
+                vec!["--snapshot"]
+            } else {
+                vec![]
+            })
+            .arg(p.pid_arg())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(500 + 700 * i as u64));
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), *sig);
+        let _ = child.wait();
+        assert_running(&mut p);
+    }
+}
+
+#[test]
+fn a_thousand_threads() {
+    let p = Spawn::new(stacks_fixture())
+        .env("NPT_THREADS", "1000")
+        .start();
+    let workers = worker_tids(&p);
+    wait_in_read(p.pid(), &workers);
+    let r = npstack(&["--group", &p.pid_arg()]);
+    let text = r.ok();
+    assert!(
+        text.contains("1000 threads: lwp# "),
+        "{}",
+        &text[..text.len().min(2000)]
+    );
+    let plain = npstack(&[&p.pid_arg()]);
+    assert_eq!(threads_of(&plain.ok()).len(), 1001);
+}
+
+#[test]
+fn truncated_kernel_core_shows_what_is_there() {
+    let spawn = Spawn::new(stacks_fixture());
+    let (_kd, k) = kernel_core(&spawn, |kp| wait_in_read(kp.pid(), &worker_tids(kp)));
+    let len = std::fs::metadata(&k).unwrap().len();
+    let cut = k.with_extension("cut");
+    std::fs::copy(&k, &cut).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&cut).unwrap();
+    // Keep the notes and the first segments; lose the rest.
+    f.set_len(len / 3).unwrap();
+    let r = npstack(&[cut.to_str().unwrap()]);
+    r.no_crash();
+    assert_eq!(r.code(), 1, "a truncated core is a failure: {}", r.text());
+    assert!(r.stderr.contains("truncated"), "{}", r.stderr);
+    assert!(
+        r.text().contains("-----------------  lwp# "),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn bad_operands() {
+    let r = npstack(&["999999999"]);
+    assert_eq!(r.code(), 1);
+    assert!(r.stderr.starts_with("npstack: 999999999: "), "{}", r.stderr);
+    let r = npstack(&["2"]);
+    assert_eq!(r.code(), 1);
+    assert!(r.stderr.contains("kernel thread"), "{}", r.stderr);
+    let not_core = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let r = npstack(&[not_core.to_str().unwrap()]);
+    assert_eq!(r.code(), 1);
+    assert!(r.stderr.contains("not a core file"), "{}", r.stderr);
+    let r = npstack(&["1/x-y"]);
+    r.no_crash();
+    assert_eq!(r.code(), 1, "{}", r.stderr);
+}
