@@ -67,6 +67,73 @@ def row(label, ours, theirs):
     print(f"  {label:<44} {tt:9.1f} ms {tm:7.1f} MiB   x{tt / ot:7.1f} time  x{tm / om:6.1f} memory")
 
 
+def npstack_cases(pid, work):
+    """npstack beside eu-stack and gdb, live and on a gcore core."""
+    pid = str(pid)
+    gcore = os.path.join(work, "gcore")
+    subprocess.run(["gcore", "-o", gcore, pid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gcore = f"{gcore}.{pid}"
+    return [
+        ("stacks of a live node server (all threads)",
+         [f"{BIN}/npstack", pid],
+         [("eu-stack -p PID", ["eu-stack", "-p", pid]),
+          ("gdb -p PID: thread apply all bt",
+           ["gdb", "-batch", "-nx", "-p", pid, "-ex", "thread apply all bt"])]),
+        ("stacks of a gcore core of it",
+         [f"{BIN}/npstack", gcore],
+         [("eu-stack --core CORE", ["eu-stack", "-e", "/usr/bin/node", "--core", gcore])]),
+    ]
+
+
+def stall_bench(work):
+    """How long each tool stops a thread that spins reading CLOCK_MONOTONIC:
+    the fixture records its longest gap between two reads while the tool
+    runs (reset and reported on SIGUSR1)."""
+    fixture = os.path.join(work, "stacks")
+    subprocess.run(["cc", "-O2", "-pthread", "-o", fixture,
+                    os.path.join(HERE, "..", "tests", "fixtures", "stacks.c")], check=True)
+    p = subprocess.Popen([fixture], stdout=subprocess.PIPE, env={"NPT_SPIN": "1", "NPT_THREADS": "8"})
+    assert p.stdout.readline().startswith(b"ready")
+    pid = str(p.pid)
+
+    def gap():
+        p.send_signal(signal.SIGUSR1)
+        line = p.stdout.readline().split()
+        return int(line[1]) / 1000.0
+
+    tools = [
+        ("no tool (the spinning thread's own noise)", None),
+        ("npstack PID", [f"{BIN}/npstack", pid]),
+        ("npstack --snapshot PID", [f"{BIN}/npstack", "--snapshot", pid]),
+        ("eu-stack -p PID", ["eu-stack", "-p", pid]),
+        ("gdb -p PID: thread apply all bt", ["gdb", "-batch", "-nx", "-p", pid, "-ex", "thread apply all bt"]),
+    ]
+    print("stall of a spinning thread while the tool runs (longest gap between two clock reads, 20 runs)")
+    try:
+        results = {}
+        for label, argv in tools:
+            if argv and not shutil.which(argv[0]):
+                print(f"  {label:<44} (not installed)")
+                continue
+            gaps = []
+            runs = 20 if argv is None or "gdb" not in argv[0] else 5
+            for _ in range(runs):
+                gap()
+                if argv:
+                    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                else:
+                    time.sleep(0.02)
+                gaps.append(gap())
+            results[label] = (statistics.median(gaps), max(gaps))
+        ours = results.get("npstack PID")
+        for label, (med, worst) in results.items():
+            ratio = f"   x{med / ours[0]:7.1f} median" if ours and label != "npstack PID" else ""
+            print(f"  {label:<44} median {med:9.1f} us  worst {worst:9.1f} us{ratio}")
+    finally:
+        p.kill()
+    print()
+
+
 def main():
     if not shutil.which("node"):
         raise SystemExit("bench: node is not installed")
@@ -101,6 +168,7 @@ def main():
              [("gdb node CORE: print the environ array",
                ["gdb", "-batch", "-nx", "/usr/bin/node", core, "-ex", "p *__environ@3"])]),
         ]
+        cases += npstack_cases(live.pid, work)
         for title, ours_argv, others in cases:
             ours = measure(ours_argv)
             shown = " ".join(os.path.basename(a) for a in ours_argv)
@@ -111,6 +179,7 @@ def main():
                     continue
                 row(label, ours, measure(argv))
             print()
+        stall_bench(work)
     finally:
         live.kill()
         shutil.rmtree(work, ignore_errors=True)

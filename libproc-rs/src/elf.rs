@@ -210,6 +210,17 @@ pub fn hex_id(id: &[u8]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A section's link-time address range, by name, without reading it.
+pub fn section_range_in<'a, R: ReadRef<'a>>(data: R, name: &[u8]) -> Option<std::ops::Range<u64>> {
+    use object::read::elf::SectionHeader;
+    let h = FileHeader64::<LittleEndian>::parse(data).ok()?;
+    let e = LittleEndian;
+    let sections = h.sections(e, data).ok()?;
+    let (_, sh) = sections.section_by_name(e, name)?;
+    let start = sh.sh_addr(e);
+    Some(start..start.saturating_add(sh.sh_size(e)))
+}
+
 /// A section's link-time address and contents, by name, in an ELF image at
 /// offset 0 of `data`. `None` for a missing or `SHT_NOBITS` section.
 pub fn section_in<'a, R: ReadRef<'a>>(data: R, name: &[u8]) -> Option<(u64, &'a [u8])> {

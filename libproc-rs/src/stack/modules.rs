@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use framehop::x86_64::UnwinderX86_64;
 use framehop::{ExplicitModuleSectionInfo, Module as FhModule, Unwinder};
 
-use crate::elf::{ElfImage, build_id_in, hex_id, section_in, symbols_for};
+use crate::elf::{ElfImage, build_id_in, hex_id, section_in, section_range_in, symbols_for};
 use crate::escape::escape_path;
 use crate::stack::symbolize::{Dwarf, LineInfo, debug_file, load_dwarf};
 use crate::target::{MapName, Mapping, ProcessTarget};
@@ -86,12 +86,16 @@ impl Module {
 /// What the module code needs from an image, whatever holds its bytes.
 trait ImageData {
     fn section(&self, name: &[u8]) -> Option<(u64, Vec<u8>)>;
+    fn section_range(&self, name: &[u8]) -> Option<std::ops::Range<u64>>;
     fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>>;
 }
 
 impl ImageData for &object::ReadCache<std::fs::File> {
     fn section(&self, name: &[u8]) -> Option<(u64, Vec<u8>)> {
         section_in(*self, name).map(|(a, d)| (a, d.to_vec()))
+    }
+    fn section_range(&self, name: &[u8]) -> Option<std::ops::Range<u64>> {
+        section_range_in(*self, name)
     }
     fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>> {
         symbols_for(*self, addrs)
@@ -101,6 +105,9 @@ impl ImageData for &object::ReadCache<std::fs::File> {
 impl ImageData for &[u8] {
     fn section(&self, name: &[u8]) -> Option<(u64, Vec<u8>)> {
         section_in(*self, name).map(|(a, d)| (a, d.to_vec()))
+    }
+    fn section_range(&self, name: &[u8]) -> Option<std::ops::Range<u64>> {
+        section_range_in(*self, name)
     }
     fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>> {
         symbols_for(*self, addrs)
@@ -206,7 +213,7 @@ impl Modules {
             return;
         };
         let sections = module.with_data(|d| {
-            let text = d.section(b".text").map(|(a, b)| a..a + b.len() as u64);
+            let text = d.section_range(b".text");
             (text, d.section(b".eh_frame_hdr"), d.section(b".eh_frame"))
         });
         let Some((text, hdr, eh)) = sections else {
