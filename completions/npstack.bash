@@ -23,12 +23,16 @@ _npstack() {
 
     case "${cmd}" in
         npstack)
-            opts="-h -V --raw --json --help --version"
+            opts="-v -h -V --verbose --group --snapshot --sysroot --raw --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

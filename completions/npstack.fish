@@ -1,4 +1,8 @@
+complete -c npstack -l sysroot -d 'Look for a core\'s binaries under DIR first (a core from another machine)' -r -F
+complete -c npstack -s v -l verbose -d 'Add source file:line and inlined calls from DWARF debug information (the binary\'s own, or /usr/lib/debug/.build-id/)'
+complete -c npstack -l group -d 'Print each distinct stack once, with the threads that share it'
+complete -c npstack -l snapshot -d 'Stop all threads together for a consistent picture (longer stall)'
 complete -c npstack -l raw -d 'Write the target\'s bytes unescaped (for programs that want the bytes)'
 complete -c npstack -l json -d 'One JSON object per operand, one per line. Strings that are not valid UTF-8 are arrays of byte values'
-complete -c npstack -s h -l help -d 'Print help'
+complete -c npstack -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c npstack -s V -l version -d 'Print version'

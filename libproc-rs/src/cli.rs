@@ -146,10 +146,11 @@ where
                 continue;
             }
         };
-        if options.blank_line_between && printed_before {
-            if let Err(e) = writeln!(out) {
-                return finish_on_output_error(tool, e, any_failed);
-            }
+        if options.blank_line_between
+            && printed_before
+            && let Err(e) = writeln!(out)
+        {
+            return finish_on_output_error(tool, e, any_failed);
         }
         let result = report(target.as_ref(), operand, &mut out, &mut diag);
         // Keep stdout and stderr in order on a shared terminal.

@@ -150,10 +150,10 @@ pub fn shell_quote(word: &[u8], first: bool) -> Cow<'_, str> {
         Ok(s) if !s.chars().any(is_hazardous) => Some(s),
         _ => None,
     };
-    if let Some(s) = plain {
-        if !s.contains('\'') {
-            return Cow::Owned(format!("'{s}'"));
-        }
+    if let Some(s) = plain
+        && !s.contains('\'')
+    {
+        return Cow::Owned(format!("'{s}'"));
     }
     let mut out = String::from("$'");
     for chunk in word.utf8_chunks() {

@@ -70,7 +70,7 @@ fn function(frame: &str) -> &str {
     rest.split(" () + ").next().unwrap_or(rest)
 }
 
-fn find_thread<'a>(threads: &'a [ThreadOut], tid: i32) -> &'a ThreadOut {
+fn find_thread(threads: &[ThreadOut], tid: i32) -> &ThreadOut {
     threads
         .iter()
         .find(|t| t.header.contains(&format!("lwp# {tid} ")))

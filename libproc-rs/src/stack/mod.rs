@@ -347,20 +347,13 @@ fn walk(
         .iter_frames(regs.rip(), unwind_regs, cache, &mut read_stack);
     let mut pcs = Vec::new();
     let mut problem = None;
-    loop {
-        match iter.next() {
-            Ok(Some(frame)) => {
-                pcs.push(frame.address());
-                if pcs.len() >= MAX_FRAMES {
-                    problem = Some(format!("stopped after {MAX_FRAMES} frames"));
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(_) => break,
+    while let Ok(Some(frame)) = iter.next() {
+        pcs.push(frame.address());
+        if pcs.len() >= MAX_FRAMES {
+            problem = Some(format!("stopped after {MAX_FRAMES} frames"));
+            break;
         }
     }
-    drop(iter);
     if pcs.len() <= 1
         && let Some(why) = missing_stack
     {
