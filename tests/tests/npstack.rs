@@ -485,3 +485,82 @@ fn bad_operands() {
     r.no_crash();
     assert_eq!(r.code(), 1, "{}", r.stderr);
 }
+
+#[test]
+fn frames_under_a_signal_handler() {
+    let p = Spawn::new(stacks_fixture()).env("NPT_HANDLER", "1").start();
+    let workers = worker_tids(&p);
+    wait_in_read(p.pid(), &workers);
+    p.signal(nix::libc::SIGUSR2);
+    // Wait for pause(2) (syscall 34) in the handler.
+    let path = format!("/proc/{}/task/{}/syscall", p.pid(), p.pid());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .starts_with("34 ")
+    {
+        assert!(Instant::now() < deadline, "the handler never ran");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let check = |text: &str| {
+        let threads = threads_of(text);
+        let main = find_thread(&threads, p.pid());
+        let fns: Vec<&str> = main.frames.iter().map(|f| function(f)).collect();
+        let at = |name: &str| {
+            fns.iter()
+                .position(|f| *f == name)
+                .unwrap_or_else(|| panic!("{name} missing: {fns:?}"))
+        };
+        let line = main
+            .frames
+            .iter()
+            .position(|f| f.contains("--- called from signal handler ---"))
+            .expect("the signal line");
+        assert!(at("npt_in_handler") < line, "{fns:?}");
+        assert!(
+            fns[at("npt_in_handler") + 1].contains("restore_rt"),
+            "{fns:?}"
+        );
+        // Below the line: the interrupted read, then the code that called it.
+        assert!(fns[line + 1].contains("read"), "{fns:?}");
+        assert!(
+            at("npt_main_wait") > line && at("main") > at("npt_main_wait"),
+            "{fns:?}"
+        );
+    };
+    check(&npstack(&[&p.pid_arg()]).ok());
+    let dir = scratch();
+    check(&npstack(&[gcore(p.pid(), dir.path()).to_str().unwrap()]).ok());
+}
+
+#[test]
+fn a_process_someone_else_traces_is_refused_with_the_tracer_named() {
+    let p = Spawn::new(stacks_fixture()).env("NPT_THREADS", "1").start();
+    let mut tracer = std::process::Command::new("gdb")
+        .args(["-nx", "-q", "-batch", "-ex", "shell sleep 30", "-p"])
+        .arg(p.pid_arg())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run gdb");
+    let status = format!("/proc/{}/status", p.pid());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&status)
+        .unwrap_or_default()
+        .contains("TracerPid:\t0")
+    {
+        assert!(Instant::now() < deadline, "gdb never attached");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = npstack(&[&p.pid_arg()]);
+    let _ = tracer.kill();
+    let _ = tracer.wait();
+    assert_eq!(r.code(), 1, "{}", r.text());
+    assert!(
+        r.stderr.contains("already being traced by process"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("(gdb)"), "{}", r.stderr);
+}

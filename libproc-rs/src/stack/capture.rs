@@ -208,9 +208,14 @@ pub fn capture_live(
     mappings: &[Mapping],
     mode: StopMode,
 ) -> Result<Vec<Captured>> {
-    let refused = |e: Errno| -> Option<Error> {
+    let pid = target.pid();
+    let refused = |e: Errno, tid: i32| -> Option<Error> {
         match e {
-            Errno::EPERM | Errno::EACCES => Some(target.attach_refused()),
+            Errno::EPERM | Errno::EACCES => Some(
+                already_traced(pid, tid)
+                    .map(Error::not_available)
+                    .unwrap_or_else(|| target.attach_refused()),
+            ),
             _ => None,
         }
     };
@@ -224,7 +229,7 @@ pub fn capture_live(
                         out.push(lost(thread, "the thread exited before it could be stopped"));
                         continue;
                     }
-                    Err(e) => match refused(e) {
+                    Err(e) => match refused(e, thread.tid) {
                         Some(err) if i == 0 => return Err(err),
                         _ => {
                             out.push(lost(thread, format!("could not stop the thread: {e}")));
@@ -248,7 +253,7 @@ pub fn capture_live(
                     Ok(s) => seized.push(Some(s)),
                     Err(e) => {
                         if i == 0
-                            && let Some(err) = refused(e)
+                            && let Some(err) = refused(e, thread.tid)
                         {
                             return Err(err);
                         }
@@ -272,6 +277,27 @@ pub fn capture_live(
         }
     }
     Ok(out)
+}
+
+/// When a thread already has a tracer (gdb, strace), the message saying so:
+/// a thread can have only one, whatever our privileges.
+fn already_traced(pid: i32, tid: i32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
+    let tracer: i32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    if tracer == 0 {
+        return None;
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{tracer}/comm")).unwrap_or_default();
+    Some(format!(
+        "thread {tid} is already being traced by process {tracer} ({}); a thread can have only \
+         one tracer: detach that one first",
+        crate::escape::escape_bytes(comm.trim_end().as_bytes())
+    ))
 }
 
 /// A core's threads, with the registers it recorded.

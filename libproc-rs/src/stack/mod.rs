@@ -15,8 +15,8 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use framehop::Unwinder;
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64};
+use framehop::{FrameAddress, Unwinder};
 
 use crate::error::Result;
 use crate::target::{MemoryExt, ProcessTarget, Source};
@@ -129,6 +129,9 @@ pub struct Frame {
     pub inlined: Vec<(String, SourceLine)>,
     /// A JavaScript function's name, where known.
     pub js: Option<JsName>,
+    /// A signal interrupted this frame here: the frames above ran in its
+    /// handler.
+    pub interrupted_by_signal: bool,
 }
 
 /// One thread's stack.
@@ -193,7 +196,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
 
     let mut modules = Modules::new(&mappings);
     let mut cache = CacheX86_64::new();
-    let mut pcs: Vec<Vec<u64>> = Vec::with_capacity(captured.len());
+    let mut pcs: Vec<Vec<Walked>> = Vec::with_capacity(captured.len());
     let mut problems: Vec<Option<String>> = Vec::with_capacity(captured.len());
     for cap in &captured {
         let (walked, problem) = walk_loading(target, &mut modules, &mut cache, cap);
@@ -204,9 +207,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     // Name every frame: one symbol lookup per module for all threads.
     let mut lookups = Vec::new();
     for walked in &pcs {
-        for (k, &pc) in walked.iter().enumerate() {
-            lookups.push(lookup_address(pc, k));
-        }
+        lookups.extend(walked.iter().map(Walked::lookup));
     }
     let symbols = modules.symbolize(&lookups, target);
     let mut perf: Option<Option<Vec<PerfEntry>>> = None;
@@ -218,8 +219,8 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         .zip(problems.into_iter().zip(numbers))
     {
         let mut frames = Vec::with_capacity(walked.len());
-        for (k, &pc) in walked.iter().enumerate() {
-            let lookup = lookup_address(pc, k);
+        for w in walked {
+            let (pc, lookup) = (w.pc, w.lookup());
             let hit = symbols[next].clone();
             next += 1;
             let module_index = modules.exec_module_at(lookup);
@@ -240,6 +241,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
                 source: None,
                 inlined: Vec::new(),
                 js: None,
+                interrupted_by_signal: w.interrupted,
             };
             if module.is_none() {
                 let entries = perf.get_or_insert_with(|| nodejs::load_perf_map(target));
@@ -281,13 +283,6 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     Ok(out)
 }
 
-/// The address to look a frame up by: a return address points after the
-/// call, possibly into the next function, so callers are looked up one byte
-/// back.
-fn lookup_address(pc: u64, index: usize) -> u64 {
-    if index == 0 { pc } else { pc.wrapping_sub(1) }
-}
-
 /// Walk a thread's stack, opening the modules its frames land in and
 /// walking again until every frame's module has been opened (a frame in a
 /// module with no unwind table yet is walked by frame pointer, which may
@@ -297,7 +292,7 @@ fn walk_loading(
     modules: &mut Modules,
     cache: &mut CacheX86_64,
     cap: &Captured,
-) -> (Vec<u64>, Option<String>) {
+) -> (Vec<Walked>, Option<String>) {
     let Some(regs) = cap.registers else {
         return (Vec::new(), None);
     };
@@ -305,15 +300,14 @@ fn walk_loading(
         modules.load(i, target);
     }
     for _ in 0..8 {
-        let (pcs, problem) = walk(target, modules, cache, cap);
-        let missing: Vec<usize> = pcs
+        let (frames, problem) = walk(target, modules, cache, cap);
+        let missing: Vec<usize> = frames
             .iter()
-            .enumerate()
-            .filter(|&(k, &pc)| !modules.settled(lookup_address(pc, k)))
-            .filter_map(|(k, &pc)| modules.exec_module_at(lookup_address(pc, k)))
+            .filter(|w| !modules.settled(w.lookup()))
+            .filter_map(|w| modules.exec_module_at(w.lookup()))
             .collect();
         if missing.is_empty() {
-            return (pcs, problem);
+            return (frames, problem);
         }
         for i in missing {
             modules.load(i, target);
@@ -322,13 +316,50 @@ fn walk_loading(
     walk(target, modules, cache, cap)
 }
 
-/// One walk with the modules opened so far.
+/// x86_64 `__restore_rt`, where a signal handler returns to:
+/// `mov $15, %rax` (rt_sigreturn); `syscall`.
+const SIGRETURN_CODE: [u8; 9] = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05];
+
+/// Offsets in the kernel's signal frame, from the stack pointer at
+/// `__restore_rt` (which points at the `ucontext`): the saved registers in
+/// `uc_mcontext` (at 40; rbp, rsp, rip are gregs 10, 15, 16). The signal's
+/// number is not there: the kernel fills the `siginfo` after the context
+/// only for SA_SIGINFO handlers, and nothing in the frame says which.
+const UC_RBP: u64 = 40 + 10 * 8;
+const UC_RSP: u64 = 40 + 15 * 8;
+const UC_RIP: u64 = 40 + 16 * 8;
+
+/// A frame as walked: its pc, and whether a signal interrupted it there
+/// (then the pc is where it was interrupted, not a return address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Walked {
+    pc: u64,
+    interrupted: bool,
+    /// The pc is the exact instruction (first frame, or interrupted).
+    exact: bool,
+}
+
+impl Walked {
+    /// The address to look the frame up by: a return address points after
+    /// the call, possibly into the next function, so callers are looked up
+    /// one byte back.
+    fn lookup(&self) -> u64 {
+        if self.exact {
+            self.pc
+        } else {
+            self.pc.wrapping_sub(1)
+        }
+    }
+}
+
+/// One walk with the modules opened so far. A signal frame is stepped
+/// over by reading the registers the kernel saved in it.
 fn walk(
     target: &dyn ProcessTarget,
     modules: &Modules,
     cache: &mut CacheX86_64,
     cap: &Captured,
-) -> (Vec<u64>, Option<String>) {
+) -> (Vec<Walked>, Option<String>) {
     let Some(regs) = cap.registers else {
         return (Vec::new(), None);
     };
@@ -341,25 +372,78 @@ fn walk(
             missing_stack.get_or_insert(e.to_string());
         })
     };
-    let unwind_regs = UnwindRegsX86_64::new(regs.rip(), regs.rsp(), regs.rbp());
-    let mut iter = modules
-        .unwinder()
-        .iter_frames(regs.rip(), unwind_regs, cache, &mut read_stack);
-    let mut pcs = Vec::new();
+    let mut uregs = UnwindRegsX86_64::new(regs.rip(), regs.rsp(), regs.rbp());
+    let mut address = FrameAddress::from_instruction_pointer(regs.rip());
+    let mut frames = vec![Walked {
+        pc: regs.rip(),
+        interrupted: false,
+        exact: true,
+    }];
     let mut problem = None;
-    while let Ok(Some(frame)) = iter.next() {
-        pcs.push(frame.address());
-        if pcs.len() >= MAX_FRAMES {
+    loop {
+        if frames.len() >= MAX_FRAMES {
             problem = Some(format!("stopped after {MAX_FRAMES} frames"));
             break;
         }
+        if is_sigreturn(target, address.address()) {
+            // The handler "returns" to the trampoline's first byte.
+            if let Some(last) = frames.last_mut() {
+                last.exact = true;
+            }
+            let uc = uregs.sp();
+            let saved = (|| {
+                let rip = read_stack(uc + UC_RIP).ok()?;
+                let rsp = read_stack(uc + UC_RSP).ok()?;
+                let rbp = read_stack(uc + UC_RBP).ok()?;
+                Some((rip, rsp, rbp))
+            })();
+            let Some((rip, rsp, rbp)) = saved else {
+                break;
+            };
+            uregs = UnwindRegsX86_64::new(rip, rsp, rbp);
+            address = FrameAddress::from_instruction_pointer(rip);
+            frames.push(Walked {
+                pc: rip,
+                interrupted: true,
+                exact: true,
+            });
+            continue;
+        }
+        let before = uregs.sp();
+        match modules
+            .unwinder()
+            .unwind_frame(address, &mut uregs, cache, &mut read_stack)
+        {
+            Ok(Some(ra)) => {
+                let Some(next) = FrameAddress::from_return_address(ra) else {
+                    break;
+                };
+                // The stack grows down: a caller's frame is above.
+                if uregs.sp() <= before && !matches!(address, FrameAddress::InstructionPointer(_)) {
+                    break;
+                }
+                address = next;
+                frames.push(Walked {
+                    pc: ra,
+                    interrupted: false,
+                    exact: false,
+                });
+            }
+            Ok(None) | Err(_) => break,
+        }
     }
-    if pcs.len() <= 1
+    if frames.len() <= 1
         && let Some(why) = missing_stack
     {
         problem = Some(format!("its stack is not available: {why}"));
     }
-    (pcs, problem)
+    (frames, problem)
+}
+
+/// Whether the code at `pc` is the signal-return trampoline.
+fn is_sigreturn(target: &dyn ProcessTarget, pc: u64) -> bool {
+    let mut code = [0u8; SIGRETURN_CODE.len()];
+    target.read_exact_at(pc, &mut code).is_ok() && code == SIGRETURN_CODE
 }
 
 #[cfg(test)]

@@ -200,6 +200,9 @@ fn write_frames(out: &mut dyn Write, t: &ThreadStack, _raw: bool) -> Result<(), 
             }
             writeln!(out, "{line}")?;
         }
+        if f.interrupted_by_signal {
+            writeln!(out, " --- called from signal handler ---")?;
+        }
         writeln!(out, "{}", frame_line(f))?;
     }
     if let Some(p) = &t.problem
@@ -274,6 +277,10 @@ fn frame_json(f: &Frame) -> Value {
         (None, None) => (None, None),
     };
     m.insert("symbol".into(), json!(symbol));
+    m.insert(
+        "interrupted_by_signal".into(),
+        json!(f.interrupted_by_signal),
+    );
     m.insert("offset".into(), json!(offset));
     let src = f.source.clone().unwrap_or_default();
     m.insert("file".into(), json!(src.file));
