@@ -564,3 +564,37 @@ fn a_process_someone_else_traces_is_refused_with_the_tracer_named() {
     );
     assert!(r.stderr.contains("(gdb)"), "{}", r.stderr);
 }
+
+#[test]
+fn sysroot_finds_moved_binaries_and_a_rebuilt_binary_is_named() {
+    // A private copy of the fixture, so that it can be moved and rebuilt.
+    let dir = scratch();
+    let bin = dir.path().join("stacks-private");
+    std::fs::copy(stacks_fixture(), &bin).unwrap();
+    let spawn = Spawn::new(&bin).env("NPT_THREADS", "1");
+    let (_kd, core) = kernel_core(&spawn, |kp| wait_in_read(kp.pid(), &worker_tids(kp)));
+    let core = core.to_str().unwrap().to_owned();
+
+    // Moved away: frames of the executable have no names, until --sysroot.
+    let sysroot = dir.path().join("sysroot");
+    let moved = sysroot.join(bin.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&bin, &moved).unwrap();
+    let without = npstack(&[&core]);
+    assert!(!without.text().contains("npt_leaf"), "{}", without.text());
+    let with = npstack(&["--sysroot", sysroot.to_str().unwrap(), &core]);
+    assert_eq!(with.code(), 0, "{}", with.stderr);
+    assert!(with.text().contains("npt_leaf () + "), "{}", with.text());
+
+    // A different build at the path: not used, and named on stderr.
+    let other = fixture_variant("stacks", "o1", &["-O1", "-DNPT_OTHER_BUILD=1"]);
+    std::fs::copy(other, &bin).unwrap();
+    let r = npstack(&[&core]);
+    assert!(!r.text().contains("npt_leaf"), "{}", r.text());
+    assert!(
+        r.stderr.contains("stacks-private") && r.stderr.contains("build-id"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.matches("build-id").count(), 1, "said once: {}", r.stderr);
+}
