@@ -596,5 +596,52 @@ fn sysroot_finds_moved_binaries_and_a_rebuilt_binary_is_named() {
         "{}",
         r.stderr
     );
-    assert_eq!(r.stderr.matches("build-id").count(), 1, "said once: {}", r.stderr);
+    assert_eq!(
+        r.stderr.matches("build-id").count(),
+        1,
+        "said once: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn perf_map_is_found_under_the_pid_of_the_targets_namespace() {
+    let (_d, script) = node_script(
+        "nsbusy.js",
+        "function nptInNamespace(n) { let s = 0; for (let i = 0; i < n; i++) s += i % 3; return s; }\n\
+         console.log('ready ' + process.pid);\n\
+         for (;;) nptInNamespace(1e6);\n",
+    );
+    let p = Spawn::new("unshare")
+        .arg("--pid")
+        .arg("--fork")
+        .arg("--kill-child")
+        .arg(node())
+        .arg("--perf-basic-prof")
+        .arg(&script)
+        .start();
+    // node is PID 1 in its namespace, so it writes /tmp/perf-1.map.
+    assert_eq!(p.ready_line, "ready 1", "node should be PID 1 inside");
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", p.pid())).unwrap();
+    let node_pid: i32 = children
+        .split_whitespace()
+        .next()
+        .expect("node")
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = npstack(&[&format!("{node_pid}/1")]).ok();
+        if text.contains(" nptInNamespace (") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not named from perf-1.map:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(p);
+    let _ = std::fs::remove_file("/tmp/perf-1.map");
 }
