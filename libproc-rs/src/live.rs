@@ -23,6 +23,7 @@ use crate::error::{Error, PermissionCause, Result};
 use crate::files::RootDir;
 use crate::names::IdNames;
 use crate::procmaps::parse_maps;
+use crate::smaps::{MappingUsage, parse_smaps, read_consistent};
 use crate::target::{
     Mapping, Memory, MemoryExt, OpenFile, ProcessTarget, Psinfo, REWRITTEN_ARGV, Source,
     StringList, Thread, psargs_from_arg_area, trim_title_padding,
@@ -367,7 +368,11 @@ impl ProcessTarget for LiveProcess {
     }
 
     fn mappings(&self) -> Result<Vec<Mapping>> {
-        Ok(parse_maps(&self.read_file("maps")?))
+        read_consistent(|| self.read_file("maps"), parse_maps, |m| m)
+    }
+
+    fn mappings_with_usage(&self) -> Result<Option<Vec<(Mapping, MappingUsage)>>> {
+        read_consistent(|| self.read_file("smaps"), parse_smaps, |(m, _)| m).map(Some)
     }
 
     fn threads(&self) -> Result<Vec<Thread>> {
