@@ -623,19 +623,26 @@ pub fn address_map(target: &dyn ProcessTarget, usage: bool) -> Result<AddressMap
         None
     };
     let has_usage = with_usage.is_some();
-    let raw: Vec<(Mapping, Option<MappingUsage>)> = match with_usage {
-        Some(v) => v.into_iter().map(|(m, u)| (m, Some(u))).collect(),
-        None => target.mappings()?.into_iter().map(|m| (m, None)).collect(),
-    };
-    let mut entries: Vec<MapEntry> = raw
-        .into_iter()
-        .filter(|(m, _)| m.name != MapName::Vsyscall && !(from_core && m.start == VSYSCALL_ADDR))
-        .map(|(mapping, usage)| MapEntry {
+    let entry = |mapping: Mapping, usage: Option<MappingUsage>| {
+        let vsyscall =
+            mapping.name == MapName::Vsyscall || (from_core && mapping.start == VSYSCALL_ADDR);
+        (!vsyscall).then(|| MapEntry {
             label: label_from_name(&mapping),
             mapping,
             usage,
         })
-        .collect();
+    };
+    let mut entries: Vec<MapEntry> = match with_usage {
+        Some(v) => v
+            .into_iter()
+            .filter_map(|(m, u)| entry(m, Some(u)))
+            .collect(),
+        None => target
+            .mappings()?
+            .into_iter()
+            .filter_map(|m| entry(m, None))
+            .collect(),
+    };
     let mut notes = Vec::new();
     if from_core {
         label_core_heap(target, &mut entries, &mut notes);

@@ -120,9 +120,50 @@ fn mode(e: &MapEntry) -> String {
     m
 }
 
-fn write_name(out: &mut dyn Write, e: &MapEntry, raw: bool) -> io::Result<()> {
-    out.write_all(&report::text_bytes(&e.name_bytes(), raw))?;
-    out.write_all(b"\n")
+/// Lines are assembled by hand rather than with `write!`: a process may
+/// have tens of thousands of mappings, and the formatting machinery was a
+/// visible share of npmap's time on them.
+fn push_hex16(line: &mut Vec<u8>, n: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    line.extend((0..16).rev().map(|i| HEX[(n >> (i * 4)) as usize & 0xf]));
+}
+
+/// `text` right-aligned in `width` columns, after a space.
+fn push_cell(line: &mut Vec<u8>, text: &[u8], width: usize) {
+    line.push(b' ');
+    line.resize(line.len() + width.saturating_sub(text.len()), b' ');
+    line.extend_from_slice(text);
+}
+
+fn push_number(line: &mut Vec<u8>, n: Option<u64>, width: usize) {
+    let mut digits = [0u8; 20];
+    let text: &[u8] = match n {
+        None => b"-",
+        Some(mut n) => {
+            let mut i = digits.len();
+            loop {
+                i -= 1;
+                digits[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            &digits[i..]
+        }
+    };
+    push_cell(line, text, width);
+}
+
+/// The end of a line: the mode padded to five columns, two spaces, the
+/// name.
+fn push_mode_and_name(line: &mut Vec<u8>, e: &MapEntry, raw: bool) {
+    let mode = mode(e);
+    line.push(b' ');
+    line.extend_from_slice(mode.as_bytes());
+    line.resize(line.len() + 7 - mode.len().min(5), b' ');
+    line.extend_from_slice(&report::text_bytes(&e.name_bytes(), raw));
+    line.push(b'\n');
 }
 
 /// The default listing: `ADDRESS SIZEK MODE NAME`, then ` total SIZEK`. The
@@ -130,15 +171,14 @@ fn write_name(out: &mut dyn Write, e: &MapEntry, raw: bool) -> io::Result<()> {
 fn write_listing(out: &mut dyn Write, map: &AddressMap, raw: bool) -> io::Result<()> {
     let total = map.total().size_kib;
     let w = digits(total).max(6);
+    let mut line = Vec::with_capacity(256);
     for e in &map.entries {
-        write!(
-            out,
-            "{:016x} {:>w$}K {:<5}  ",
-            e.mapping.start,
-            e.size_kib(),
-            mode(e)
-        )?;
-        write_name(out, e, raw)?;
+        line.clear();
+        push_hex16(&mut line, e.mapping.start);
+        push_number(&mut line, Some(e.size_kib()), w);
+        line.push(b'K');
+        push_mode_and_name(&mut line, e, raw);
+        out.write_all(&line)?;
     }
     writeln!(out, " total {total:>width$}K", width = w + 10)
 }
@@ -201,13 +241,15 @@ fn write_extended(out: &mut dyn Write, map: &AddressMap, raw: bool) -> io::Resul
         write!(out, " {:>w$}", c.title, w = c.width)?;
     }
     writeln!(out, " {:<5}  Mapped File", "Mode")?;
+    let mut line = Vec::with_capacity(256);
     for e in &map.entries {
-        write!(out, "{:016x}", e.mapping.start)?;
+        line.clear();
+        push_hex16(&mut line, e.mapping.start);
         for c in &columns {
-            write!(out, " {:>w$}", cell((c.value)(e)), w = c.width)?;
+            push_number(&mut line, (c.value)(e), c.width);
         }
-        write!(out, " {:<5}  ", mode(e))?;
-        write_name(out, e, raw)?;
+        push_mode_and_name(&mut line, e, raw);
+        out.write_all(&line)?;
     }
     write!(out, "{}", "-".repeat(16))?;
     for c in &columns {
