@@ -41,6 +41,7 @@
 //! garbled: every mapping is one the process had, in address order.
 
 use std::ffi::OsString;
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -81,26 +82,28 @@ fn field_kib(rest: &[u8]) -> u64 {
         })
 }
 
-/// Parse the whole of `/proc/PID/smaps`: each mapping line (as in
-/// /proc/PID/maps) followed by its `Name: value` lines. Fields other than
-/// Rss, Anonymous and Locked are skipped; a malformed mapping line is skipped
-/// with its fields.
-pub fn parse_smaps(bytes: &[u8]) -> Vec<(Mapping, MappingUsage)> {
-    let mut out: Vec<(Mapping, MappingUsage)> = Vec::new();
-    // Whether the fields that follow belong to the last entry of `out`.
-    let mut current = false;
-    for line in bytes.split(|&b| b == b'\n') {
+/// A parser of `/proc/PID/smaps`, fed one line at a time (see
+/// [`for_each_line`]): each mapping line (as in /proc/PID/maps) is followed
+/// by its `Name: value` lines. Fields other than Rss, Anonymous and Locked
+/// are skipped; a malformed mapping line is skipped with its fields.
+#[derive(Debug, Default)]
+pub struct SmapsParser {
+    out: Vec<(Mapping, MappingUsage)>,
+    /// Whether the fields that follow belong to the last entry of `out`.
+    current: bool,
+}
+
+impl SmapsParser {
+    /// Take one line, without its newline.
+    pub fn line(&mut self, line: &[u8]) {
         let Some(&first) = line.first() else {
-            continue;
+            return;
         };
         // Field names start with a capital letter; mapping lines with a
         // lower-case hexadecimal address.
         if first.is_ascii_uppercase() {
-            if !current {
-                continue;
-            }
-            let Some((_, usage)) = out.last_mut() else {
-                continue;
+            let Some((_, usage)) = self.out.last_mut().filter(|_| self.current) else {
+                return;
             };
             if let Some(rest) = line.strip_prefix(b"Rss:") {
                 usage.rss_kib = field_kib(rest);
@@ -109,17 +112,66 @@ pub fn parse_smaps(bytes: &[u8]) -> Vec<(Mapping, MappingUsage)> {
             } else if let Some(rest) = line.strip_prefix(b"Locked:") {
                 usage.locked_kib = field_kib(rest);
             }
-            continue;
+            return;
         }
         match parse_line(line) {
             Some(m) => {
-                out.push((m, MappingUsage::default()));
-                current = true;
+                self.out.push((m, MappingUsage::default()));
+                self.current = true;
             }
-            None => current = false,
+            None => self.current = false,
         }
     }
-    out
+
+    /// The mappings read, with their use.
+    pub fn finish(self) -> Vec<(Mapping, MappingUsage)> {
+        self.out
+    }
+}
+
+/// Parse the whole of `/proc/PID/smaps` held in memory.
+pub fn parse_smaps(bytes: &[u8]) -> Vec<(Mapping, MappingUsage)> {
+    let mut p = SmapsParser::default();
+    for line in bytes.split(|&b| b == b'\n') {
+        p.line(line);
+    }
+    p.finish()
+}
+
+/// Give `line` each line of `reader` (without its newline), holding only a
+/// small buffer: the smaps of a process with many mappings is tens of
+/// megabytes. Returns how many bytes were read.
+pub fn for_each_line(reader: &mut dyn Read, mut line: impl FnMut(&[u8])) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut filled, mut total) = (0, 0u64);
+    loop {
+        if filled == buf.len() {
+            // One line longer than the buffer.
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = match reader.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            if filled > 0 {
+                line(&buf[..filled]);
+            }
+            return Ok(total);
+        }
+        total += n as u64;
+        // Only the new bytes can hold the end of the line kept from before.
+        let (mut start, mut scan) = (0, filled);
+        filled += n;
+        while let Some(len) = buf[scan..filled].iter().position(|&b| b == b'\n') {
+            line(&buf[start..scan + len]);
+            start = scan + len + 1;
+            scan = start;
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+    }
 }
 
 /// Do the mappings ascend without overlapping?
@@ -150,17 +202,16 @@ pub fn keep_latest<T>(entries: Vec<T>, mapping: impl Fn(&T) -> &Mapping) -> Vec<
     out
 }
 
-/// Read and parse a map file until the records are consistent (see the
-/// module documentation); after [`READ_ATTEMPTS`] reads, repair the last
-/// one with [`keep_latest`].
+/// Read a map file (with `read`, which parses it too) until the records are
+/// consistent (see the module documentation); after [`READ_ATTEMPTS`]
+/// reads, repair the last one with [`keep_latest`].
 pub fn read_consistent<T>(
-    mut read: impl FnMut() -> Result<Vec<u8>>,
-    parse: impl Fn(&[u8]) -> Vec<T>,
+    mut read: impl FnMut() -> Result<Vec<T>>,
     mapping: impl Fn(&T) -> &Mapping + Copy,
 ) -> Result<Vec<T>> {
     let mut attempt = 1;
     loop {
-        let entries = parse(&read()?);
+        let entries = read()?;
         if is_consistent(&entries, mapping) {
             return Ok(entries);
         }
@@ -719,6 +770,39 @@ Locked:                0 kB
     }
 
     #[test]
+    fn lines_come_whole_from_any_reads() {
+        // A reader that returns a few bytes at a time, and a line longer
+        // than the buffer.
+        struct Dribble<'a>(&'a [u8]);
+        impl Read for Dribble<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.0.len()).min(7);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let long = vec![b'x'; 200_000];
+        let text = [b"a\n\nbc\n".as_slice(), &long, b"\nlast"].concat();
+        let mut lines = Vec::new();
+        let n = for_each_line(&mut Dribble(&text), |l| lines.push(l.to_vec())).unwrap();
+        assert_eq!(n, text.len() as u64);
+        assert_eq!(
+            lines,
+            [
+                b"a".to_vec(),
+                vec![],
+                b"bc".to_vec(),
+                long,
+                b"last".to_vec()
+            ]
+        );
+        let mut p = SmapsParser::default();
+        for_each_line(&mut Dribble(SMAPS), |l| p.line(l)).unwrap();
+        assert_eq!(p.finish(), parse_smaps(SMAPS));
+    }
+
+    #[test]
     fn smaps_empty_and_truncated() {
         assert!(parse_smaps(b"").is_empty());
         let v = parse_smaps(b"1000-2000 rw-p 00000000 00:00 0\nRss:  ");
@@ -751,9 +835,8 @@ Locked:                0 kB
         let v = read_consistent(
             || {
                 reads += 1;
-                Ok(if reads < 3 { bad } else { good }.to_vec())
+                Ok(parse_maps(if reads < 3 { bad } else { good }))
             },
-            parse_maps,
             |m| m,
         )
         .unwrap();
@@ -764,9 +847,8 @@ Locked:                0 kB
         let v = read_consistent(
             || {
                 reads += 1;
-                Ok(bad.to_vec())
+                Ok(parse_maps(bad))
             },
-            parse_maps,
             |m| m,
         )
         .unwrap();

@@ -23,27 +23,30 @@ permission is missing; on a core a trailing * when the core does not hold all of
 mapping's data), and what is mapped: a file, or [ heap ], [ heap arena ], [ stack ], \
 [ stack tid=N ], [ anon ], [ shared anon ], [anon:NAME], [ vdso ], [ vvar ]. The last line \
 is the total.\n\n\
-How a mapping is named, and so the --summary category it counts in:\n\
+How a mapping is named decides the --summary category it counts in:\n\n\
 heap: [ heap ], the brk heap (named by the kernel; in a core, the anonymous mapping that \
 holds the C library's current break, __curbrk), and [ heap arena ], glibc's thread-arena \
 heaps: a private anonymous read-write mapping on a 64 MiB boundary that fills the 64 MiB \
 window or is followed by a reserved tail without write access ending exactly at the \
 window's end, whose first bytes are a valid glibc heap_info header when they can be read. \
-The reserved tail counts too.\n\
+The reserved tail counts too.\n\n\
 stack: [ stack ], the main thread's stack, and [ stack tid=N ], the private anonymous \
 mapping holding thread N's stack pointer (from a core's registers, or for a live thread \
 blocked in a system call from /proc/PID/task/N/syscall; npmap never stops the process, so \
-the stack of a thread running on a CPU at that moment shows as [ anon ]).\n\
+the stack of a thread running on a CPU at that moment shows as [ anon ]).\n\n\
 anon: other private anonymous memory: [ anon ] (including guard pages and reservations) and \
-[anon:NAME].\n\
+[anon:NAME].\n\n\
 shared: shared memory that is no file's contents: [ shared anon ] (/dev/zero (deleted)), \
-[anon_shmem:NAME] and System V segments (/SYSVkey (deleted)).\n\
-file: every other mapping of a file, private or shared, deleted files and memfds included.\n\
+[anon_shmem:NAME] and System V segments (/SYSVkey (deleted)).\n\n\
+file: every other mapping of a file, private or shared, deleted files and memfds included.\n\n\
 other: pages of the kernel: [ vdso ], [ vvar ] and other bracketed names. [vsyscall] is not \
 listed: it is not part of the process (VmSize does not count it).\n\n\
 With -x, a live process's resident, anonymous and locked KiB come from one read of \
 /proc/PID/smaps; a core records none of these (shown as -) and gets a Dumped column \
-instead: the KiB of each mapping the core holds.\n\n\
+instead: the KiB of each mapping the core holds. A * in the mode column means that some \
+of the mapping is missing from the core, however little (a kernel core keeps only the first \
+page of each mapped ELF file; gcore leaves out unmodified file text and the vvar pages, and \
+records mappings without access as readable).\n\n\
 An operand that is a decimal number is a live process; anything else is the path of an \
 x86_64 ELF core file. Unprintable bytes in paths and names are shown as \\xNN and a \
 backslash as \\\\, unless --raw is given.",
