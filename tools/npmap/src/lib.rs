@@ -341,36 +341,41 @@ fn write_json(
 }
 
 /// The EXAMPLES section of the man page.
-pub const MAN_EXAMPLES: &str = r#"The map of a running process:
-    $ npmap 4242
-    4242:	node /app/server.js
-    000000c3c1c00000     256K rw--   [ anon ]
-    00005604f5a00000   45056K r---   /usr/bin/node
-    00005604fb080000    1416K rw--   [ heap ]
-    00007f3a5c000000     132K rw--   [ heap arena ]
-    00007f3a5c021000   65404K ----   [ heap arena ]
-    00007f3a63dfe000    8192K rw--   [ stack tid=4250 ]
-    00007ffd2a4e2000     132K rw--   [ stack ]
-     total           1263424K
+pub const MAN_EXAMPLES: &str = r#"The map of a running process (lines left out as ...):
+    $ npmap 28720
+    28720:	node demo/server.js
+    0000000000400000   7612K r---   /usr/bin/node
+    000000000565d000    176K rw--   [ anon ]
+    000000003d831000   1728K rw--   [ heap ]
+    ...
+    00007f9e7afff000   8192K rw--   [ stack tid=28726 ]
+    00007f9e7c000000    132K rw--   [ heap arena ]
+    00007f9e7c021000  65404K ----   [ heap arena ]
+    00007f9e82478000      8K r-x-   [ vdso ]
+    00007ffcdb723000    132K rw--   [ stack ]
+     total           727904K
 
-Memory use per category, for a script or a cron job:
-    $ npmap --summary 4242
-    heap 67064
-    anon 1150216
-    stack 41092
-    file 95412
+Memory per category, for a script or a cron job:
+    $ npmap --summary 28720
+    heap 67264
+    anon 528256
+    stack 41124
+    file 91228
     shared 0
-    other 24
-    total 1353808
-    $ npmap --summary -x 4242 | awk '$1 == "heap" { print $3 }'   # heap RSS, KiB
+    other 32
+    total 727904
+
+The heap's resident KiB (with -x, RSS is the third column):
+    $ npmap --summary -x 28720 | awk '$1 == "heap" { print $3 }'
+    1624
 
 Sum of the anonymous mappings (the seed pipeline):
-    $ npmap 4242 | grep anon | tr -s ' ' | cut -d ' ' -f 2 | tr -d 'K' | awk '{s+=$1} END {print s}'
+    $ npmap 28720 | grep anon | tr -s ' ' | cut -d ' ' -f 2 | tr -d 'K' | awk '{s+=$1} END {print s}'
 
 Resident and anonymous KiB per mapping, and what a core holds:
-    $ npmap -x 4242 | tail
-    $ npmap -x /var/cores/core.4242 | tail
+    $ npmap -x 28720 | tail
+    $ npmap -x /var/cores/core.28720 | tail
 
 Everything as JSON:
-    $ npmap --json 4242 | jq '.summary.heap.size_kib'
+    $ npmap --json 28720 | jq '.summary.heap.size_kib'
 "#;
