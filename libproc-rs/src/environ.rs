@@ -185,7 +185,7 @@ pub fn current_environ(target: &dyn ProcessTarget) -> Result<Environment> {
 fn find_and_read(target: &dyn ProcessTarget) -> std::result::Result<Environment, String> {
     let maps = target.mappings().map_err(|e| e.to_string())?;
     let (path, symbol, address) =
-        locate_variable(target, &maps, &ENVIRON_SYMBOLS).map_err(|why| match why {
+        locate_variable(target, &maps, &ENVIRON_SYMBOLS, false).map_err(|why| match why {
             NotLocated::NoModules => "no executable or C library is mapped".to_owned(),
             NotLocated::Undefined => {
                 "no environ symbol in the executable or the C library (static or stripped binary?)"
@@ -230,15 +230,22 @@ pub(crate) enum NotLocated {
 
 /// The run-time address of a C library variable (the first of `names`
 /// defined), searched in symbol-resolution order: the executable, then the
-/// C library. Returns the module, the name found and the address.
+/// C library. With `library_first`, the C library is searched first: for a
+/// variable no executable takes a copy of, this spares a linear search of a
+/// large executable's `.symtab` (node's is huge); a static executable is
+/// still searched. Returns the module, the name found and the address.
 pub(crate) fn locate_variable(
     target: &dyn ProcessTarget,
     maps: &[Mapping],
     names: &[&str],
+    library_first: bool,
 ) -> std::result::Result<(PathBuf, String, u64), NotLocated> {
     let auxv = target.auxv().unwrap_or_default();
     let mut reasons = Vec::new();
-    let candidates = candidate_modules(maps, &auxv);
+    let mut candidates = candidate_modules(maps, &auxv);
+    if library_first && !candidates.is_empty() {
+        candidates.rotate_left(1);
+    }
     if candidates.is_empty() {
         return Err(NotLocated::NoModules);
     }

@@ -623,7 +623,7 @@ fn label_thread_stacks(target: &dyn ProcessTarget, entries: &mut [MapEntry]) {
 /// In a core: the brk heap, from the C library's `__curbrk`.
 fn label_core_heap(target: &dyn ProcessTarget, entries: &mut [MapEntry], notes: &mut Vec<String>) {
     let maps: Vec<Mapping> = entries.iter().map(|e| e.mapping.clone()).collect();
-    let brk = locate_variable(target, &maps, &["__curbrk"])
+    let brk = locate_variable(target, &maps, &["__curbrk"], true)
         .ok()
         .and_then(|(_, _, address)| target.read_u64(address).ok());
     let Some(brk) = brk else {

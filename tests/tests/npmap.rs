@@ -580,3 +580,27 @@ fn bad_operands_get_one_line_each_and_the_rest_still_run() {
     let usage = run_tool("npmap", ["--bogus", "1"]);
     assert_eq!(usage.code(), 2);
 }
+
+#[test]
+fn a_static_binary_core_finds_the_brk_heap_and_a_stripped_one_says_it_cannot() {
+    let spawn = Spawn::new(fixture_variant("npmap", "static", &["-static"]));
+    let (_kd, k) = kernel_core(&spawn, |p| wait_until_all_paused(p.pid()));
+    let r = npmap(&[], &k);
+    assert!(r.ok().contains("K rw--   [ heap ]\n"), "{}", r.text());
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+
+    let stripped = fixture_variant("npmap", "static-stripped", &["-static", "-s"]);
+    let (_kd, k) = kernel_core(&Spawn::new(stripped), |p| wait_until_all_paused(p.pid()));
+    let r = npmap(&["--summary"], &k);
+    let summary = parse_summary(&r.ok());
+    assert!(
+        r.stderr.starts_with("npmap: ")
+            && r.stderr
+                .contains("warning: the brk heap cannot be told apart")
+            && r.stderr.lines().count() == 1,
+        "{}",
+        r.stderr
+    );
+    // The thread arena is still found from its shape and header.
+    assert_eq!(size_of(&summary, "heap"), 64 * MIB_KIB);
+}
