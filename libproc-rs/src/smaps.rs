@@ -203,8 +203,8 @@ pub fn keep_latest<T>(entries: Vec<T>, mapping: impl Fn(&T) -> &Mapping) -> Vec<
 }
 
 /// Read a map file (with `read`, which parses it too) until the records are
-/// consistent (see the module documentation); after [`READ_ATTEMPTS`]
-/// reads, repair the last one with [`keep_latest`].
+/// consistent (see the module documentation); after a few reads, repair
+/// the last one with [`keep_latest`].
 pub fn read_consistent<T>(
     mut read: impl FnMut() -> Result<Vec<T>>,
     mapping: impl Fn(&T) -> &Mapping + Copy,
