@@ -429,7 +429,7 @@ pub struct Totals {
 
 fn add_opt(sum: Option<u64>, v: Option<u64>) -> Option<u64> {
     match (sum, v) {
-        (Some(a), Some(b)) => Some(a + b),
+        (Some(a), Some(b)) => Some(a.saturating_add(b)),
         (None, Some(b)) => Some(b),
         (s, None) => s,
     }
@@ -437,7 +437,8 @@ fn add_opt(sum: Option<u64>, v: Option<u64>) -> Option<u64> {
 
 impl Totals {
     fn add(&mut self, e: &MapEntry) {
-        self.size_kib += e.size_kib();
+        // Saturating: a damaged core can claim any sizes.
+        self.size_kib = self.size_kib.saturating_add(e.size_kib());
         self.rss_kib = add_opt(self.rss_kib, e.usage.map(|u| u.rss_kib));
         self.anon_kib = add_opt(self.anon_kib, e.usage.map(|u| u.anon_kib));
         self.locked_kib = add_opt(self.locked_kib, e.usage.map(|u| u.locked_kib));
