@@ -44,6 +44,17 @@ def build_peakrss(work):
     subprocess.run(["cc", "-O2", "-static", "-o", PEAKRSS, os.path.join(HERE, "peakrss.c")], check=True)
 
 
+def start_many_mappings(work, count=20000):
+    """The npmap test fixture with COUNT extra one-page mappings."""
+    exe = os.path.join(work, "npmap-fixture")
+    subprocess.run(["cc", "-O2", "-pthread", "-o", exe,
+                    os.path.join(HERE, "..", "tests", "fixtures", "npmap.c")], check=True)
+    p = subprocess.Popen([exe], stdout=subprocess.PIPE, env={"NPT_MAPS": str(count)})
+    line = p.stdout.readline().decode()
+    assert line.startswith("ready"), line
+    return p
+
+
 def measure(argv):
     """Median wall time (ms) and peak RSS (MiB) of argv over RUNS runs (fewer
     for a slow tool: it stops after 10 s, with at least 3 runs)."""
@@ -147,6 +158,8 @@ def main():
     if not os.path.exists(core):
         raise SystemExit("bench: no kernel core written (set kernel.core_pattern=core)")
     pid = str(live.pid)
+    many = start_many_mappings(work)
+    mpid = str(many.pid)
     try:
         print(f"nptools bench: node demo server pid {pid}, kernel core {os.path.getsize(core) >> 20} MiB; "
               f"median of {RUNS} runs; ratios are other tool / nptools (higher is better for nptools)\n")
@@ -167,6 +180,12 @@ def main():
              [f"{BIN}/npenv", core],
              [("gdb node CORE: print the environ array",
                ["gdb", "-batch", "-nx", "/usr/bin/node", core, "-ex", "p *__environ@3"])]),
+            ("address map, 20,000 mappings",
+             [f"{BIN}/npmap", mpid],
+             [("pmap PID", ["pmap", mpid])]),
+            ("address map with RSS (-x), 20,000 mappings",
+             [f"{BIN}/npmap", "-x", mpid],
+             [("pmap -x PID", ["pmap", "-x", mpid])]),
         ]
         cases += npstack_cases(live.pid, work)
         for title, ours_argv, others in cases:
@@ -181,6 +200,7 @@ def main():
             print()
         stall_bench(work)
     finally:
+        many.kill()
         live.kill()
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,4 +1,6 @@
+complete -c npmap -s x -d 'Extended listing: RSS, Anon and Locked KiB per mapping (live), or Dumped KiB (core), with totals'
+complete -c npmap -l summary -d 'One `NAME SIZE` line per category (heap, anon, stack, file, shared, other, total), SIZE in KiB, no header; with -x, RSS as a third column (- for a core) and, for a core, the dumped KiB as a fourth'
 complete -c npmap -l raw -d 'Write the target\'s bytes unescaped (for programs that want the bytes)'
 complete -c npmap -l json -d 'One JSON object per operand, one per line. Strings that are not valid UTF-8 are arrays of byte values'
-complete -c npmap -s h -l help -d 'Print help'
+complete -c npmap -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c npmap -s V -l version -d 'Print version'

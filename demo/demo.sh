@@ -32,6 +32,7 @@ echo "demo server: pid $PID, http://127.0.0.1:$PORT/"
 echo; echo "=== live process ==="
 show "$BIN/npargs" -a -x "$PID"
 show "$BIN/npenv" "$PID"
+show "$BIN/npmap" --summary "$PID"
 show "$BIN/npstack" --group "$PID"
 
 pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '|')
@@ -50,4 +51,5 @@ fi
 ls -l "$CORE"
 show "$BIN/npargs" -a -x "$CORE"
 show "$BIN/npenv" "$CORE"
+show "$BIN/npmap" --summary "$CORE"
 show "$BIN/npstack" --group "$CORE"

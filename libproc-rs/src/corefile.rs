@@ -556,6 +556,18 @@ impl CoreFile {
     }
 }
 
+/// The name of a mapped file from NT_FILE, which names a deleted file as
+/// the kernel's d_path does: with " (deleted)" appended.
+fn file_map_name(path: &Path) -> (MapName, bool) {
+    match path.as_os_str().as_bytes().strip_suffix(b" (deleted)") {
+        Some(p) => (
+            MapName::File(PathBuf::from(std::ffi::OsStr::from_bytes(p))),
+            true,
+        ),
+        None => (MapName::File(path.to_owned()), false),
+    }
+}
+
 /// The file offset where a header table (`count` entries of `entsize`
 /// bytes at `offset`) ends, saturating on hostile values.
 fn table_end(offset: u64, count: u16, entsize: u16) -> u64 {
@@ -659,14 +671,14 @@ impl ProcessTarget for CoreFile {
                 .binary_search_by_key(&s.vaddr, |f| f.start)
                 .ok()
                 .map(|i| &self.files[i]);
-            let name = if let Some(f) = file {
-                MapName::File(f.path.clone())
+            let (name, deleted) = if let Some(f) = file {
+                file_map_name(&f.path)
             } else if Some(s.vaddr) == vdso {
-                MapName::Vdso
+                (MapName::Vdso, false)
             } else if main_sp.is_some_and(|sp| s.vaddr <= sp && sp < s.end()) {
-                MapName::Stack
+                (MapName::Stack, false)
             } else {
-                MapName::Anon
+                (MapName::Anon, false)
             };
             out.push(Mapping {
                 start: s.vaddr,
@@ -681,13 +693,14 @@ impl ProcessTarget for CoreFile {
                 dev: (0, 0),
                 inode: 0,
                 name,
-                deleted: false,
+                deleted,
                 dumped: Some(s.present),
             });
         }
         // File mappings that gcore left without a segment.
         for f in &self.files {
             if self.segment_at(f.start).is_none() {
+                let (name, deleted) = file_map_name(&f.path);
                 out.push(Mapping {
                     start: f.start,
                     end: f.end,
@@ -698,8 +711,8 @@ impl ProcessTarget for CoreFile {
                     offset: f.offset,
                     dev: (0, 0),
                     inode: 0,
-                    name: MapName::File(f.path.clone()),
-                    deleted: false,
+                    name,
+                    deleted,
                     dumped: Some(0),
                 });
             }

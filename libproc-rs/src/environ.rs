@@ -97,12 +97,13 @@ enum LocateError {
     Skipped(String),
 }
 
-/// Find the address of `environ` in one module, checking that the file we
-/// open is the one the process mapped.
+/// Find the address of the first of `names` in one module, checking that
+/// the file we open is the one the process mapped.
 fn locate_in(
     target: &dyn ProcessTarget,
     maps: &[Mapping],
     path: &Path,
+    names: &[&str],
 ) -> std::result::Result<Option<(String, u64)>, LocateError> {
     use LocateError::{Denied, Skipped};
     let file = target.open_mapped_file(path).map_err(|e| match e {
@@ -125,7 +126,7 @@ fn locate_in(
             )));
         }
     }
-    let Some(sym) = image.find_symbol(&ENVIRON_SYMBOLS) else {
+    let Some(sym) = image.find_symbol(names) else {
         return Ok(None);
     };
     let bias = image
@@ -183,45 +184,83 @@ pub fn current_environ(target: &dyn ProcessTarget) -> Result<Environment> {
 
 fn find_and_read(target: &dyn ProcessTarget) -> std::result::Result<Environment, String> {
     let maps = target.mappings().map_err(|e| e.to_string())?;
+    let (path, symbol, address) =
+        locate_variable(target, &maps, &ENVIRON_SYMBOLS, false).map_err(|why| match why {
+            NotLocated::NoModules => "no executable or C library is mapped".to_owned(),
+            NotLocated::Undefined => {
+                "no environ symbol in the executable or the C library (static or stripped binary?)"
+                    .to_owned()
+            }
+            NotLocated::Denied(e) => format!("cannot resolve environ: {e}"),
+            NotLocated::Skipped(reasons) => {
+                format!("cannot resolve environ: {}", reasons.join("; "))
+            }
+        })?;
+    let vars = read_environ(target, address).map_err(|e| {
+        format!(
+            "cannot read the environ array ({symbol} in {}): {e}",
+            escape_path(&path)
+        )
+    })?;
+    Ok(Environment {
+        vars: StringList {
+            items: vars,
+            caveat: None,
+        },
+        origin: EnvOrigin::Environ {
+            module: path,
+            symbol,
+            address,
+        },
+    })
+}
+
+/// Why a C library variable could not be located.
+#[derive(Debug)]
+pub(crate) enum NotLocated {
+    /// No executable or C library is mapped.
+    NoModules,
+    /// None of the modules defines any of the names.
+    Undefined,
+    /// Access was refused.
+    Denied(Error),
+    /// Modules that could not be used, and why.
+    Skipped(Vec<String>),
+}
+
+/// The run-time address of a C library variable (the first of `names`
+/// defined), searched in symbol-resolution order: the executable, then the
+/// C library. With `library_first`, the C library is searched first: for a
+/// variable no executable takes a copy of, this spares a linear search of a
+/// large executable's `.symtab` (node's is huge); a static executable is
+/// still searched. Returns the module, the name found and the address.
+pub(crate) fn locate_variable(
+    target: &dyn ProcessTarget,
+    maps: &[Mapping],
+    names: &[&str],
+    library_first: bool,
+) -> std::result::Result<(PathBuf, String, u64), NotLocated> {
     let auxv = target.auxv().unwrap_or_default();
     let mut reasons = Vec::new();
-    let candidates = candidate_modules(&maps, &auxv);
+    let mut candidates = candidate_modules(maps, &auxv);
+    if library_first && !candidates.is_empty() {
+        candidates.rotate_left(1);
+    }
     if candidates.is_empty() {
-        return Err("no executable or C library is mapped".into());
+        return Err(NotLocated::NoModules);
     }
     for path in candidates {
-        match locate_in(target, &maps, &path) {
-            Ok(Some((symbol, address))) => {
-                let vars = read_environ(target, address).map_err(|e| {
-                    format!(
-                        "cannot read the environ array ({symbol} in {}): {e}",
-                        escape_path(&path)
-                    )
-                })?;
-                return Ok(Environment {
-                    vars: StringList {
-                        items: vars,
-                        caveat: None,
-                    },
-                    origin: EnvOrigin::Environ {
-                        module: path,
-                        symbol,
-                        address,
-                    },
-                });
-            }
+        match locate_in(target, maps, &path, names) {
+            Ok(Some((symbol, address))) => return Ok((path, symbol, address)),
             Ok(None) => {}
-            Err(LocateError::Denied(e)) => return Err(format!("cannot resolve environ: {e}")),
+            Err(LocateError::Denied(e)) => return Err(NotLocated::Denied(e)),
             Err(LocateError::Skipped(why)) => reasons.push(why),
         }
     }
     if reasons.is_empty() {
-        Err(
-            "no environ symbol in the executable or the C library (static or stripped binary?)"
-                .into(),
-        )
+        Err(NotLocated::Undefined)
     } else {
-        Err(format!("cannot resolve environ: {}", reasons.join("; ")))
+        Err(NotLocated::Skipped(reasons))
     }
 }
 

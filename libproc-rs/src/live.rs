@@ -22,7 +22,8 @@ use crate::auxv::{AuxEntry, parse_auxv};
 use crate::error::{Error, PermissionCause, Result};
 use crate::files::RootDir;
 use crate::names::IdNames;
-use crate::procmaps::parse_maps;
+use crate::procmaps::parse_line;
+use crate::smaps::{MappingUsage, SmapsParser, for_each_line, read_consistent};
 use crate::target::{
     Mapping, Memory, MemoryExt, OpenFile, ProcessTarget, Psinfo, REWRITTEN_ARGV, Source,
     StringList, Thread, psargs_from_arg_area, trim_title_padding,
@@ -271,6 +272,20 @@ impl LiveProcess {
         Ok(buf)
     }
 
+    /// Read a file under the process's /proc directory line by line,
+    /// without holding it whole (maps and smaps can be tens of megabytes).
+    /// An empty file is checked as in [`LiveProcess::read_file`].
+    fn read_lines(&self, name: &str, line: impl FnMut(&[u8])) -> Result<()> {
+        let path = self.dir.join(name);
+        let read = File::open(&path)
+            .and_then(|mut f| for_each_line(&mut f, line))
+            .map_err(|e| self.proc_error(&path, e))?;
+        if read == 0 && !self.still_there() {
+            return Err(Error::ProcessGone { pid: self.pid_i() });
+        }
+        Ok(())
+    }
+
     fn read_via_mem_file(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
         let path = self.dir.join("mem");
         let file = match self.mem.get_or_init(|| {
@@ -367,7 +382,26 @@ impl ProcessTarget for LiveProcess {
     }
 
     fn mappings(&self) -> Result<Vec<Mapping>> {
-        Ok(parse_maps(&self.read_file("maps")?))
+        read_consistent(
+            || {
+                let mut maps = Vec::new();
+                self.read_lines("maps", |l| maps.extend(parse_line(l)))?;
+                Ok(maps)
+            },
+            |m| m,
+        )
+    }
+
+    fn mappings_with_usage(&self) -> Result<Option<Vec<(Mapping, MappingUsage)>>> {
+        read_consistent(
+            || {
+                let mut parser = SmapsParser::default();
+                self.read_lines("smaps", |l| parser.line(l))?;
+                Ok(parser.finish())
+            },
+            |(m, _)| m,
+        )
+        .map(Some)
     }
 
     fn threads(&self) -> Result<Vec<Thread>> {

@@ -14,8 +14,27 @@ use crate::target::{MapName, Mapping, Perms};
 
 const DELETED: &[u8] = b" (deleted)";
 
+/// A hexadecimal field. Written out rather than through `from_str_radix`:
+/// a map may have tens of thousands of lines with four of these each.
 fn hex(field: &[u8]) -> Option<u64> {
-    u64::from_str_radix(std::str::from_utf8(field).ok()?, 16).ok()
+    if field.is_empty() || field.len() > 16 {
+        return None;
+    }
+    field.iter().try_fold(0u64, |v, &b| {
+        let d = (b as char).to_digit(16)?;
+        Some(v << 4 | u64::from(d))
+    })
+}
+
+/// A decimal field (the inode).
+fn decimal(field: &[u8]) -> Option<u64> {
+    if field.is_empty() {
+        return None;
+    }
+    field.iter().try_fold(0u64, |v, &b| {
+        let d = (b as char).to_digit(10)?;
+        v.checked_mul(10)?.checked_add(u64::from(d))
+    })
 }
 
 /// The kernel writes a newline in a path as `\012`; undo that.
@@ -103,7 +122,7 @@ pub fn parse_line(line: &[u8]) -> Option<Mapping> {
     let colon = fields[3].iter().position(|&b| b == b':')?;
     let major = u32::try_from(hex(&fields[3][..colon])?).ok()?;
     let minor = u32::try_from(hex(&fields[3][colon + 1..])?).ok()?;
-    let inode = std::str::from_utf8(fields[4]).ok()?.parse().ok()?;
+    let inode = decimal(fields[4])?;
     let (name, deleted) = classify_name(name);
     Some(Mapping {
         start,
@@ -120,11 +139,15 @@ pub fn parse_line(line: &[u8]) -> Option<Mapping> {
 
 /// Parse the whole of `/proc/PID/maps`. Malformed lines are skipped.
 pub fn parse_maps(bytes: &[u8]) -> Vec<Mapping> {
-    bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .filter_map(parse_line)
-        .collect()
+    // Sized up front: a map can have tens of thousands of lines.
+    let mut out = Vec::with_capacity(bytes.iter().filter(|&&b| b == b'\n').count() + 1);
+    out.extend(
+        bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(parse_line),
+    );
+    out
 }
 
 #[cfg(test)]
@@ -182,6 +205,13 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0   [vsyscall]
     fn malformed_lines_are_skipped() {
         assert!(parse_line(b"garbage").is_none());
         assert!(parse_line(b"1000-zz r--p 0 00:00 0").is_none());
+        assert!(parse_line(b"1000-10000000000000000 r--p 0 00:00 0").is_none());
+        assert!(parse_line(b"1000-2000 r--p 0 00:00 99999999999999999999").is_none());
+        assert!(parse_line(b"1000-2000 r--p 0 00:00 -1").is_none());
+        let m = parse_line(b"fFfF-1_0000 r--p 0 00:00 0");
+        assert!(m.is_none(), "{m:?}");
+        let m = parse_line(b"AbC0-aBd0 r--p 0 00:00 18446744073709551615").unwrap();
+        assert_eq!((m.start, m.end, m.inode), (0xabc0, 0xabd0, u64::MAX));
         assert!(parse_line(b"").is_none());
         assert_eq!(
             parse_maps(b"junk\n1000-2000 r--p 00000000 00:00 0\n").len(),

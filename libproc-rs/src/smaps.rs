@@ -1,1 +1,987 @@
-//! Mapping sizes and usage (npmap): /proc/PID/smaps and the categories of --summary.
+//! The address-space map (npmap): what each mapping is, how much of it is
+//! in use, and the categories of `npmap --summary`.
+//!
+//! [`address_map`] turns a target's mappings into a listing: every mapping
+//! gets a [`Label`] (the bracketed name pmap prints, or the file) and a
+//! [`Category`]; a live process can add per-mapping use from
+//! `/proc/PID/smaps` ([`parse_smaps`], one read of the file), and a core says
+//! how much of each mapping it holds.
+//!
+//! What is decided here, and how:
+//!
+//! - **Thread stacks** are the mappings that hold a thread's stack pointer:
+//!   from a core's registers, or for a live thread blocked in a system call
+//!   from /proc/PID/task/TID/syscall. Nothing is stopped, so the stack of a
+//!   live thread that is running on a CPU at that moment is not found and
+//!   stays `[ anon ]`.
+//! - **glibc thread arenas** (the heaps malloc makes for threads) are
+//!   found by shape and confirmed by content: a private anonymous
+//!   read-write mapping that starts on a 64 MiB boundary (glibc's
+//!   `HEAP_MAX_SIZE`), and either fills the 64 MiB window or is followed by
+//!   private anonymous mappings without write access (the reserved tail)
+//!   that end exactly at the window's end. When the start of the mapping
+//!   can be read, it must also hold a plausible `heap_info` header
+//!   ([`HeapInfo::fits`]); this keeps V8's aligned reservations out. When it
+//!   cannot be read, the shape alone decides.
+//! - **The brk heap** is `[heap]` in /proc/PID/maps. A core does not name
+//!   it, so it is the anonymous mapping that holds the C library's current
+//!   break (`__curbrk`, read from the core).
+//! - **vvar** pages are named by /proc; in a core they are the read-only
+//!   anonymous mappings just below the vdso.
+//! - `[vsyscall]` is left out: it is the kernel's fixed page at
+//!   `ffffffffff600000`, the same in every process, and not part of its
+//!   address space (VmSize does not count it).
+//!
+//! # Reading a map that changes
+//!
+//! The kernel produces /proc/PID/maps and smaps a few records per `read`,
+//! and the map may change between reads. [`read_consistent`] checks that the
+//! records it got ascend without overlapping, reads again when they do not,
+//! and as a last resort keeps the records read last, so a listing is never
+//! garbled: every mapping is one the process had, in address order.
+
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::environ::locate_variable;
+use crate::error::Result;
+use crate::procmaps::parse_line;
+use crate::target::{MapName, Mapping, MemoryExt, ProcessTarget, Source};
+
+/// glibc's `HEAP_MAX_SIZE` on 64-bit systems (twice the largest mmap
+/// threshold): every thread-arena heap is this size and aligned to it.
+pub const HEAP_MAX_SIZE: u64 = 64 << 20;
+
+/// Where the kernel puts the vsyscall page on x86_64.
+const VSYSCALL_ADDR: u64 = 0xffff_ffff_ff60_0000;
+
+/// How many times a map that changed while being read is read again.
+const READ_ATTEMPTS: usize = 4;
+
+/// Memory use of one mapping, from /proc/PID/smaps, in KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MappingUsage {
+    /// Resident in memory (`Rss`).
+    pub rss_kib: u64,
+    /// Anonymous: not backed by a file, or private copies of file pages
+    /// (`Anonymous`).
+    pub anon_kib: u64,
+    /// Locked in memory (`Locked`).
+    pub locked_kib: u64,
+}
+
+/// The number in a smaps field line (`Rss:      1234 kB`).
+fn field_kib(rest: &[u8]) -> u64 {
+    rest.iter()
+        .skip_while(|&&b| b == b' ' || b == b'\t')
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0u64, |n, &d| {
+            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        })
+}
+
+/// A parser of `/proc/PID/smaps`, fed one line at a time (see
+/// [`for_each_line`]): each mapping line (as in /proc/PID/maps) is followed
+/// by its `Name: value` lines. Fields other than Rss, Anonymous and Locked
+/// are skipped; a malformed mapping line is skipped with its fields.
+#[derive(Debug, Default)]
+pub struct SmapsParser {
+    out: Vec<(Mapping, MappingUsage)>,
+    /// Whether the fields that follow belong to the last entry of `out`.
+    current: bool,
+}
+
+impl SmapsParser {
+    /// Take one line, without its newline.
+    pub fn line(&mut self, line: &[u8]) {
+        let Some(&first) = line.first() else {
+            return;
+        };
+        // Field names start with a capital letter; mapping lines with a
+        // lower-case hexadecimal address.
+        if first.is_ascii_uppercase() {
+            let Some((_, usage)) = self.out.last_mut().filter(|_| self.current) else {
+                return;
+            };
+            if let Some(rest) = line.strip_prefix(b"Rss:") {
+                usage.rss_kib = field_kib(rest);
+            } else if let Some(rest) = line.strip_prefix(b"Anonymous:") {
+                usage.anon_kib = field_kib(rest);
+            } else if let Some(rest) = line.strip_prefix(b"Locked:") {
+                usage.locked_kib = field_kib(rest);
+            }
+            return;
+        }
+        match parse_line(line) {
+            Some(m) => {
+                self.out.push((m, MappingUsage::default()));
+                self.current = true;
+            }
+            None => self.current = false,
+        }
+    }
+
+    /// The mappings read, with their use.
+    pub fn finish(self) -> Vec<(Mapping, MappingUsage)> {
+        self.out
+    }
+}
+
+/// Parse the whole of `/proc/PID/smaps` held in memory.
+pub fn parse_smaps(bytes: &[u8]) -> Vec<(Mapping, MappingUsage)> {
+    let mut p = SmapsParser::default();
+    for line in bytes.split(|&b| b == b'\n') {
+        p.line(line);
+    }
+    p.finish()
+}
+
+/// Give `line` each line of `reader` (without its newline), holding only a
+/// small buffer: the smaps of a process with many mappings is tens of
+/// megabytes. Returns how many bytes were read.
+pub fn for_each_line(reader: &mut dyn Read, mut line: impl FnMut(&[u8])) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut filled, mut total) = (0, 0u64);
+    loop {
+        if filled == buf.len() {
+            // One line longer than the buffer.
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = match reader.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            if filled > 0 {
+                line(&buf[..filled]);
+            }
+            return Ok(total);
+        }
+        total += n as u64;
+        // Only the new bytes can hold the end of the line kept from before.
+        let (mut start, mut scan) = (0, filled);
+        filled += n;
+        while let Some(len) = buf[scan..filled].iter().position(|&b| b == b'\n') {
+            line(&buf[start..scan + len]);
+            start = scan + len + 1;
+            scan = start;
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+    }
+}
+
+/// Do the mappings ascend without overlapping?
+pub fn is_consistent<T>(entries: &[T], mapping: impl Fn(&T) -> &Mapping) -> bool {
+    entries
+        .windows(2)
+        .all(|w| mapping(&w[0]).end <= mapping(&w[1]).start)
+        && entries.iter().all(|e| mapping(e).start < mapping(e).end)
+}
+
+/// Make records read at different moments consistent: the kernel resumes
+/// each read after the address where the last one stopped, so a record that
+/// overlaps earlier ones is the newer view of that range, and the earlier
+/// records it overlaps are dropped. Empty or inverted records are dropped.
+pub fn keep_latest<T>(entries: Vec<T>, mapping: impl Fn(&T) -> &Mapping) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(entries.len());
+    for e in entries {
+        let m = mapping(&e);
+        if m.start >= m.end {
+            continue;
+        }
+        let start = m.start;
+        while out.last().is_some_and(|p| mapping(p).end > start) {
+            out.pop();
+        }
+        out.push(e);
+    }
+    out
+}
+
+/// Read a map file (with `read`, which parses it too) until the records are
+/// consistent (see the module documentation); after a few reads, repair
+/// the last one with [`keep_latest`].
+pub fn read_consistent<T>(
+    mut read: impl FnMut() -> Result<Vec<T>>,
+    mapping: impl Fn(&T) -> &Mapping + Copy,
+) -> Result<Vec<T>> {
+    let mut attempt = 1;
+    loop {
+        let entries = read()?;
+        if is_consistent(&entries, mapping) {
+            return Ok(entries);
+        }
+        if attempt == READ_ATTEMPTS {
+            return Ok(keep_latest(entries, mapping));
+        }
+        attempt += 1;
+    }
+}
+
+/// The summary categories, in the order `--summary` prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Category {
+    /// The brk heap and glibc's thread-arena heaps.
+    Heap,
+    /// Private anonymous memory that is not a heap or stack (mmap'd
+    /// buffers, V8's heap and reservations, guard pages, `[anon:NAME]`).
+    Anon,
+    /// The main thread's stack and the stacks of threads found from their
+    /// stack pointers.
+    Stack,
+    /// Mappings of files (private or shared), deleted files and memfds too.
+    File,
+    /// Shared memory that is no file's contents: shared anonymous memory
+    /// (`/dev/zero (deleted)`), `[anon_shmem:NAME]`, System V segments
+    /// (`/SYSVxxxxxxxx (deleted)`).
+    Shared,
+    /// Pages the kernel provides: vdso, vvar and other bracketed names.
+    Other,
+}
+
+impl Category {
+    pub const ALL: [Category; 6] = [
+        Category::Heap,
+        Category::Anon,
+        Category::Stack,
+        Category::File,
+        Category::Shared,
+        Category::Other,
+    ];
+
+    /// The stable name scripts see.
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Heap => "heap",
+            Category::Anon => "anon",
+            Category::Stack => "stack",
+            Category::File => "file",
+            Category::Shared => "shared",
+            Category::Other => "other",
+        }
+    }
+}
+
+/// What a mapping is, as npmap names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Label {
+    /// The brk heap.
+    Heap,
+    /// A glibc thread-arena heap (its read-write part or reserved tail).
+    Arena,
+    /// The main thread's stack.
+    Stack,
+    /// The stack of thread `tid`.
+    ThreadStack(i32),
+    Anon,
+    /// `[anon:NAME]`.
+    AnonNamed(OsString),
+    /// Shared anonymous memory (`/dev/zero (deleted)`).
+    SharedAnon,
+    /// `[anon_shmem:NAME]`.
+    SharedNamed(OsString),
+    /// A System V shared memory segment, by its `/SYSVkey` name.
+    SysvShm,
+    /// A mapped file.
+    File,
+    Vdso,
+    Vvar,
+    /// Another bracketed kernel name, without the brackets.
+    Kernel(OsString),
+}
+
+impl Label {
+    pub fn category(&self) -> Category {
+        match self {
+            Label::Heap | Label::Arena => Category::Heap,
+            Label::Stack | Label::ThreadStack(_) => Category::Stack,
+            Label::Anon | Label::AnonNamed(_) => Category::Anon,
+            Label::SharedAnon | Label::SharedNamed(_) | Label::SysvShm => Category::Shared,
+            Label::File => Category::File,
+            Label::Vdso | Label::Vvar | Label::Kernel(_) => Category::Other,
+        }
+    }
+
+    /// A stable word for JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Label::Heap => "heap",
+            Label::Arena => "arena",
+            Label::Stack => "stack",
+            Label::ThreadStack(_) => "thread_stack",
+            Label::Anon => "anon",
+            Label::AnonNamed(_) => "anon_named",
+            Label::SharedAnon => "shared_anon",
+            Label::SharedNamed(_) => "shared_named",
+            Label::SysvShm => "sysv_shm",
+            Label::File => "file",
+            Label::Vdso => "vdso",
+            Label::Vvar => "vvar",
+            Label::Kernel(_) => "kernel",
+        }
+    }
+}
+
+/// `/SYSV` and eight hex digits: the name the kernel gives a System V
+/// shared memory segment.
+fn is_sysv_name(path: &Path) -> bool {
+    let b = path.as_os_str().as_bytes();
+    b.len() == 13 && b.starts_with(b"/SYSV") && b[5..].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// The label a mapping has from its name alone.
+fn label_from_name(m: &Mapping) -> Label {
+    match &m.name {
+        MapName::File(p) if m.deleted && p.as_os_str().as_bytes() == b"/dev/zero" => {
+            Label::SharedAnon
+        }
+        MapName::File(p) if m.deleted && is_sysv_name(p) => Label::SysvShm,
+        MapName::File(_) => Label::File,
+        MapName::Heap => Label::Heap,
+        MapName::Stack => Label::Stack,
+        MapName::Vdso => Label::Vdso,
+        MapName::Vvar => Label::Vvar,
+        MapName::Vsyscall => Label::Kernel("vsyscall".into()),
+        MapName::Anon => Label::Anon,
+        MapName::AnonNamed(n) => Label::AnonNamed(n.clone()),
+        MapName::AnonShmemNamed(n) => Label::SharedNamed(n.clone()),
+        MapName::Other(n) => Label::Kernel(n.clone()),
+    }
+}
+
+/// One line of the listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapEntry {
+    pub mapping: Mapping,
+    pub label: Label,
+    /// From /proc/PID/smaps, when asked for on a live process.
+    pub usage: Option<MappingUsage>,
+}
+
+impl MapEntry {
+    pub fn category(&self) -> Category {
+        self.label.category()
+    }
+    pub fn size_kib(&self) -> u64 {
+        self.mapping.len() / 1024
+    }
+    /// KiB of the mapping a core holds; `None` for a live process.
+    pub fn dumped_kib(&self) -> Option<u64> {
+        self.mapping
+            .dumped
+            .map(|d| d.min(self.mapping.len()) / 1024)
+    }
+    /// For a core: some of the mapping's data is not in the core.
+    pub fn missing_from_core(&self) -> bool {
+        self.mapping.dumped.is_some_and(|d| d < self.mapping.len())
+    }
+    /// The name npmap shows, unescaped: a bracketed name, or the file's
+    /// path with ` (deleted)` when it was deleted.
+    pub fn name_bytes(&self) -> Vec<u8> {
+        let bracket = |inner: &[u8]| [b"[ ", inner, b" ]"].concat();
+        let tagged = |tag: &[u8], name: &OsString| [tag, name.as_bytes(), b"]"].concat();
+        match &self.label {
+            Label::Heap => bracket(b"heap"),
+            Label::Arena => bracket(b"heap arena"),
+            Label::Stack => bracket(b"stack"),
+            Label::ThreadStack(tid) => format!("[ stack tid={tid} ]").into_bytes(),
+            Label::Anon => bracket(b"anon"),
+            Label::AnonNamed(n) => tagged(b"[anon:", n),
+            Label::SharedAnon => bracket(b"shared anon"),
+            Label::SharedNamed(n) => tagged(b"[anon_shmem:", n),
+            Label::Vdso => bracket(b"vdso"),
+            Label::Vvar => bracket(b"vvar"),
+            Label::Kernel(n) => bracket(n.as_bytes()),
+            Label::File | Label::SysvShm => {
+                let mut v = match &self.mapping.name {
+                    MapName::File(p) => p.as_os_str().as_bytes().to_vec(),
+                    _ => Vec::new(),
+                };
+                if self.mapping.deleted {
+                    v.extend_from_slice(b" (deleted)");
+                }
+                v
+            }
+        }
+    }
+
+    /// Private anonymous memory (the stuff arenas and stacks are made of).
+    fn is_private_anon(&self) -> bool {
+        !self.mapping.perms.shared && matches!(self.label, Label::Anon | Label::AnonNamed(_))
+    }
+}
+
+/// Sizes of one category (or of everything), in KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub size_kib: u64,
+    /// With usage (a live process and `-x`).
+    pub rss_kib: Option<u64>,
+    pub anon_kib: Option<u64>,
+    pub locked_kib: Option<u64>,
+    /// For a core.
+    pub dumped_kib: Option<u64>,
+}
+
+fn add_opt(sum: Option<u64>, v: Option<u64>) -> Option<u64> {
+    match (sum, v) {
+        (Some(a), Some(b)) => Some(a.saturating_add(b)),
+        (None, Some(b)) => Some(b),
+        (s, None) => s,
+    }
+}
+
+impl Totals {
+    fn add(&mut self, e: &MapEntry) {
+        // Saturating: a damaged core can claim any sizes.
+        self.size_kib = self.size_kib.saturating_add(e.size_kib());
+        self.rss_kib = add_opt(self.rss_kib, e.usage.map(|u| u.rss_kib));
+        self.anon_kib = add_opt(self.anon_kib, e.usage.map(|u| u.anon_kib));
+        self.locked_kib = add_opt(self.locked_kib, e.usage.map(|u| u.locked_kib));
+        self.dumped_kib = add_opt(self.dumped_kib, e.dumped_kib());
+    }
+}
+
+/// A target's address space, labelled.
+#[derive(Debug, Clone, Default)]
+pub struct AddressMap {
+    pub entries: Vec<MapEntry>,
+    /// The target is a core (sizes of what it holds, no usage).
+    pub from_core: bool,
+    /// Per-mapping use was read (live, when asked for).
+    pub has_usage: bool,
+    /// What could not be decided, for a warning.
+    pub notes: Vec<String>,
+}
+
+impl AddressMap {
+    /// Totals per category, in [`Category::ALL`] order. A category with no
+    /// mapping has zero size, and zero use or dumped bytes where those are
+    /// known for the target.
+    pub fn summary(&self) -> Vec<(Category, Totals)> {
+        Category::ALL
+            .iter()
+            .map(|&c| {
+                let mut t = self.empty_totals();
+                for e in self.entries.iter().filter(|e| e.category() == c) {
+                    t.add(e);
+                }
+                (c, t)
+            })
+            .collect()
+    }
+
+    /// Totals of the whole listing.
+    pub fn total(&self) -> Totals {
+        let mut t = self.empty_totals();
+        for e in &self.entries {
+            t.add(e);
+        }
+        t
+    }
+
+    fn empty_totals(&self) -> Totals {
+        let usage = self.has_usage.then_some(0);
+        Totals {
+            size_kib: 0,
+            rss_kib: usage,
+            anon_kib: usage,
+            locked_kib: usage,
+            dumped_kib: self.from_core.then_some(0),
+        }
+    }
+}
+
+/// The first four fields of glibc's `heap_info`, the header at the start of
+/// every thread-arena heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapInfo {
+    /// The arena (`malloc_state`) this heap belongs to.
+    pub ar_ptr: u64,
+    /// The arena's previous heap, or 0.
+    pub prev: u64,
+    /// Bytes of the heap in use by malloc.
+    pub size: u64,
+    /// Bytes made read-write (the length of the read-write mapping).
+    pub mprotect_size: u64,
+}
+
+impl HeapInfo {
+    pub const LEN: usize = 32;
+
+    pub fn parse(b: &[u8; Self::LEN]) -> Self {
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(w)
+        };
+        HeapInfo {
+            ar_ptr: word(0),
+            prev: word(1),
+            size: word(2),
+            mprotect_size: word(3),
+        }
+    }
+
+    /// Is this a plausible header of a heap whose read-write part is
+    /// `rw_len` bytes? glibc keeps `mprotect_size` equal to that part,
+    /// `size` page-aligned within it, the arena pointer aligned and set, and
+    /// `prev` either null or another 64 MiB-aligned heap.
+    pub fn fits(&self, rw_len: u64) -> bool {
+        self.mprotect_size == rw_len
+            && self.size > 0
+            && self.size <= self.mprotect_size
+            && self.size.is_multiple_of(4096)
+            && self.ar_ptr != 0
+            && self.ar_ptr.is_multiple_of(8)
+            && self.prev.is_multiple_of(HEAP_MAX_SIZE)
+    }
+}
+
+/// For the entry at `i`: if it has the shape of a glibc heap, the index one
+/// past its last mapping (the read-write part, then the reserved tail).
+fn arena_shape(entries: &[MapEntry], i: usize) -> Option<usize> {
+    let rw = &entries[i];
+    let m = &rw.mapping;
+    let window_end = m.start.checked_add(HEAP_MAX_SIZE)?;
+    let aligned_rw = m.start.is_multiple_of(HEAP_MAX_SIZE)
+        && rw.is_private_anon()
+        && m.perms.read
+        && m.perms.write
+        && m.end <= window_end;
+    if !aligned_rw {
+        return None;
+    }
+    let mut end = m.end;
+    let mut j = i + 1;
+    while end < window_end {
+        let tail = entries.get(j)?;
+        if tail.mapping.start != end || !tail.is_private_anon() || tail.mapping.perms.write {
+            return None;
+        }
+        end = tail.mapping.end;
+        j += 1;
+    }
+    (end == window_end).then_some(j)
+}
+
+/// Label glibc's thread-arena heaps (see the module documentation).
+fn label_arenas(target: &dyn ProcessTarget, entries: &mut [MapEntry]) {
+    let mut i = 0;
+    while i < entries.len() {
+        let Some(next) = arena_shape(entries, i) else {
+            i += 1;
+            continue;
+        };
+        let m = &entries[i].mapping;
+        let mut header = [0u8; HeapInfo::LEN];
+        let confirmed = match target.read_exact_at(m.start, &mut header) {
+            Ok(()) => HeapInfo::parse(&header).fits(m.len()),
+            // Unreadable (not in the core, or refused): the shape decides.
+            Err(_) => true,
+        };
+        if confirmed {
+            for e in &mut entries[i..next] {
+                e.label = Label::Arena;
+            }
+            i = next;
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// The entry holding `addr`, by binary search.
+fn entry_at(entries: &[MapEntry], addr: u64) -> Option<usize> {
+    let i = entries.partition_point(|e| e.mapping.start <= addr);
+    (i > 0 && entries[i - 1].mapping.contains(addr)).then(|| i - 1)
+}
+
+/// Label the mappings that hold a thread's stack pointer.
+fn label_thread_stacks(target: &dyn ProcessTarget, entries: &mut [MapEntry]) {
+    let Ok(threads) = target.threads() else {
+        return;
+    };
+    let pid = target.pid();
+    for t in threads {
+        let Some(i) = t.stack_pointer.and_then(|sp| entry_at(entries, sp)) else {
+            continue;
+        };
+        let e = &mut entries[i];
+        if t.tid == pid {
+            if e.is_private_anon() {
+                e.label = Label::Stack;
+            }
+        } else if e.is_private_anon() {
+            e.label = Label::ThreadStack(t.tid);
+        }
+    }
+}
+
+/// In a core: the brk heap, from the C library's `__curbrk`.
+fn label_core_heap(target: &dyn ProcessTarget, entries: &mut [MapEntry], notes: &mut Vec<String>) {
+    let maps: Vec<Mapping> = entries.iter().map(|e| e.mapping.clone()).collect();
+    let brk = locate_variable(target, &maps, &["__curbrk"], true)
+        .ok()
+        .and_then(|(_, _, address)| target.read_u64(address).ok());
+    let Some(brk) = brk else {
+        notes.push(
+            "the brk heap cannot be told apart in this core (the C library's __curbrk was not \
+             found or not readable); it is listed as [ anon ]"
+                .into(),
+        );
+        return;
+    };
+    // The heap is the mapping the break falls in or ends; an unused heap
+    // (the break where it started) has no mapping.
+    if let Some(i) = brk.checked_sub(1).and_then(|a| entry_at(entries, a)) {
+        let e = &mut entries[i];
+        if e.is_private_anon() && e.mapping.start < brk {
+            e.label = Label::Heap;
+        }
+    }
+}
+
+/// In a core: vvar, the read-only anonymous pages just below the vdso.
+fn label_core_vvar(entries: &mut [MapEntry]) {
+    let Some(vdso) = entries.iter().position(|e| e.label == Label::Vdso) else {
+        return;
+    };
+    let mut end = entries[vdso].mapping.start;
+    for e in entries[..vdso].iter_mut().rev() {
+        let p = e.mapping.perms;
+        if e.mapping.end != end || e.label != Label::Anon || p.write || p.exec {
+            break;
+        }
+        // vvar is a few pages; a large mapping here is something else.
+        if e.mapping.len() > 64 * 1024 {
+            break;
+        }
+        e.label = Label::Vvar;
+        end = e.mapping.start;
+    }
+}
+
+/// The labelled address space of a target. With `usage`, a live process's
+/// mappings come with their use from /proc/PID/smaps (one read).
+pub fn address_map(target: &dyn ProcessTarget, usage: bool) -> Result<AddressMap> {
+    let from_core = matches!(target.source(), Source::Core { .. });
+    let with_usage = if usage {
+        target.mappings_with_usage()?
+    } else {
+        None
+    };
+    let has_usage = with_usage.is_some();
+    let entry = |mapping: Mapping, usage: Option<MappingUsage>| {
+        let vsyscall =
+            mapping.name == MapName::Vsyscall || (from_core && mapping.start == VSYSCALL_ADDR);
+        (!vsyscall).then(|| MapEntry {
+            label: label_from_name(&mapping),
+            mapping,
+            usage,
+        })
+    };
+    let mut entries: Vec<MapEntry> = match with_usage {
+        Some(v) => v
+            .into_iter()
+            .filter_map(|(m, u)| entry(m, Some(u)))
+            .collect(),
+        None => target
+            .mappings()?
+            .into_iter()
+            .filter_map(|m| entry(m, None))
+            .collect(),
+    };
+    let mut notes = Vec::new();
+    if from_core {
+        label_core_heap(target, &mut entries, &mut notes);
+        label_core_vvar(&mut entries);
+    }
+    label_arenas(target, &mut entries);
+    label_thread_stacks(target, &mut entries);
+    Ok(AddressMap {
+        entries,
+        from_core,
+        has_usage,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procmaps::parse_maps;
+
+    const SMAPS: &[u8] = b"\
+55d6055e8000-55d6055e9000 r--p 00000000 fe:00 10141839                   /tmp/npm/npmapfx
+Size:                  4 kB
+KernelPageSize:        4 kB
+MMUPageSize:           4 kB
+Rss:                   4 kB
+Pss:                   4 kB
+Anonymous:             0 kB
+Locked:                0 kB
+THPeligible:           0
+VmFlags: rd mr mw me dw sd
+55d63943d000-55d63947f000 rw-p 00000000 00:00 0                          [heap]
+Size:                264 kB
+Rss:                 260 kB
+Anonymous:           260 kB
+LazyFree:              0 kB
+Locked:               12 kB
+VmFlags: rd wr mr mw me ac sd
+not a mapping line
+Rss:                 999 kB
+7f7bc3600000-7f7bc7600000 rw-p 00000000 00:00 0 
+Size:              65536 kB
+Rss:               16384 kB
+Anonymous:         16384 kB
+Locked:                0 kB
+";
+
+    #[test]
+    fn smaps_fields_attach_to_their_mapping() {
+        let v = parse_smaps(SMAPS);
+        assert_eq!(v.len(), 3);
+        assert_eq!(v[0].0.path(), Some(Path::new("/tmp/npm/npmapfx")));
+        assert_eq!(
+            v[0].1,
+            MappingUsage {
+                rss_kib: 4,
+                anon_kib: 0,
+                locked_kib: 0
+            }
+        );
+        assert_eq!(v[1].0.name, MapName::Heap);
+        assert_eq!(
+            v[1].1,
+            MappingUsage {
+                rss_kib: 260,
+                anon_kib: 260,
+                locked_kib: 12
+            }
+        );
+        // The fields after a malformed line are not credited to anyone.
+        assert_eq!(v[2].0.start, 0x7f7bc3600000);
+        assert_eq!(v[2].1.rss_kib, 16384);
+        assert_eq!(v[2].1.anon_kib, 16384);
+    }
+
+    #[test]
+    fn lines_come_whole_from_any_reads() {
+        // A reader that returns a few bytes at a time, and a line longer
+        // than the buffer.
+        struct Dribble<'a>(&'a [u8]);
+        impl Read for Dribble<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.0.len()).min(7);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let long = vec![b'x'; 200_000];
+        let text = [b"a\n\nbc\n".as_slice(), &long, b"\nlast"].concat();
+        let mut lines = Vec::new();
+        let n = for_each_line(&mut Dribble(&text), |l| lines.push(l.to_vec())).unwrap();
+        assert_eq!(n, text.len() as u64);
+        assert_eq!(
+            lines,
+            [
+                b"a".to_vec(),
+                vec![],
+                b"bc".to_vec(),
+                long,
+                b"last".to_vec()
+            ]
+        );
+        let mut p = SmapsParser::default();
+        for_each_line(&mut Dribble(SMAPS), |l| p.line(l)).unwrap();
+        assert_eq!(p.finish(), parse_smaps(SMAPS));
+    }
+
+    #[test]
+    fn smaps_empty_and_truncated() {
+        assert!(parse_smaps(b"").is_empty());
+        let v = parse_smaps(b"1000-2000 rw-p 00000000 00:00 0\nRss:  ");
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].1.rss_kib, 0);
+    }
+
+    #[test]
+    fn records_from_a_changing_map_are_made_consistent() {
+        // The second read saw [1000,3000) grown to [1000,4000).
+        let maps = parse_maps(
+            b"1000-3000 rw-p 00000000 00:00 0\n\
+1000-4000 rw-p 00000000 00:00 0\n\
+5000-6000 r--p 00000000 00:00 0\n\
+5800-7000 r--p 00000000 00:00 0\n\
+8000-8000 r--p 00000000 00:00 0\n",
+        );
+        assert!(!is_consistent(&maps, |m| m));
+        let fixed = keep_latest(maps, |m| m);
+        assert!(is_consistent(&fixed, |m| m));
+        let ranges: Vec<(u64, u64)> = fixed.iter().map(|m| (m.start, m.end)).collect();
+        assert_eq!(ranges, [(0x1000, 0x4000), (0x5800, 0x7000)]);
+    }
+
+    #[test]
+    fn read_consistent_rereads_then_repairs() {
+        let bad: &[u8] = b"1000-3000 rw-p 0 00:00 0\n2000-4000 rw-p 0 00:00 0\n";
+        let good: &[u8] = b"1000-4000 rw-p 0 00:00 0\n";
+        let mut reads = 0;
+        let v = read_consistent(
+            || {
+                reads += 1;
+                Ok(parse_maps(if reads < 3 { bad } else { good }))
+            },
+            |m| m,
+        )
+        .unwrap();
+        assert_eq!(reads, 3);
+        assert_eq!((v[0].start, v[0].end), (0x1000, 0x4000));
+
+        let mut reads = 0;
+        let v = read_consistent(
+            || {
+                reads += 1;
+                Ok(parse_maps(bad))
+            },
+            |m| m,
+        )
+        .unwrap();
+        assert_eq!(reads, READ_ATTEMPTS);
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].start, v[0].end), (0x2000, 0x4000));
+    }
+
+    fn entries(maps: &[u8]) -> Vec<MapEntry> {
+        parse_maps(maps)
+            .into_iter()
+            .map(|m| MapEntry {
+                label: label_from_name(&m),
+                mapping: m,
+                usage: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn arena_shapes() {
+        let e = entries(
+            b"7f2298000000-7f2298021000 rw-p 00000000 00:00 0\n\
+7f2298021000-7f229c000000 ---p 00000000 00:00 0\n\
+7f229c000000-7f22a0000000 rw-p 00000000 00:00 0\n\
+7f22a4000000-7f22a4021000 rw-p 00000000 00:00 0\n\
+7f22a4021000-7f22a9000000 ---p 00000000 00:00 0\n\
+7f22ac000000-7f22ac001000 rw-p 00000000 00:00 0\n\
+7f22ac001000-7f22b0000000 r--p 00000000 00:00 0 /tmp/file\n\
+7f22b0000000-7f22b0001000 rw-s 00000000 00:01 5 /dev/zero (deleted)\n\
+7f22b0001000-7f22b4000000 ---p 00000000 00:00 0\n",
+        );
+        // rw part and reserved tail filling the 64 MiB window.
+        assert_eq!(arena_shape(&e, 0), Some(2));
+        // Fully grown: the rw part is the window.
+        assert_eq!(arena_shape(&e, 2), Some(3));
+        // The reservation runs past the window (as V8's do).
+        assert_eq!(arena_shape(&e, 3), None);
+        // The rest of the window is a file, or the rw part is shared.
+        assert_eq!(arena_shape(&e, 5), None);
+        assert_eq!(arena_shape(&e, 7), None);
+        // Not aligned.
+        assert_eq!(arena_shape(&e, 1), None);
+    }
+
+    #[test]
+    fn heap_info_header() {
+        let mut b = [0u8; HeapInfo::LEN];
+        b[0..8].copy_from_slice(&0x7f22_9800_0020u64.to_le_bytes());
+        b[16..24].copy_from_slice(&0x21000u64.to_le_bytes());
+        b[24..32].copy_from_slice(&0x21000u64.to_le_bytes());
+        let h = HeapInfo::parse(&b);
+        assert_eq!(h.ar_ptr, 0x7f22_9800_0020);
+        assert!(h.fits(0x21000));
+        assert!(!h.fits(0x22000));
+        // Bytes a program wrote (0x11 everywhere) are not a header.
+        assert!(!HeapInfo::parse(&[0x11; HeapInfo::LEN]).fits(64 << 20));
+        assert!(!HeapInfo::parse(&[0; HeapInfo::LEN]).fits(0x21000));
+        let mut other_prev = b;
+        other_prev[8..16].copy_from_slice(&0x7f22_9400_1000u64.to_le_bytes());
+        assert!(!HeapInfo::parse(&other_prev).fits(0x21000));
+    }
+
+    #[test]
+    fn labels_and_categories_from_names() {
+        let e = entries(
+            b"1000-2000 rw-s 00000000 00:01 5 /dev/zero (deleted)\n\
+2000-3000 rw-s 00000000 00:01 6 /SYSV0000abcd (deleted)\n\
+3000-4000 rw-s 00000000 00:01 7 /memfd:jit (deleted)\n\
+4000-5000 rw-p 00000000 00:00 0 [anon:v8]\n\
+5000-6000 rw-s 00000000 00:01 8 [anon_shmem:ring]\n\
+6000-7000 r--p 00000000 00:00 0 [vvar_vclock]\n\
+7000-8000 r--p 00000000 08:01 9 /SYSV0000abcd\n",
+        );
+        let got: Vec<(&str, &str)> = e
+            .iter()
+            .map(|e| (e.label.kind(), e.category().name()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("shared_anon", "shared"),
+                ("sysv_shm", "shared"),
+                ("file", "file"),
+                ("anon_named", "anon"),
+                ("shared_named", "shared"),
+                ("kernel", "other"),
+                ("file", "file"),
+            ]
+        );
+    }
+
+    #[test]
+    fn core_vvar_is_below_the_vdso() {
+        let mut e = entries(
+            b"1000-100000 r--p 00000000 00:00 0\n\
+7f0000000000-7f0000004000 r--p 00000000 00:00 0\n\
+7f0000004000-7f0000006000 r--p 00000000 00:00 0\n\
+7f0000006000-7f0000008000 r-xp 00000000 00:00 0 [vdso]\n",
+        );
+        label_core_vvar(&mut e);
+        let kinds: Vec<&str> = e.iter().map(|e| e.label.kind()).collect();
+        assert_eq!(kinds, ["anon", "vvar", "vvar", "vdso"]);
+    }
+
+    #[test]
+    fn summary_adds_up() {
+        let mut map = AddressMap {
+            entries: entries(
+                b"1000-3000 rw-p 00000000 00:00 0 [heap]\n\
+3000-4000 rw-p 00000000 00:00 0\n\
+4000-6000 r--p 00000000 08:01 9 /bin/x\n",
+            ),
+            has_usage: true,
+            ..AddressMap::default()
+        };
+        for (i, e) in map.entries.iter_mut().enumerate() {
+            e.usage = Some(MappingUsage {
+                rss_kib: i as u64 + 1,
+                ..MappingUsage::default()
+            });
+        }
+        let s = map.summary();
+        let size = |c: Category| s.iter().find(|(k, _)| *k == c).unwrap().1;
+        assert_eq!(size(Category::Heap).size_kib, 8);
+        assert_eq!(size(Category::Heap).rss_kib, Some(1));
+        assert_eq!(size(Category::Anon).size_kib, 4);
+        assert_eq!(size(Category::File).size_kib, 8);
+        assert_eq!(size(Category::Stack).rss_kib, Some(0));
+        assert_eq!(size(Category::Shared).dumped_kib, None);
+        assert_eq!(map.total().size_kib, 20);
+        assert_eq!(map.total().rss_kib, Some(6));
+    }
+}

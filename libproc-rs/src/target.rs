@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::auxv::AuxEntry;
 use crate::error::{Error, Result};
 use crate::files::RootDir;
+use crate::smaps::MappingUsage;
 
 /// Where a target's data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,6 +294,12 @@ pub trait ProcessTarget: Memory {
 
     /// The address-space mappings, sorted by address.
     fn mappings(&self) -> Result<Vec<Mapping>>;
+
+    /// The mappings with their memory use, from one read of
+    /// /proc/PID/smaps. `None` where the source records no use (a core).
+    fn mappings_with_usage(&self) -> Result<Option<Vec<(Mapping, MappingUsage)>>> {
+        Ok(None)
+    }
 
     /// The threads, main thread first.
     fn threads(&self) -> Result<Vec<Thread>>;

@@ -40,12 +40,18 @@ fn survive(core: &Path, what: &str) -> i32 {
         );
         code = code.max(r.code());
     }
-    for args in [&[][..], &["--initial"][..]] {
+    let others: [(&str, &[&str]); 4] = [
+        ("npenv", &[]),
+        ("npenv", &["--initial"]),
+        ("npmap", &["-x"]),
+        ("npmap", &["--json", "-x"]),
+    ];
+    for (tool, args) in others {
         let mut all: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
         all.push(core.into());
-        let r = run_tool("npenv", &all);
+        let r = run_tool(tool, &all);
         r.no_crash();
-        assert!(matches!(r.code(), 0 | 1), "npenv on {what}: {}", r.stderr);
+        assert!(matches!(r.code(), 0 | 1), "{tool} on {what}: {}", r.stderr);
     }
     code
 }

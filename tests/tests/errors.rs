@@ -6,7 +6,7 @@ use std::process::Command;
 
 use nptools_tests::*;
 
-const TOOLS: [&str; 2] = ["npargs", "npenv"];
+const TOOLS: [&str; 3] = ["npargs", "npenv", "npmap"];
 
 /// Run every tool on one operand and check the one-line error.
 fn expect_error(operand: &str, cause: &str) {
@@ -98,6 +98,8 @@ fn other_users_process_names_the_cause() {
         ("npenv", vec![]),
         ("npargs", vec!["-e"]),
         ("npargs", vec!["-x"]),
+        ("npmap", vec![]),
+        ("npmap", vec!["-x"]),
     ] {
         let mut cmd = Command::new(tool(t));
         cmd.args(&args).arg(p.pid_arg()).uid(65534).gid(65534);
