@@ -210,30 +210,36 @@ pub fn hex_id(id: &[u8]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A section's header, by name, in an ELF image at offset 0 of `data`.
+fn section_header_in<'a, R: ReadRef<'a>>(
+    data: R,
+    name: &[u8],
+) -> Option<&'a elf::SectionHeader64<LittleEndian>> {
+    let h = FileHeader64::<LittleEndian>::parse(data).ok()?;
+    let sections = h.sections(LittleEndian, data).ok()?;
+    sections
+        .section_by_name(LittleEndian, name)
+        .map(|(_, sh)| sh)
+}
+
 /// A section's link-time address range, by name, without reading it.
 pub fn section_range_in<'a, R: ReadRef<'a>>(data: R, name: &[u8]) -> Option<std::ops::Range<u64>> {
     use object::read::elf::SectionHeader;
-    let h = FileHeader64::<LittleEndian>::parse(data).ok()?;
-    let e = LittleEndian;
-    let sections = h.sections(e, data).ok()?;
-    let (_, sh) = sections.section_by_name(e, name)?;
-    let start = sh.sh_addr(e);
-    Some(start..start.saturating_add(sh.sh_size(e)))
+    let sh = section_header_in(data, name)?;
+    let start = sh.sh_addr(LittleEndian);
+    Some(start..start.saturating_add(sh.sh_size(LittleEndian)))
 }
 
 /// A section's link-time address and contents, by name, in an ELF image at
 /// offset 0 of `data`. `None` for a missing or `SHT_NOBITS` section.
 pub fn section_in<'a, R: ReadRef<'a>>(data: R, name: &[u8]) -> Option<(u64, &'a [u8])> {
     use object::read::elf::SectionHeader;
-    let h = FileHeader64::<LittleEndian>::parse(data).ok()?;
+    let sh = section_header_in(data, name)?;
     let e = LittleEndian;
-    let sections = h.sections(e, data).ok()?;
-    let (_, sh) = sections.section_by_name(e, name)?;
     if sh.sh_type(e) == elf::SHT_NOBITS {
         return None;
     }
-    let bytes = sh.data(e, data).ok()?;
-    Some((sh.sh_addr(e), bytes))
+    Some((sh.sh_addr(e), sh.data(e, data).ok()?))
 }
 
 /// The function symbol containing each of `addrs` (link-time addresses,
@@ -316,15 +322,23 @@ pub fn symbols_for<'a, R: ReadRef<'a>>(data: R, addrs: &[u64]) -> Vec<Option<(St
     names
 }
 
-/// The offset and link-time address of the first `PT_LOAD` segment of an
-/// ELF image at offset 0 of `data`, as (vaddr, offset).
-pub fn first_load_in<'a, R: ReadRef<'a>>(data: R) -> Option<(u64, u64)> {
-    let h = FileHeader64::<LittleEndian>::parse(data).ok()?;
+/// The `PT_LOAD` program headers of an ELF image at offset 0 of `data`.
+fn loads_in<'a, R: ReadRef<'a>>(data: R) -> Vec<&'a elf::ProgramHeader64<LittleEndian>> {
+    let Ok(h) = FileHeader64::<LittleEndian>::parse(data) else {
+        return Vec::new();
+    };
     let e = LittleEndian;
     h.program_headers(e, data)
-        .ok()?
-        .iter()
-        .find(|p| p.p_type(e) == elf::PT_LOAD)
+        .map(|p| p.iter().filter(|p| p.p_type(e) == elf::PT_LOAD).collect())
+        .unwrap_or_default()
+}
+
+/// The link-time address and file offset of the first `PT_LOAD` segment
+/// of an ELF image at offset 0 of `data`.
+pub fn first_load_in<'a, R: ReadRef<'a>>(data: R) -> Option<(u64, u64)> {
+    let e = LittleEndian;
+    loads_in(data)
+        .first()
         .map(|p| (p.p_vaddr(e), p.p_offset(e)))
 }
 
@@ -332,12 +346,9 @@ pub fn first_load_in<'a, R: ReadRef<'a>>(data: R) -> Option<(u64, u64)> {
 /// (page-aligned, as a mapping's offset is), from an ELF image's first
 /// bytes.
 pub fn load_flags_at<'a, R: ReadRef<'a>>(data: R, offset: u64) -> Option<u32> {
-    let h = FileHeader64::<LittleEndian>::parse(data).ok()?;
     let e = LittleEndian;
-    h.program_headers(e, data)
-        .ok()?
-        .iter()
-        .filter(|p| p.p_type(e) == elf::PT_LOAD)
+    loads_in(data)
+        .into_iter()
         .find(|p| {
             let start = p.p_offset(e) & !0xfff;
             start <= offset && offset < p.p_offset(e).saturating_add(p.p_filesz(e)).max(start + 1)

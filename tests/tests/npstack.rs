@@ -21,23 +21,41 @@ fn worker_tids(p: &Proc) -> Vec<i32> {
         .collect()
 }
 
+/// Call `check` every few milliseconds until it succeeds; after `secs`
+/// seconds fail with `what` and the last thing `check` said.
+fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(last) => assert!(Instant::now() < deadline, "{what}: {last}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Wait until a thread is in system call `nr` (from /proc/PID/task/TID/syscall).
+fn wait_in_syscall(pid: i32, tid: i32, nr: u32) {
+    let path = format!("/proc/{pid}/task/{tid}/syscall");
+    eventually(
+        10,
+        &format!("thread {tid} never entered syscall {nr}"),
+        || {
+            let s = std::fs::read_to_string(&path).unwrap_or_default();
+            if s.starts_with(&format!("{nr} ")) {
+                Ok(())
+            } else {
+                Err(s)
+            }
+        },
+    );
+}
+
 /// Wait until each thread is blocked in read(2) (syscall 0), so that the
 /// stacks are the ones the fixture promises.
 fn wait_in_read(pid: i32, tids: &[i32]) {
-    let deadline = Instant::now() + Duration::from_secs(10);
     for &tid in tids.iter().chain(std::iter::once(&pid)) {
-        let path = format!("/proc/{pid}/task/{tid}/syscall");
-        loop {
-            let s = std::fs::read_to_string(&path).unwrap_or_default();
-            if s.starts_with("0 ") {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "thread {tid} never blocked in read: {s}"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_in_syscall(pid, tid, 0);
     }
 }
 
@@ -320,22 +338,16 @@ fn node_perf_basic_prof_names_the_js_function() {
         .arg("--perf-basic-prof")
         .arg(&script)
         .start();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = npstack(&[&format!("{}/1", p.pid())]);
-        assert_eq!(r.code(), 0, "{}", r.stderr);
-        let text = r.text();
-        if let Some(line) = text.lines().find(|l| l.contains(" nptBusyLoop (")) {
-            assert!(line.contains("busy.js:1"), "{line}");
-            assert!(line.contains("[js, "), "{line}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nptBusyLoop never named:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(20, "nptBusyLoop never named", || {
+        let text = npstack(&[&format!("{}/1", p.pid())]).ok();
+        let line = text
+            .lines()
+            .find(|l| l.contains(" nptBusyLoop ("))
+            .ok_or(text.clone())?;
+        assert!(line.contains("busy.js:1"), "{line}");
+        assert!(line.contains("[js, "), "{line}");
+        Ok(())
+    });
     let _ = std::fs::remove_file(format!("/tmp/perf-{}.map", p.pid()));
 }
 
@@ -363,18 +375,14 @@ fn assert_running(p: &mut Proc) {
     assert!(p.child.try_wait().unwrap().is_none(), "the target died");
     // A thread caught between our detach and the scheduler can show `t`
     // for an instant; a thread left stopped stays so.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
+    eventually(2, "threads left stopped", || {
         let stopped = stopped_threads(p.pid());
         if stopped.is_empty() {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{stopped:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "threads left stopped: {stopped:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    });
 }
 
 #[test]
@@ -493,15 +501,7 @@ fn frames_under_a_signal_handler() {
     wait_in_read(p.pid(), &workers);
     p.signal(nix::libc::SIGUSR2);
     // Wait for pause(2) (syscall 34) in the handler.
-    let path = format!("/proc/{}/task/{}/syscall", p.pid(), p.pid());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(&path)
-        .unwrap_or_default()
-        .starts_with("34 ")
-    {
-        assert!(Instant::now() < deadline, "the handler never ran");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_in_syscall(p.pid(), p.pid(), 34);
     let check = |text: &str| {
         let threads = threads_of(text);
         let main = find_thread(&threads, p.pid());
@@ -545,14 +545,14 @@ fn a_process_someone_else_traces_is_refused_with_the_tracer_named() {
         .spawn()
         .expect("run gdb");
     let status = format!("/proc/{}/status", p.pid());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&status)
-        .unwrap_or_default()
-        .contains("TracerPid:\t0")
-    {
-        assert!(Instant::now() < deadline, "gdb never attached");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(30, "gdb never attached", || {
+        let s = std::fs::read_to_string(&status).unwrap_or_default();
+        if s.contains("TracerPid:\t0") {
+            Err(s)
+        } else {
+            Ok(())
+        }
+    });
     let r = npstack(&[&p.pid_arg()]);
     let _ = tracer.kill();
     let _ = tracer.wait();
@@ -630,18 +630,14 @@ fn perf_map_is_found_under_the_pid_of_the_targets_namespace() {
         .expect("node")
         .parse()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually(20, "not named from perf-1.map", || {
         let text = npstack(&[&format!("{node_pid}/1")]).ok();
         if text.contains(" nptInNamespace (") {
-            break;
+            Ok(())
+        } else {
+            Err(text)
         }
-        assert!(
-            Instant::now() < deadline,
-            "not named from perf-1.map:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
     drop(p);
     let _ = std::fs::remove_file("/tmp/perf-1.map");
 }

@@ -90,19 +90,7 @@ trait ImageData {
     fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>>;
 }
 
-impl ImageData for &object::ReadCache<std::fs::File> {
-    fn section(&self, name: &[u8]) -> Option<(u64, Vec<u8>)> {
-        section_in(*self, name).map(|(a, d)| (a, d.to_vec()))
-    }
-    fn section_range(&self, name: &[u8]) -> Option<std::ops::Range<u64>> {
-        section_range_in(*self, name)
-    }
-    fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>> {
-        symbols_for(*self, addrs)
-    }
-}
-
-impl ImageData for &[u8] {
+impl<'a, R: object::ReadRef<'a>> ImageData for R {
     fn section(&self, name: &[u8]) -> Option<(u64, Vec<u8>)> {
         section_in(*self, name).map(|(a, d)| (a, d.to_vec()))
     }

@@ -127,11 +127,11 @@ pub fn main() -> ExitCode {
     )
 }
 
-fn name_text(name: &Option<std::ffi::OsString>, raw: bool) -> Vec<u8> {
-    match name {
-        Some(n) if raw => n.as_encoded_bytes().to_vec(),
-        Some(n) => escape_os(n).into_owned().into_bytes(),
-        None => Vec::new(),
+fn name_text(name: &OsStr, raw: bool) -> Vec<u8> {
+    if raw {
+        name.as_encoded_bytes().to_vec()
+    } else {
+        escape_os(name).into_owned().into_bytes()
     }
 }
 
@@ -141,12 +141,22 @@ fn write_thread_header(out: &mut dyn Write, t: &ThreadStack, raw: bool) -> Resul
         "-----------------  lwp# {} / thread# {}",
         t.tid, t.number
     )?;
-    if t.name.is_some() {
+    write_name_and_role(out, t.name.as_ref(), t.role, raw)
+}
+
+/// The end of a thread header: ` [name] role  -----`.
+fn write_name_and_role(
+    out: &mut dyn Write,
+    name: Option<&std::ffi::OsString>,
+    role: Option<&str>,
+    raw: bool,
+) -> Result<(), ReportError> {
+    if let Some(name) = name {
         out.write_all(b" [")?;
-        out.write_all(&name_text(&t.name, raw))?;
+        out.write_all(&name_text(name, raw))?;
         out.write_all(b"]")?;
     }
-    if let Some(role) = t.role {
+    if let Some(role) = role {
         write!(out, " {role}")?;
     }
     writeln!(out, "  --------------------")?;
@@ -244,15 +254,9 @@ fn write_group(out: &mut dyn Write, group: &[&ThreadStack], raw: bool) -> Result
         if count == 1 { "" } else { "s" },
         tids.join(", ")
     )?;
-    if group.iter().all(|t| t.name == first.name) && first.name.is_some() {
-        out.write_all(b" [")?;
-        out.write_all(&name_text(&first.name, raw))?;
-        out.write_all(b"]")?;
-    }
-    if let Some(role) = first.role {
-        write!(out, " {role}")?;
-    }
-    writeln!(out, "  --------------------")?;
+    let same_name = group.iter().all(|t| t.name == first.name);
+    let name = first.name.as_ref().filter(|_| same_name);
+    write_name_and_role(out, name, first.role, raw)?;
     write_frames(out, first, raw)
 }
 
