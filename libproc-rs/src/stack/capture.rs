@@ -220,9 +220,18 @@ pub fn capture_live(
         }
     };
     let mut out = Vec::with_capacity(threads.len());
+    // An exited thread whose group lives on (a zombie leader) cannot be
+    // stopped; it has nothing to show.
+    let zombie = |t: &Thread| thread_state(pid, t.tid) == Some('Z');
     match mode {
         StopMode::OneByOne => {
-            for (i, thread) in threads.iter().enumerate() {
+            let mut first = true;
+            for thread in threads {
+                if zombie(thread) {
+                    out.push(lost(thread, ZOMBIE));
+                    continue;
+                }
+                let i = if std::mem::take(&mut first) { 0 } else { 1 };
                 let mut s = match Seized::seize(thread.tid) {
                     Ok(s) => s,
                     Err(Errno::ESRCH) => {
@@ -248,11 +257,15 @@ pub fn capture_live(
         }
         StopMode::Snapshot => {
             let mut seized = Vec::with_capacity(threads.len());
-            for (i, thread) in threads.iter().enumerate() {
+            for thread in threads {
+                if zombie(thread) {
+                    seized.push(None);
+                    continue;
+                }
                 match Seized::seize(thread.tid) {
                     Ok(s) => seized.push(Some(s)),
                     Err(e) => {
-                        if i == 0
+                        if seized.iter().all(Option::is_none)
                             && let Some(err) = refused(e, thread.tid)
                         {
                             return Err(err);
@@ -268,6 +281,7 @@ pub fn capture_live(
                 out.push(match s {
                     Some(s) if s.stopped => copy_stopped(target, thread, mappings)
                         .unwrap_or_else(|why| lost(thread, why)),
+                    _ if zombie(thread) => lost(thread, ZOMBIE),
                     _ => lost(thread, "the thread exited before it could be stopped"),
                 });
             }
@@ -277,6 +291,15 @@ pub fn capture_live(
         }
     }
     Ok(out)
+}
+
+const ZOMBIE: &str = "the thread has exited (a zombie): it has no registers or stack left";
+
+/// A thread's state letter from /proc/PID/task/TID/stat.
+fn thread_state(pid: i32, tid: i32) -> Option<char> {
+    let stat = std::fs::read(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(close + 2).map(|&b| b as char)
 }
 
 /// When a thread already has a tracer (gdb, strace), the message saying so:
