@@ -415,6 +415,17 @@ impl ProcessTarget for LiveProcess {
         Ok(fds)
     }
 
+    fn open_files(&self, options: crate::openfiles::Options) -> Result<crate::openfiles::FdTable> {
+        let fds = self.fds()?;
+        let limits = self.read_file("limits").ok();
+        Ok(crate::openfiles::describe_live(
+            &self.dir,
+            fds,
+            limits.as_deref(),
+            options,
+        ))
+    }
+
     fn root_dir(&self) -> Result<&RootDir> {
         if let Some(root) = self.root.get() {
             return Ok(root);

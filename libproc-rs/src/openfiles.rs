@@ -1,1 +1,396 @@
 //! Open file descriptors in detail (npfiles): stat, fdinfo, sockets.
+//!
+//! For each descriptor of a live process: what `stat` of /proc/PID/fd/N
+//! says (type, mode, device, inode, owner, size), what /proc/PID/fdinfo/N
+//! says (open flags, offset, and for anonymous inodes their state: an
+//! eventfd's count, the fds an epoll instance watches, a timerfd's timer,
+//! a signalfd's mask, inotify watches), and for sockets their endpoints and
+//! state from the kernel's socket tables (sock_diag netlink in the target's
+//! network namespace, or /proc/PID/net where netlink is not available).
+//!
+//! Nothing here stops or touches the target: it is all /proc and netlink.
+//! A descriptor closed while it is read is skipped. A core file records no
+//! descriptors at all (see [`crate::ProcessTarget::open_files`]).
+
+pub mod fdinfo;
+pub mod procnet;
+pub mod sockdiag;
+pub mod socket;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+pub use fdinfo::{EpollWatch, FdInfo, InotifyWatch, TimerFd};
+pub use socket::{Endpoint, Protocol, SocketEntry, SocketTable, TableSource, UnixName};
+
+use crate::target::OpenFile;
+
+/// What to find out about each descriptor beyond `stat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Read /proc/PID/fdinfo/N (flags, offset, anonymous inode state, and
+    /// which fd holds a pipe's other end).
+    pub fdinfo: bool,
+    /// Look sockets up in the kernel's socket tables.
+    pub sockets: bool,
+}
+
+impl Options {
+    /// Everything.
+    pub fn full() -> Self {
+        Options {
+            fdinfo: true,
+            sockets: true,
+        }
+    }
+}
+
+/// The type of file a descriptor refers to, from its mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Regular,
+    Directory,
+    CharDevice,
+    BlockDevice,
+    Fifo,
+    Socket,
+    Symlink,
+    /// An anonymous inode (eventfd, epoll, timerfd, signalfd, inotify...):
+    /// Linux gives these no file type bits.
+    Anon,
+    /// Type bits this crate does not know.
+    Other(u32),
+}
+
+const S_IFMT: u32 = 0o170000;
+
+impl FileKind {
+    pub fn from_mode(mode: u32) -> Self {
+        match mode & S_IFMT {
+            0o100000 => FileKind::Regular,
+            0o040000 => FileKind::Directory,
+            0o020000 => FileKind::CharDevice,
+            0o060000 => FileKind::BlockDevice,
+            0o010000 => FileKind::Fifo,
+            0o140000 => FileKind::Socket,
+            0o120000 => FileKind::Symlink,
+            0 => FileKind::Anon,
+            other => FileKind::Other(other),
+        }
+    }
+
+    /// The `S_IFxxx` name pfiles prints; `S_IFANON` for an anonymous inode.
+    pub fn s_if_name(self) -> String {
+        match self {
+            FileKind::Regular => "S_IFREG".into(),
+            FileKind::Directory => "S_IFDIR".into(),
+            FileKind::CharDevice => "S_IFCHR".into(),
+            FileKind::BlockDevice => "S_IFBLK".into(),
+            FileKind::Fifo => "S_IFIFO".into(),
+            FileKind::Socket => "S_IFSOCK".into(),
+            FileKind::Symlink => "S_IFLNK".into(),
+            FileKind::Anon => "S_IFANON".into(),
+            FileKind::Other(bits) => format!("S_IF0{bits:o}"),
+        }
+    }
+
+    /// The short type name `--type` uses: `file`, `dir`, `chr`, `blk`,
+    /// `fifo`, `sock`, `lnk`, `anon`, `other`.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            FileKind::Regular => "file",
+            FileKind::Directory => "dir",
+            FileKind::CharDevice => "chr",
+            FileKind::BlockDevice => "blk",
+            FileKind::Fifo => "fifo",
+            FileKind::Socket => "sock",
+            FileKind::Symlink => "lnk",
+            FileKind::Anon => "anon",
+            FileKind::Other(_) => "other",
+        }
+    }
+}
+
+/// `stat` of the file a descriptor refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdStat {
+    pub mode: u32,
+    pub dev: (u32, u32),
+    pub ino: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub rdev: (u32, u32),
+    pub nlink: u64,
+}
+
+fn split_dev(dev: u64) -> (u32, u32) {
+    (
+        nix::sys::stat::major(dev) as u32,
+        nix::sys::stat::minor(dev) as u32,
+    )
+}
+
+impl FdStat {
+    fn from_metadata(m: &std::fs::Metadata) -> Self {
+        FdStat {
+            mode: m.mode(),
+            dev: split_dev(m.dev()),
+            ino: m.ino(),
+            uid: m.uid(),
+            gid: m.gid(),
+            size: m.size(),
+            rdev: split_dev(m.rdev()),
+            nlink: m.nlink(),
+        }
+    }
+}
+
+/// One open descriptor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    pub fd: i32,
+    /// What /proc/PID/fd/N reads: a path (with ` (deleted)` when the file
+    /// was removed), `socket:[INODE]`, `pipe:[INODE]`, `anon_inode:[NAME]`.
+    pub link: OsString,
+    /// `None` when the file could not be stat'ed.
+    pub stat: Option<FdStat>,
+    pub kind: FileKind,
+    /// From fdinfo, when asked for and readable.
+    pub info: Option<FdInfo>,
+    /// The socket as the kernel's tables describe it, when found there.
+    pub socket: Option<SocketEntry>,
+    /// Other descriptors of this process that hold the other end: of a
+    /// pipe or FIFO (opened the other way), of a connected socket.
+    pub other_end: Vec<i32>,
+}
+
+impl Descriptor {
+    /// The path of a file or directory, without the ` (deleted)` the
+    /// kernel appends, and whether the file was deleted.
+    pub fn path(&self) -> (&[u8], bool) {
+        let bytes = self.link.as_bytes();
+        match bytes.strip_suffix(b" (deleted)") {
+            Some(p) if self.stat.is_some_and(|s| s.nlink == 0) => (p, true),
+            _ => (bytes, false),
+        }
+    }
+
+    /// For an anonymous inode: what it is (`eventfd`, `eventpoll`,
+    /// `timerfd`, `signalfd`, `inotify`, `pidfd`, ...).
+    pub fn anon_name(&self) -> Option<&[u8]> {
+        let name = self.link.as_bytes().strip_prefix(b"anon_inode:")?;
+        Some(
+            name.strip_prefix(b"[")
+                .and_then(|n| n.strip_suffix(b"]"))
+                .unwrap_or(name),
+        )
+    }
+
+    /// The pipe or socket inode in `pipe:[N]` / `socket:[N]`, else the
+    /// stat inode.
+    pub fn inode(&self) -> Option<u64> {
+        self.stat.map(|s| s.ino)
+    }
+
+    /// The `--type` name: the socket's protocol (`tcp`, `udp`, `unix`) for
+    /// a socket found in the tables, else [`FileKind::type_name`].
+    pub fn type_name(&self) -> &'static str {
+        match &self.socket {
+            Some(s) => s.protocol.name(),
+            None => self.kind.type_name(),
+        }
+    }
+
+    /// Does this descriptor belong to `--type TYPE`? `sock` takes every
+    /// socket, `tcp`/`udp`/`unix` only sockets of that protocol.
+    pub fn is_type(&self, wanted: &str) -> bool {
+        wanted == self.kind.type_name() || wanted == self.type_name()
+    }
+}
+
+/// The descriptor table of a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FdTable {
+    /// The soft limit on open files (`None`: unlimited or unknown).
+    pub rlimit: Option<u64>,
+    pub fds: Vec<Descriptor>,
+    /// Where socket details came from, when sockets were looked up.
+    pub socket_source: Option<TableSource>,
+    /// Things the user should know (netlink not available, and why).
+    pub notices: Vec<String>,
+}
+
+/// Describe the descriptors of a live process whose /proc directory is
+/// `dir`. `fds` is the list /proc/PID/fd gave and `limits` the text of
+/// /proc/PID/limits. Descriptors closed meanwhile are left out.
+pub fn describe_live(
+    dir: &Path,
+    fds: Vec<OpenFile>,
+    limits: Option<&[u8]>,
+    options: Options,
+) -> FdTable {
+    let mut table = FdTable {
+        rlimit: limits.and_then(fdinfo::parse_nofile_limit),
+        fds: Vec::with_capacity(fds.len()),
+        socket_source: None,
+        notices: Vec::new(),
+    };
+    let mut path = dir.join("fd");
+    for f in fds {
+        path.push(f.fd.to_string());
+        let meta = std::fs::metadata(&path);
+        path.pop();
+        let stat = match meta {
+            Ok(m) => Some(FdStat::from_metadata(&m)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(_) => None,
+        };
+        let info = if options.fdinfo {
+            match std::fs::read(dir.join(format!("fdinfo/{}", f.fd))) {
+                Ok(b) => Some(fdinfo::parse_fdinfo(&b)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        let kind = match stat {
+            Some(s) => FileKind::from_mode(s.mode),
+            None => kind_from_link(f.target.as_bytes()),
+        };
+        table.fds.push(Descriptor {
+            fd: f.fd,
+            link: f.target,
+            stat,
+            kind,
+            info,
+            socket: None,
+            other_end: Vec::new(),
+        });
+    }
+    if options.sockets && table.fds.iter().any(|d| d.kind == FileKind::Socket) {
+        let sockets = socket_table(dir, &mut table.notices);
+        table.socket_source = Some(sockets.source);
+        for d in &mut table.fds {
+            if d.kind == FileKind::Socket {
+                d.socket = d.inode().and_then(|i| sockets.by_inode.get(&i).cloned());
+            }
+        }
+    }
+    link_other_ends(&mut table.fds);
+    table
+}
+
+/// The type of a descriptor that could not be stat'ed, from its link.
+fn kind_from_link(link: &[u8]) -> FileKind {
+    if link.starts_with(b"socket:") {
+        FileKind::Socket
+    } else if link.starts_with(b"pipe:") {
+        FileKind::Fifo
+    } else if link.starts_with(b"anon_inode:") {
+        FileKind::Anon
+    } else {
+        FileKind::Other(0)
+    }
+}
+
+/// The socket table of the target's network namespace: netlink first,
+/// /proc/PID/net when netlink fails (or when NPTOOLS_SOCKET_SOURCE=procfs
+/// asks for it, which the tests use to check the fallback).
+fn socket_table(dir: &Path, notices: &mut Vec<String>) -> SocketTable {
+    let forced = std::env::var_os("NPTOOLS_SOCKET_SOURCE").is_some_and(|v| v == "procfs");
+    if !forced {
+        match sockdiag::query(&dir.join("ns/net")) {
+            Ok(t) => return t,
+            Err(e) => notices.push(format!(
+                "sock_diag netlink is not available ({e}); socket details come from \
+                 /proc/PID/net, without UNIX socket peers"
+            )),
+        }
+    }
+    let mut table = SocketTable::new(TableSource::Procfs);
+    let files: [(&str, Option<Protocol>); 5] = [
+        ("net/tcp", Some(Protocol::Tcp)),
+        ("net/tcp6", Some(Protocol::Tcp)),
+        ("net/udp", Some(Protocol::Udp)),
+        ("net/udp6", Some(Protocol::Udp)),
+        ("net/unix", None),
+    ];
+    for (name, protocol) in files {
+        // A kernel without IPv6 has no tcp6: that table is simply empty.
+        let Ok(text) = std::fs::read(dir.join(name)) else {
+            continue;
+        };
+        let entries = match protocol {
+            Some(p) => procnet::parse_inet(&text, p),
+            None => procnet::parse_unix(&text),
+        };
+        for e in entries {
+            table.insert(e);
+        }
+    }
+    table
+}
+
+/// Fill in [`Descriptor::other_end`]: for pipes and FIFOs the descriptors
+/// on the same inode opened the other way; for sockets the descriptors of
+/// the peer socket (a UNIX peer inode, or the inet socket whose endpoints
+/// are ours swapped).
+fn link_other_ends(fds: &mut [Descriptor]) {
+    let mut by_inode: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut by_endpoints: HashMap<(Endpoint, Endpoint), Vec<usize>> = HashMap::new();
+    for (i, d) in fds.iter().enumerate() {
+        if let Some(ino) = d.inode() {
+            by_inode.entry(ino).or_default().push(i);
+        }
+        if let Some(s) = &d.socket
+            && s.protocol != Protocol::Unix
+            && let Some(peer) = &s.peer
+        {
+            by_endpoints
+                .entry((s.local.clone(), peer.clone()))
+                .or_default()
+                .push(i);
+        }
+    }
+    let flags = |d: &Descriptor| d.info.as_ref().and_then(|i| i.flags);
+    let mut found: Vec<Vec<i32>> = vec![Vec::new(); fds.len()];
+    for (i, d) in fds.iter().enumerate() {
+        let others: Vec<usize> = match (d.kind, &d.socket) {
+            (FileKind::Fifo, _) => {
+                let Some(mine) = flags(d) else { continue };
+                by_inode
+                    .get(&d.inode().unwrap_or_default())
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|&j| {
+                        j != i
+                            && flags(&fds[j]).is_some_and(|theirs| {
+                                (fdinfo::flags_read(mine) && fdinfo::flags_write(theirs))
+                                    || (fdinfo::flags_write(mine) && fdinfo::flags_read(theirs))
+                            })
+                    })
+                    .collect()
+            }
+            (FileKind::Socket, Some(s)) => match (&s.unix_peer, &s.peer) {
+                (Some(peer), _) => by_inode.get(peer).cloned().unwrap_or_default(),
+                (None, Some(peer)) if s.protocol != Protocol::Unix => by_endpoints
+                    .get(&(peer.clone(), s.local.clone()))
+                    .cloned()
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        found[i] = others.into_iter().map(|j| fds[j].fd).collect();
+    }
+    for (d, others) in fds.iter_mut().zip(found) {
+        d.other_end = others;
+    }
+}

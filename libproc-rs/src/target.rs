@@ -273,6 +273,16 @@ pub trait ProcessTarget: Memory {
     /// The open file descriptors. A kernel core has none and says so.
     fn fds(&self) -> Result<Vec<OpenFile>>;
 
+    /// The open file descriptors described in detail (stat, fdinfo,
+    /// sockets; see [`crate::openfiles`]). A source that cannot describe
+    /// them says why: a core records no descriptors.
+    fn open_files(&self, options: crate::openfiles::Options) -> Result<crate::openfiles::FdTable> {
+        let _ = (self.fds()?, options);
+        Err(Error::not_available(
+            "this source lists descriptors but cannot describe them",
+        ))
+    }
+
     /// The signal that ended the process (cores only).
     fn fatal_signal(&self) -> Option<SignalInfo> {
         None
