@@ -370,7 +370,8 @@ fn link_other_ends(fds: &mut [Descriptor]) {
                     .flatten()
                     .copied()
                     .filter(|&j| {
-                        j != i
+                        // A FIFO opened O_RDWR holds both ends itself.
+                        (j != i || (fdinfo::flags_read(mine) && fdinfo::flags_write(mine)))
                             && flags(&fds[j]).is_some_and(|theirs| {
                                 (fdinfo::flags_read(mine) && fdinfo::flags_write(theirs))
                                     || (fdinfo::flags_write(mine) && fdinfo::flags_read(theirs))

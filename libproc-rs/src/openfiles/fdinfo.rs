@@ -235,6 +235,61 @@ pub fn signals_in_mask(mask: u64) -> Vec<i32> {
         .collect()
 }
 
+/// The name of a signal number (`SIGINT`), or `SIGn` / `SIGRTMIN+n`.
+pub fn signal_name(signo: i32) -> String {
+    const NAMES: [&str; 31] = [
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    match signo {
+        1..=31 => NAMES[signo as usize - 1].to_owned(),
+        // The kernel's numbering: SIGRTMIN is 32 (glibc reserves 32 and 33).
+        32..=64 => format!("SIGRTMIN+{}", signo - 32),
+        _ => format!("SIG{signo}"),
+    }
+}
+
+/// The name of a clock id as timerfd uses them.
+pub fn clock_name(clockid: i32) -> String {
+    match clockid {
+        0 => "CLOCK_REALTIME".into(),
+        1 => "CLOCK_MONOTONIC".into(),
+        7 => "CLOCK_BOOTTIME".into(),
+        8 => "CLOCK_REALTIME_ALARM".into(),
+        9 => "CLOCK_BOOTTIME_ALARM".into(),
+        other => format!("CLOCK({other})"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +344,9 @@ mod tests {
         );
         assert_eq!(s.sigmask, Some(0x4002));
         assert_eq!(signals_in_mask(0x4002), [2, 15]);
+        assert_eq!(signal_name(15), "SIGTERM");
+        assert_eq!(signal_name(34), "SIGRTMIN+2");
+        assert_eq!(clock_name(1), "CLOCK_MONOTONIC");
     }
 
     #[test]

@@ -75,8 +75,9 @@ fn unix_request() -> SockDiagMessage {
     })
 }
 
-/// Turn one sock_diag answer into a table entry.
-pub fn entry_from_message(message: &SockDiagMessage) -> Option<SocketEntry> {
+/// Turn one sock_diag answer into a table entry. The kernel does not echo
+/// an inet socket's protocol: `protocol` is the one the dump asked for.
+pub fn entry_from_message(message: &SockDiagMessage, protocol: Protocol) -> Option<SocketEntry> {
     match message {
         SockDiagMessage::InetResponse(r) => {
             let h = &r.header;
@@ -84,13 +85,10 @@ pub fn entry_from_message(message: &SockDiagMessage) -> Option<SocketEntry> {
             let local = std::net::SocketAddr::new(id.source_address, id.source_port);
             let remote = std::net::SocketAddr::new(id.destination_address, id.destination_port);
             let connected = !(remote.ip().is_unspecified() && remote.port() == 0);
-            // The request's protocol is not echoed; a TCP state other than
-            // CLOSE/ESTABLISHED cannot be UDP, and the caller knows which
-            // dump this is: see `dump`.
             Some(SocketEntry {
                 inode: u64::from(h.inode),
-                protocol: Protocol::Tcp,
-                sock_type: 1,
+                protocol,
+                sock_type: if protocol == Protocol::Udp { 2 } else { 1 },
                 state: h.state,
                 local: Endpoint::Inet(local),
                 peer: connected.then_some(Endpoint::Inet(remote)),
@@ -138,24 +136,21 @@ pub fn parse_batch(buf: &[u8], protocol: Protocol, table: &mut SocketTable) -> B
         if len < 16 || len > bytes.len() {
             break;
         }
-        match NetlinkMessage::<SockDiagMessage>::deserialize(&bytes[..len]) {
-            Ok(msg) => match msg.payload {
+        // A message that does not parse is skipped, not fatal.
+        if let Ok(msg) = NetlinkMessage::<SockDiagMessage>::deserialize(&bytes[..len]) {
+            match msg.payload {
                 NetlinkPayload::Done(_) => return Batch::Done,
+                // An error without a code is an acknowledgement.
                 NetlinkPayload::Error(e) => {
-                    return Batch::Failed(e.code.map_or(0, |c| c.get()));
+                    return e.code.map_or(Batch::Done, |c| Batch::Failed(c.get()));
                 }
                 NetlinkPayload::InnerMessage(m) => {
-                    if let Some(mut e) = entry_from_message(&m) {
-                        if protocol == Protocol::Udp {
-                            e.protocol = Protocol::Udp;
-                            e.sock_type = 2;
-                        }
+                    if let Some(e) = entry_from_message(&m, protocol) {
                         table.insert(e);
                     }
                 }
                 _ => {}
-            },
-            Err(_) => {}
+            }
         }
         // Messages are aligned to 4 bytes.
         offset += (len + 3) & !3;
