@@ -416,14 +416,9 @@ impl ProcessTarget for LiveProcess {
     }
 
     fn open_files(&self, options: crate::openfiles::Options) -> Result<crate::openfiles::FdTable> {
-        let fds = self.fds()?;
-        let limits = self.read_file("limits").ok();
-        Ok(crate::openfiles::describe_live(
-            &self.dir,
-            fds,
-            limits.as_deref(),
-            options,
-        ))
+        let limits = self.read_file("limits")?;
+        crate::openfiles::describe_live(&self.dir, Some(&limits), options)
+            .map_err(|e| self.proc_error(&self.dir.join("fd"), e))
     }
 
     fn root_dir(&self) -> Result<&RootDir> {

@@ -19,15 +19,17 @@ pub mod socket;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
 
 pub use fdinfo::{EpollWatch, FdInfo, InotifyWatch, TimerFd};
 pub use socket::{Endpoint, Protocol, SocketEntry, SocketTable, TableSource, UnixName};
-
-use crate::target::OpenFile;
 
 /// What to find out about each descriptor beyond `stat`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -136,16 +138,16 @@ fn split_dev(dev: u64) -> (u32, u32) {
 }
 
 impl FdStat {
-    fn from_metadata(m: &std::fs::Metadata) -> Self {
+    fn from_stat(st: &nix::sys::stat::FileStat) -> Self {
         FdStat {
-            mode: m.mode(),
-            dev: split_dev(m.dev()),
-            ino: m.ino(),
-            uid: m.uid(),
-            gid: m.gid(),
-            size: m.size(),
-            rdev: split_dev(m.rdev()),
-            nlink: m.nlink(),
+            mode: st.st_mode,
+            dev: split_dev(st.st_dev),
+            ino: st.st_ino,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            size: st.st_size as u64,
+            rdev: split_dev(st.st_rdev),
+            nlink: st.st_nlink,
         }
     }
 }
@@ -226,55 +228,63 @@ pub struct FdTable {
 }
 
 /// Describe the descriptors of a live process whose /proc directory is
-/// `dir`. `fds` is the list /proc/PID/fd gave and `limits` the text of
-/// /proc/PID/limits. Descriptors closed meanwhile are left out.
-pub fn describe_live(
-    dir: &Path,
-    fds: Vec<OpenFile>,
-    limits: Option<&[u8]>,
-    options: Options,
-) -> FdTable {
+/// `dir`; `limits` is the text of /proc/PID/limits. Descriptors closed
+/// meanwhile are left out. Fails only when /proc/PID/fd cannot be listed.
+///
+/// On a busy server this is thousands of descriptors, each a readlink, a
+/// stat and an fdinfo read: they are made relative to open directory
+/// descriptors (no path walk through /proc each time) and shared among a
+/// few threads, while another thread asks the kernel for the socket table.
+pub fn describe_live(dir: &Path, limits: Option<&[u8]>, options: Options) -> io::Result<FdTable> {
+    let fd_dir = dir.join("fd");
+    let mut numbers: Vec<i32> = std::fs::read_dir(&fd_dir)?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    numbers.sort_unstable();
+    let dirs = ProcFdDirs {
+        fd: open_dir(&fd_dir)?,
+        fdinfo: if options.fdinfo {
+            Some(open_dir(&dir.join("fdinfo"))?)
+        } else {
+            None
+        },
+    };
     let mut table = FdTable {
         rlimit: limits.and_then(fdinfo::parse_nofile_limit),
-        fds: Vec::with_capacity(fds.len()),
+        fds: Vec::with_capacity(numbers.len()),
         socket_source: None,
         notices: Vec::new(),
     };
-    let mut path = dir.join("fd");
-    for f in fds {
-        path.push(f.fd.to_string());
-        let meta = std::fs::metadata(&path);
-        path.pop();
-        let stat = match meta {
-            Ok(m) => Some(FdStat::from_metadata(&m)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(_) => None,
-        };
-        let info = if options.fdinfo {
-            match std::fs::read(dir.join(format!("fdinfo/{}", f.fd))) {
-                Ok(b) => Some(fdinfo::parse_fdinfo(&b)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(_) => None,
-            }
-        } else {
-            None
-        };
-        let kind = match stat {
-            Some(s) => FileKind::from_mode(s.mode),
-            None => kind_from_link(f.target.as_bytes()),
-        };
-        table.fds.push(Descriptor {
-            fd: f.fd,
-            link: f.target,
-            stat,
-            kind,
-            info,
-            socket: None,
-            other_end: Vec::new(),
-        });
-    }
-    if options.sockets && table.fds.iter().any(|d| d.kind == FileKind::Socket) {
-        let sockets = socket_table(dir, &mut table.notices);
+    let workers = match numbers.len() {
+        0..1024 => 1,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+    };
+    let chunk = numbers.len().div_ceil(workers).max(1);
+    let sockets = std::thread::scope(|scope| {
+        // Whether there are sockets at all is known only once links are
+        // read; asking the kernel costs little next to that, so ask at once.
+        let sockets = options.sockets.then(|| scope.spawn(|| socket_table(dir)));
+        let parts: Vec<_> = numbers
+            .chunks(chunk)
+            .map(|part| {
+                let dirs = &dirs;
+                scope.spawn(move || {
+                    part.iter()
+                        .filter_map(|&fd| dirs.describe(fd))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for part in parts {
+            table.fds.extend(part.join().unwrap_or_default());
+        }
+        sockets.map(|h| h.join())
+    });
+    if let Some(Ok((sockets, notice))) = sockets
+        && table.fds.iter().any(|d| d.kind == FileKind::Socket)
+    {
+        table.notices.extend(notice);
         table.socket_source = Some(sockets.source);
         for d in &mut table.fds {
             if d.kind == FileKind::Socket {
@@ -283,7 +293,87 @@ pub fn describe_live(
         }
     }
     link_other_ends(&mut table.fds);
-    table
+    Ok(table)
+}
+
+fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    Ok(nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// /proc/PID/fd and /proc/PID/fdinfo, open.
+struct ProcFdDirs {
+    fd: OwnedFd,
+    fdinfo: Option<OwnedFd>,
+}
+
+impl ProcFdDirs {
+    /// Describe one descriptor; `None` when it was closed meanwhile.
+    fn describe(&self, fd: i32) -> Option<Descriptor> {
+        let name = fd.to_string();
+        let stat = match nix::sys::stat::fstatat(&self.fd, name.as_str(), AtFlags::empty()) {
+            Ok(st) => Some(FdStat::from_stat(&st)),
+            Err(Errno::ENOENT) => return None,
+            Err(_) => None,
+        };
+        // A socket's link is always `socket:[INODE]`: on a server with
+        // thousands of connections, one system call fewer for each.
+        let link = match stat {
+            Some(s) if FileKind::from_mode(s.mode) == FileKind::Socket => {
+                OsString::from(format!("socket:[{}]", s.ino))
+            }
+            _ => nix::fcntl::readlinkat(&self.fd, name.as_str()).ok()?,
+        };
+        let info = match &self.fdinfo {
+            Some(dir) => match read_small_at(dir, &name) {
+                Ok(b) => Some(fdinfo::parse_fdinfo(&b)),
+                Err(Errno::ENOENT) => return None,
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let kind = match stat {
+            Some(s) => FileKind::from_mode(s.mode),
+            None => kind_from_link(link.as_bytes()),
+        };
+        Some(Descriptor {
+            fd,
+            link,
+            stat,
+            kind,
+            info,
+            socket: None,
+            other_end: Vec::new(),
+        })
+    }
+}
+
+/// Read a small /proc file relative to `dir`. A seq_file read that comes
+/// back short has returned everything, so the usual single read suffices.
+fn read_small_at(dir: &OwnedFd, name: &str) -> Result<Vec<u8>, Errno> {
+    let fd = nix::fcntl::openat(dir, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let mut file = std::fs::File::from(fd);
+    let mut buf = vec![0u8; 1024];
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len < buf.len() {
+                    break;
+                }
+                buf.resize(buf.len() * 2, 0);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
 }
 
 /// The type of a descriptor that could not be stat'ed, from its link.
@@ -302,15 +392,18 @@ fn kind_from_link(link: &[u8]) -> FileKind {
 /// The socket table of the target's network namespace: netlink first,
 /// /proc/PID/net when netlink fails (or when NPTOOLS_SOCKET_SOURCE=procfs
 /// asks for it, which the tests use to check the fallback).
-fn socket_table(dir: &Path, notices: &mut Vec<String>) -> SocketTable {
+fn socket_table(dir: &Path) -> (SocketTable, Option<String>) {
     let forced = std::env::var_os("NPTOOLS_SOCKET_SOURCE").is_some_and(|v| v == "procfs");
+    let mut notice = None;
     if !forced {
         match sockdiag::query(&dir.join("ns/net")) {
-            Ok(t) => return t,
-            Err(e) => notices.push(format!(
-                "sock_diag netlink is not available ({e}); socket details come from \
-                 /proc/PID/net, without UNIX socket peers"
-            )),
+            Ok(t) => return (t, None),
+            Err(e) => {
+                notice = Some(format!(
+                    "sock_diag netlink is not available ({e}); socket details come from \
+                     /proc/PID/net, without UNIX socket peers"
+                ))
+            }
         }
     }
     let mut table = SocketTable::new(TableSource::Procfs);
@@ -334,7 +427,7 @@ fn socket_table(dir: &Path, notices: &mut Vec<String>) -> SocketTable {
             table.insert(e);
         }
     }
-    table
+    (table, notice)
 }
 
 /// Fill in [`Descriptor::other_end`]: for pipes and FIFOs the descriptors
