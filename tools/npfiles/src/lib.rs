@@ -291,7 +291,10 @@ fn anon_lines(d: &Descriptor) -> Vec<String> {
     }
     if d.anon_name() == Some(b"eventpoll") {
         let fds: Vec<i32> = info.epoll.iter().map(|w| w.fd).collect();
-        lines.push(format!("epoll watching fds: {}", fd_list(&fds)));
+        lines.push(match fds.as_slice() {
+            [] => "epoll watching no fds".to_owned(),
+            fds => format!("epoll watching fds: {}", fd_list(fds)),
+        });
         for w in &info.epoll {
             lines.push(format!(
                 "  fd {} events:{:#x} ino:{}",
