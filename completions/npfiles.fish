@@ -1,4 +1,4 @@
-complete -c npfiles -l type -d 'Print only descriptors of this type, one line each, without a header' -r -f -a "file\t'Regular files'
+complete -c npfiles -l type -d 'Print only descriptors of this type, one line each, without a header (with --json: only these in `fds`)' -r -f -a "file\t'Regular files'
 dir\t'Directories'
 chr\t'Character devices'
 blk\t'Block devices'

@@ -110,6 +110,17 @@ fn count_lines(out: &str) -> usize {
     out.lines().count()
 }
 
+/// What `ls -l /proc/PID/fd | grep -c socket` counts.
+fn sockets_in_proc(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+        })
+        .count()
+}
+
 /// The number of a descriptor's fd line's `ino:` field.
 fn ino_of(block: &[String]) -> u64 {
     block[0]
@@ -431,14 +442,7 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
         String::from_utf8_lossy(&seed.stdout).trim(),
         sock.to_string()
     );
-    let kernel = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
-        })
-        .count();
-    assert_eq!(kernel, sock);
+    assert_eq!(sockets_in_proc(fx.proc.pid()), sock);
 
     // The /proc/PID/net fallback agrees with netlink on inet sockets and
     // finds the same UNIX sockets (without their peers).
@@ -501,6 +505,10 @@ fn json_is_complete() {
         pipe["pipe"]["other_end_fds"],
         serde_json::json!([fx.fd("pipe_w")])
     );
+    let only_udp = npfiles(&["--json", "--type", "udp", &pid]).ok();
+    let only_udp: serde_json::Value = serde_json::from_str(&only_udp).unwrap();
+    assert_eq!(only_udp["fds"].as_array().unwrap().len(), 1);
+    assert_eq!(only_udp["fds"][0]["fd"], fx.fd("udp"));
     let abs = by_fd(fx.fd("unix_abstract"));
     assert_eq!(
         abs["socket"]["local"]["name"],
@@ -545,14 +553,7 @@ server.listen(0, '127.0.0.1', () => {
         .count();
     assert_eq!((listen, accepted), (1, 100), "{out}");
     let sock = npfiles(&["--type", "sock", &p.pid_arg()]).ok();
-    let kernel = std::fs::read_dir(format!("/proc/{}/fd", p.pid()))
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
-        })
-        .count();
-    assert_eq!(count_lines(&sock), kernel);
+    assert_eq!(count_lines(&sock), sockets_in_proc(p.pid()));
 }
 
 #[test]

@@ -85,7 +85,8 @@ pub struct Args {
     #[arg(short = 'n')]
     pub names_only: bool,
 
-    /// Print only descriptors of this type, one line each, without a header.
+    /// Print only descriptors of this type, one line each, without a header
+    /// (with --json: only these in `fds`).
     #[arg(long = "type", value_name = "TYPE", value_enum)]
     pub fd_type: Option<FdType>,
 
@@ -134,7 +135,7 @@ pub fn main() -> ExitCode {
                 diag.warn(notice);
             }
             if args.common.json {
-                write_json(target, &table, out)
+                write_json(target, &table, args.fd_type, out)
             } else if let Some(t) = args.fd_type {
                 write_typed(&table, t, args.common.raw, out)
             } else {
@@ -498,6 +499,7 @@ fn fd_json(d: &Descriptor) -> Value {
 fn write_json(
     target: &dyn ProcessTarget,
     table: &FdTable,
+    only: Option<FdType>,
     out: &mut dyn Write,
 ) -> Result<(), ReportError> {
     let mut doc = report::target_json(target);
@@ -512,7 +514,14 @@ fn write_json(
     );
     doc.insert(
         "fds".into(),
-        Value::Array(table.fds.iter().map(fd_json).collect()),
+        Value::Array(
+            table
+                .fds
+                .iter()
+                .filter(|d| only.is_none_or(|t| d.is_type(t.name())))
+                .map(fd_json)
+                .collect(),
+        ),
     );
     serde_json::to_writer(&mut *out, &Value::Object(doc)).map_err(std::io::Error::from)?;
     writeln!(out)?;
