@@ -39,6 +39,9 @@ pub struct Options {
     pub fdinfo: bool,
     /// Look sockets up in the kernel's socket tables.
     pub sockets: bool,
+    /// Ask the kernel only about this protocol (`--type tcp` needs no UNIX
+    /// table); `None` for all of TCP, UDP and UNIX.
+    pub only_protocol: Option<Protocol>,
 }
 
 impl Options {
@@ -47,6 +50,7 @@ impl Options {
         Options {
             fdinfo: true,
             sockets: true,
+            only_protocol: None,
         }
     }
 }
@@ -264,7 +268,9 @@ pub fn describe_live(dir: &Path, limits: Option<&[u8]>, options: Options) -> io:
     let sockets = std::thread::scope(|scope| {
         // Whether there are sockets at all is known only once links are
         // read; asking the kernel costs little next to that, so ask at once.
-        let sockets = options.sockets.then(|| scope.spawn(|| socket_table(dir)));
+        let sockets = options
+            .sockets
+            .then(|| scope.spawn(|| socket_table(dir, options.only_protocol)));
         let parts: Vec<_> = numbers
             .chunks(chunk)
             .map(|part| {
@@ -335,7 +341,10 @@ impl ProcFdDirs {
             },
             None => None,
         };
+        // Anonymous inodes are told by their link: some (pidfs on newer
+        // kernels, say) carry file type bits.
         let kind = match stat {
+            _ if link.as_bytes().starts_with(b"anon_inode:") => FileKind::Anon,
             Some(s) => FileKind::from_mode(s.mode),
             None => kind_from_link(link.as_bytes()),
         };
@@ -392,11 +401,12 @@ fn kind_from_link(link: &[u8]) -> FileKind {
 /// The socket table of the target's network namespace: netlink first,
 /// /proc/PID/net when netlink fails (or when NPTOOLS_SOCKET_SOURCE=procfs
 /// asks for it, which the tests use to check the fallback).
-fn socket_table(dir: &Path) -> (SocketTable, Option<String>) {
+fn socket_table(dir: &Path, only: Option<Protocol>) -> (SocketTable, Option<String>) {
     let forced = std::env::var_os("NPTOOLS_SOCKET_SOURCE").is_some_and(|v| v == "procfs");
+    let wanted = |p: Protocol| only.is_none_or(|o| o == p);
     let mut notice = None;
     if !forced {
-        match sockdiag::query(&dir.join("ns/net")) {
+        match sockdiag::query(&dir.join("ns/net"), wanted) {
             Ok(t) => return (t, None),
             Err(e) => {
                 notice = Some(format!(
@@ -407,21 +417,21 @@ fn socket_table(dir: &Path) -> (SocketTable, Option<String>) {
         }
     }
     let mut table = SocketTable::new(TableSource::Procfs);
-    let files: [(&str, Option<Protocol>); 5] = [
-        ("net/tcp", Some(Protocol::Tcp)),
-        ("net/tcp6", Some(Protocol::Tcp)),
-        ("net/udp", Some(Protocol::Udp)),
-        ("net/udp6", Some(Protocol::Udp)),
-        ("net/unix", None),
+    let files = [
+        ("net/tcp", Protocol::Tcp),
+        ("net/tcp6", Protocol::Tcp),
+        ("net/udp", Protocol::Udp),
+        ("net/udp6", Protocol::Udp),
+        ("net/unix", Protocol::Unix),
     ];
-    for (name, protocol) in files {
+    for (name, protocol) in files.into_iter().filter(|&(_, p)| wanted(p)) {
         // A kernel without IPv6 has no tcp6: that table is simply empty.
         let Ok(text) = std::fs::read(dir.join(name)) else {
             continue;
         };
         let entries = match protocol {
-            Some(p) => procnet::parse_inet(&text, p),
-            None => procnet::parse_unix(&text),
+            Protocol::Unix => procnet::parse_unix(&text),
+            inet => procnet::parse_inet(&text, inet),
         };
         for e in entries {
             table.insert(e);

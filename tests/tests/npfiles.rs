@@ -238,6 +238,11 @@ fn every_descriptor_the_fixture_made_is_described() {
         fx.fd("signalfd"),
         &["anon_inode:[signalfd]", "signalfd signals: SIGUSR1,SIGUSR2"],
     );
+    expect(
+        &b,
+        fx.fd("pidfd"),
+        &["anon_inode:[pidfd]", &format!("pidfd pid:{pid}")],
+    );
     let dmeta = std::fs::metadata(fx.dir.path()).unwrap();
     let (major, minor) = (
         nix::sys::stat::major(dmeta.dev()),
@@ -393,7 +398,7 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
         ("udp", 1),
         ("unix", unix),
         ("fifo", 4),
-        ("anon", 5),
+        ("anon", 6),
         ("dir", 1),
         ("file", 2),
         // stdin, stderr and the fixture's /dev/null.

@@ -20,6 +20,8 @@ pub struct FdInfo {
     pub sigmask: Option<u64>,
     /// inotify: the watches (`inotify wd:` lines).
     pub inotify: Vec<InotifyWatch>,
+    /// pidfd: the process it refers to (`Pid:`; -1 once it has been reaped).
+    pub pidfd_pid: Option<i32>,
 }
 
 /// One descriptor an epoll instance watches.
@@ -124,6 +126,8 @@ pub fn parse_fdinfo(bytes: &[u8]) -> FdInfo {
                     mask: hex(word(rest, "mask")).unwrap_or(0),
                 });
             }
+        } else if let Some(v) = field(line, "Pid") {
+            info.pidfd_pid = v.parse().ok();
         } else if let Some(v) = field(line, "sigmask") {
             info.sigmask = u64::from_str_radix(v, 16).ok();
         } else if let Some(v) = field(line, "clockid") {
@@ -380,6 +384,10 @@ mod tests {
             }]
         );
         assert_eq!(parse_fdinfo(b"").timerfd, None);
+        let p = parse_fdinfo(
+            b"pos:\t0\nflags:\t02000002\nmnt_id:\t4\nino:\t267342\nPid:\t7723\nNSpid:\t7723\n",
+        );
+        assert_eq!(p.pidfd_pid, Some(7723));
     }
 
     #[test]

@@ -189,8 +189,9 @@ fn dump(
     }
 }
 
-/// The TCP, UDP and UNIX sockets of the network namespace `ns_path`.
-pub fn query(ns_path: &Path) -> io::Result<SocketTable> {
+/// The TCP, UDP and UNIX sockets of the network namespace `ns_path`, of
+/// the protocols `wanted` accepts.
+pub fn query(ns_path: &Path, wanted: impl Fn(Protocol) -> bool) -> io::Result<SocketTable> {
     let socket = open_in_namespace(ns_path)?;
     let mut table = SocketTable::new(TableSource::Netlink);
     let dumps = [
@@ -200,7 +201,8 @@ pub fn query(ns_path: &Path) -> io::Result<SocketTable> {
         (inet_request(AF_INET6, IPPROTO_UDP), Protocol::Udp),
         (unix_request(), Protocol::Unix),
     ];
-    for (seq, (request, protocol)) in dumps.into_iter().enumerate() {
+    let dumps = dumps.into_iter().filter(|(_, p)| wanted(*p));
+    for (seq, (request, protocol)) in dumps.enumerate() {
         dump(&socket, request, protocol, seq as u32 + 1, &mut table)?;
     }
     table.link_unix_peers();

@@ -107,6 +107,12 @@ impl Args {
             Some(t) => Options {
                 fdinfo: matches!(t, FdType::Fifo | FdType::Anon),
                 sockets: matches!(t, FdType::Sock | FdType::Tcp | FdType::Udp | FdType::Unix),
+                only_protocol: match t {
+                    FdType::Tcp => Some(Protocol::Tcp),
+                    FdType::Udp => Some(Protocol::Udp),
+                    FdType::Unix => Some(Protocol::Unix),
+                    _ => None,
+                },
             },
             None if self.names_only => Options::default(),
             None => Options::full(),
@@ -318,6 +324,9 @@ fn anon_lines(d: &Descriptor) -> Vec<String> {
         let names: Vec<String> = signals_in_mask(mask).into_iter().map(signal_name).collect();
         lines.push(format!("signalfd signals: {}", names.join(",")));
     }
+    if let Some(pid) = info.pidfd_pid {
+        lines.push(format!("pidfd pid:{pid}"));
+    }
     for w in &info.inotify {
         lines.push(format!(
             "inotify wd:{} dev:{},{} ino:{} mask:{:#x}",
@@ -434,6 +443,9 @@ fn anon_json(d: &Descriptor) -> Value {
         }
         if let Some(mask) = info.sigmask {
             m.insert("signals".into(), json!(signals_in_mask(mask)));
+        }
+        if let Some(pid) = info.pidfd_pid {
+            m.insert("pid".into(), json!(pid));
         }
         if !info.inotify.is_empty() {
             let watches: Vec<Value> = info
