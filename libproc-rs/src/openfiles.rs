@@ -197,8 +197,7 @@ impl Descriptor {
         )
     }
 
-    /// The pipe or socket inode in `pipe:[N]` / `socket:[N]`, else the
-    /// stat inode.
+    /// The inode (of the pipe or socket for those), when stat worked.
     pub fn inode(&self) -> Option<u64> {
         self.stat.map(|s| s.ino)
     }
@@ -265,29 +264,39 @@ pub fn describe_live(dir: &Path, limits: Option<&[u8]>, options: Options) -> io:
         _ => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
     };
     let chunk = numbers.len().div_ceil(workers).max(1);
+    let describe = |part: &[i32]| -> Vec<Descriptor> {
+        part.iter().filter_map(|&fd| dirs.describe(fd)).collect()
+    };
     let sockets = std::thread::scope(|scope| {
         // Whether there are sockets at all is known only once links are
         // read; asking the kernel costs little next to that, so ask at once.
+        // Where no thread can be had, the work is done here instead.
+        let query = move || socket_table(dir, options.only_protocol);
         let sockets = options
             .sockets
-            .then(|| scope.spawn(|| socket_table(dir, options.only_protocol)));
-        let parts: Vec<_> = numbers
-            .chunks(chunk)
+            .then(|| std::thread::Builder::new().spawn_scoped(scope, query).ok());
+        let mut parts = numbers.chunks(chunk);
+        let first = parts.next().unwrap_or_default();
+        let others: Vec<_> = parts
             .map(|part| {
-                let dirs = &dirs;
-                scope.spawn(move || {
-                    part.iter()
-                        .filter_map(|&fd| dirs.describe(fd))
-                        .collect::<Vec<_>>()
-                })
+                let handle =
+                    std::thread::Builder::new().spawn_scoped(scope, move || describe(part));
+                (part, handle.ok())
             })
             .collect();
-        for part in parts {
-            table.fds.extend(part.join().unwrap_or_default());
+        table.fds.extend(describe(first));
+        for (part, handle) in others {
+            table.fds.extend(match handle.map(|h| h.join()) {
+                Some(Ok(described)) => described,
+                _ => describe(part),
+            });
         }
-        sockets.map(|h| h.join())
+        sockets.map(|handle| match handle.map(|h| h.join()) {
+            Some(Ok(table)) => table,
+            _ => query(),
+        })
     });
-    if let Some(Ok((sockets, notice))) = sockets
+    if let Some((sockets, notice)) = sockets
         && table.fds.iter().any(|d| d.kind == FileKind::Socket)
     {
         table.notices.extend(notice);

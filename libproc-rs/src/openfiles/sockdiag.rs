@@ -33,12 +33,14 @@ pub fn open_in_namespace(ns_path: &Path) -> io::Result<Socket> {
         return open_socket();
     }
     let ns = File::open(ns_path)?;
-    std::thread::spawn(move || {
-        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
-        open_socket()
-    })
-    .join()
-    .map_err(|_| io::Error::other("the namespace thread failed"))?
+    std::thread::Builder::new()
+        .name("netns".into())
+        .spawn(move || {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+            open_socket()
+        })?
+        .join()
+        .map_err(|_| io::Error::other("the namespace thread failed"))?
 }
 
 fn open_socket() -> io::Result<Socket> {
