@@ -25,10 +25,13 @@ struct Fixture {
 
 impl Fixture {
     fn start(conns: usize, many: usize) -> Self {
+        Self::start_with(&[&conns.to_string(), &many.to_string()])
+    }
+    fn start_with(args: &[&str]) -> Self {
         let dir = scratch();
-        let mut spawn = Spawn::new(fixture("openfiles")).arg(conns.to_string());
-        if many > 0 {
-            spawn = spawn.arg(many.to_string());
+        let mut spawn = Spawn::new(fixture("openfiles"));
+        for a in args {
+            spawn = spawn.arg(a);
         }
         spawn.cwd = Some(dir.path().to_owned());
         let proc = spawn.start();
@@ -142,7 +145,7 @@ fn every_descriptor_the_fixture_made_is_described() {
     let mut lines = report.lines();
     let header = lines.next().unwrap();
     assert!(header.starts_with(&format!("{pid}:\t")), "{header}");
-    assert!(header.contains("openfiles 5"), "{header}");
+    assert!(header.contains("openfiles 5 0"), "{header}");
     assert_eq!(
         lines.next().unwrap(),
         format!("  Current rlimit: {} file descriptors", fx.f["rlimit"])
@@ -680,4 +683,32 @@ fn sockets_are_looked_up_in_the_target_network_namespace() {
             .env("NPTOOLS_SOCKET_SOURCE", "procfs"),
     );
     assert_eq!(fb.ok(), out);
+}
+
+#[test]
+fn descriptors_closing_while_they_are_read_are_skipped() {
+    // A thread in the fixture opens and closes descriptors without pause:
+    // some vanish between npfiles listing them and reading them.
+    let fx = Fixture::start_with(&["2", "0", "churn"]);
+    let pid = fx.proc.pid_arg();
+    for args in [
+        vec![pid.as_str()],
+        vec!["--type", "sock", &pid],
+        vec!["--json", &pid],
+    ] {
+        for _ in 0..20 {
+            let run = npfiles(&args);
+            run.no_crash();
+            assert_eq!(run.code(), 0, "{args:?}: {}", run.stderr);
+            assert!(run.stderr.is_empty(), "{args:?}: {}", run.stderr);
+        }
+    }
+    // What stays open is always reported.
+    let out = npfiles(&["--type", "tcp", &pid]).ok();
+    let listener = format!(
+        "{:4}: tcp 127.0.0.1:{} *:* LISTEN",
+        fx.fd("tcp_listen"),
+        fx.f["tcp_port"]
+    );
+    assert!(out.lines().any(|l| l == listener), "{out}");
 }
