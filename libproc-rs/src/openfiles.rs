@@ -419,8 +419,8 @@ fn socket_table(dir: &Path, only: Option<Protocol>) -> (SocketTable, Option<Stri
             Ok(t) => return (t, None),
             Err(e) => {
                 notice = Some(format!(
-                    "sock_diag netlink is not available ({e}); socket details come from \
-                     /proc/PID/net, without UNIX socket peers"
+                    "sock_diag netlink is not available: {e}; socket details come from \
+                     /proc/PID/net instead, without UNIX socket peers"
                 ))
             }
         }

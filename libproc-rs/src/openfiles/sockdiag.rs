@@ -36,7 +36,11 @@ pub fn open_in_namespace(ns_path: &Path) -> io::Result<Socket> {
     std::thread::Builder::new()
         .name("netns".into())
         .spawn(move || {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                io::Error::other(format!(
+                    "cannot join the process's network namespace ({e}); that needs CAP_SYS_ADMIN"
+                ))
+            })?;
             open_socket()
         })?
         .join()
