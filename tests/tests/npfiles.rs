@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -711,4 +712,62 @@ fn descriptors_closing_while_they_are_read_are_skipped() {
         fx.f["tcp_port"]
     );
     assert!(out.lines().any(|l| l == listener), "{out}");
+}
+
+#[test]
+fn without_netlink_the_proc_tables_serve_and_a_warning_says_so() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test runs a fixture and npfiles as another user, so it must run as root"
+    );
+    // An unprivileged user's process in a user and network namespace of its
+    // own: that user may read the process but not join its namespace.
+    let fixture = fixture("openfiles");
+    let dir = scratch();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let mut spawn = Spawn::new("setpriv")
+        .arg("--reuid=65534")
+        .arg("--regid=65534")
+        .arg("--clear-groups")
+        .arg("unshare")
+        .arg("--user")
+        .arg("--map-root-user")
+        .arg("--net")
+        .arg("sh")
+        .arg("-c")
+        .arg(format!(
+            "ip link set lo up && exec '{}' 1",
+            fixture.display()
+        ));
+    spawn.env = vec![("PATH".into(), "/usr/sbin:/usr/bin:/sbin:/bin".into())];
+    spawn.cwd = Some(dir.path().to_owned());
+    let p = spawn.start();
+    let f = ready_fields(&p.ready_line);
+    let mut cmd = Command::new(tool("npfiles"));
+    cmd.args(["--type", "tcp", &p.pid_arg()])
+        .uid(65534)
+        .gid(65534);
+    let r = run_command(&mut cmd);
+    let out = r.ok();
+    assert_eq!(
+        r.stderr,
+        format!(
+            "npfiles: {}: warning: sock_diag netlink is not available: cannot join the \
+             process's network namespace (EPERM: Operation not permitted); that needs \
+             CAP_SYS_ADMIN; socket details come from /proc/PID/net instead, without UNIX \
+             socket peers\n",
+            p.pid()
+        )
+    );
+    let listener = format!(
+        "{:4}: tcp 127.0.0.1:{} *:* LISTEN",
+        f["tcp_listen"].parse::<i32>().unwrap(),
+        f["tcp_port"]
+    );
+    assert!(out.lines().any(|l| l == listener), "{out}");
+    assert_eq!(count_lines(&out), 1 + 2 + 1, "{out}");
 }
