@@ -274,10 +274,10 @@ pub trait ProcessTarget: Memory {
     fn fds(&self) -> Result<Vec<OpenFile>>;
 
     /// The open file descriptors described in detail (stat, fdinfo,
-    /// sockets; see [`crate::openfiles`]). A source that cannot describe
-    /// them says why: a core records no descriptors.
-    fn open_files(&self, options: crate::openfiles::Options) -> Result<crate::openfiles::FdTable> {
-        let _ = (self.fds()?, options);
+    /// sockets; see [`crate::openfiles`]). Only a live process can; a core
+    /// records no descriptors, and its [`ProcessTarget::fds`] says so.
+    fn open_files(&self, _options: crate::openfiles::Options) -> Result<crate::openfiles::FdTable> {
+        self.fds()?;
         Err(Error::not_available(
             "this source lists descriptors but cannot describe them",
         ))
