@@ -265,7 +265,10 @@ pub fn describe_live(dir: &Path, limits: Option<&[u8]>, options: Options) -> io:
     };
     let chunk = numbers.len().div_ceil(workers).max(1);
     let describe = |part: &[i32]| -> Vec<Descriptor> {
-        part.iter().filter_map(|&fd| dirs.describe(fd)).collect()
+        let mut buf = Vec::new();
+        part.iter()
+            .filter_map(|&fd| dirs.describe(fd, &mut buf))
+            .collect()
     };
     let sockets = std::thread::scope(|scope| {
         // Whether there are sockets at all is known only once links are
@@ -327,7 +330,8 @@ struct ProcFdDirs {
 
 impl ProcFdDirs {
     /// Describe one descriptor; `None` when it was closed meanwhile.
-    fn describe(&self, fd: i32) -> Option<Descriptor> {
+    /// `buf` is scratch space, reused from one descriptor to the next.
+    fn describe(&self, fd: i32, buf: &mut Vec<u8>) -> Option<Descriptor> {
         let name = fd.to_string();
         let stat = match nix::sys::stat::fstatat(&self.fd, name.as_str(), AtFlags::empty()) {
             Ok(st) => Some(FdStat::from_stat(&st)),
@@ -343,8 +347,8 @@ impl ProcFdDirs {
             _ => nix::fcntl::readlinkat(&self.fd, name.as_str()).ok()?,
         };
         let info = match &self.fdinfo {
-            Some(dir) => match read_small_at(dir, &name) {
-                Ok(b) => Some(fdinfo::parse_fdinfo(&b)),
+            Some(dir) => match read_small_at(dir, &name, buf) {
+                Ok(b) => Some(fdinfo::parse_fdinfo(b)),
                 Err(Errno::ENOENT) => return None,
                 Err(_) => None,
             },
@@ -369,12 +373,15 @@ impl ProcFdDirs {
     }
 }
 
-/// Read a small /proc file relative to `dir`. A seq_file read that comes
-/// back short has returned everything, so the usual single read suffices.
-fn read_small_at(dir: &OwnedFd, name: &str) -> Result<Vec<u8>, Errno> {
+/// Read a small /proc file relative to `dir` into `buf`. A seq_file read
+/// that comes back short has returned everything, so the usual single read
+/// suffices.
+fn read_small_at<'a>(dir: &OwnedFd, name: &str, buf: &'a mut Vec<u8>) -> Result<&'a [u8], Errno> {
     let fd = nix::fcntl::openat(dir, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
     let mut file = std::fs::File::from(fd);
-    let mut buf = vec![0u8; 1024];
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
     let mut len = 0;
     loop {
         match file.read(&mut buf[len..]) {
@@ -390,8 +397,7 @@ fn read_small_at(dir: &OwnedFd, name: &str) -> Result<Vec<u8>, Errno> {
             Err(e) => return Err(Errno::from_raw(e.raw_os_error().unwrap_or(0))),
         }
     }
-    buf.truncate(len);
-    Ok(buf)
+    Ok(&buf[..len])
 }
 
 /// The type of a descriptor that could not be stat'ed, from its link.

@@ -184,7 +184,7 @@ pub struct SocketTable {
 impl SocketTable {
     pub fn new(source: TableSource) -> Self {
         SocketTable {
-            by_inode: HashMap::new(),
+            by_inode: HashMap::with_capacity(1024),
             source,
         }
     }

@@ -298,16 +298,11 @@ fn anon_lines(d: &Descriptor) -> Vec<String> {
     }
     if d.anon_name() == Some(b"eventpoll") {
         let fds: Vec<i32> = info.epoll.iter().map(|w| w.fd).collect();
+        // The events each one waits for are in --json.
         lines.push(match fds.as_slice() {
             [] => "epoll watching no fds".to_owned(),
             fds => format!("epoll watching fds: {}", fd_list(fds)),
         });
-        for w in &info.epoll {
-            lines.push(format!(
-                "  fd {} events:{:#x} ino:{}",
-                w.fd, w.events, w.ino
-            ));
-        }
     }
     if let Some(t) = &info.timerfd {
         lines.push(format!(
