@@ -374,6 +374,19 @@ fn every_descriptor_the_fixture_made_is_described() {
         ],
     );
 
+    // A socket that is not TCP, UDP or UNIX is still a socket, and says so.
+    let nl = fx.fd("netlink");
+    let nl_ino = ino_of(&b[&nl]);
+    assert!(b[&nl][0].contains(": S_IFSOCK "), "{:?}", b[&nl]);
+    expect(
+        &b,
+        nl,
+        &[
+            "O_RDWR|O_CLOEXEC",
+            &format!("socket:[{nl_ino}] (not in the kernel's TCP, UDP or UNIX socket tables)"),
+        ],
+    );
+
     // -n: the header, the rlimit and one line per descriptor.
     let n = npfiles(&["-n", &pid]).ok();
     assert_eq!(count_lines(&n), 2 + b.len(), "{n}");
@@ -394,7 +407,8 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
     // listener + both ends of each connection + the IPv6 listener.
     let tcp = 1 + 2 * conns + 1;
     let unix = 2 + 3 + 1;
-    let sock = tcp + 1 + unix;
+    // ... and one netlink socket.
+    let sock = tcp + 1 + unix + 1;
     // The pipe's two ends, the named FIFO, and stdout (a pipe to us).
     let expected = [
         ("sock", sock),
@@ -420,6 +434,9 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
             assert!(ok, "--type {t}: {line}");
         }
     }
+    let socks = npfiles(&["--type", "sock", &pid]).ok();
+    let nl = format!("{:4}: sock socket:[", fx.fd("netlink"));
+    assert!(socks.lines().any(|l| l.starts_with(&nl)), "{socks}");
     let tcp_lines = npfiles(&["--type", "tcp", &pid]).ok();
     let port = fx.num("tcp_port");
     let listener = format!("{:4}: tcp 127.0.0.1:{port} *:* LISTEN", fx.fd("tcp_listen"));
