@@ -29,6 +29,7 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::Mode;
 
 pub use fdinfo::{EpollWatch, FdInfo, InotifyWatch, TimerFd};
+use sockdiag::Dump;
 pub use socket::{Endpoint, Protocol, SocketEntry, SocketTable, TableSource, UnixName};
 
 /// What to find out about each descriptor beyond `stat`.
@@ -417,34 +418,48 @@ fn kind_from_link(link: &[u8]) -> FileKind {
 /// /proc/PID/net when netlink fails (or when NPTOOLS_SOCKET_SOURCE=procfs
 /// asks for it, which the tests use to check the fallback).
 fn socket_table(dir: &Path, only: Option<Protocol>) -> (SocketTable, Option<String>) {
+    let dumps: Vec<Dump> = Dump::ALL
+        .into_iter()
+        .filter(|d| only.is_none_or(|p| p == d.protocol()))
+        .collect();
     let forced = std::env::var_os("NPTOOLS_SOCKET_SOURCE").is_some_and(|v| v == "procfs");
-    let wanted = |p: Protocol| only.is_none_or(|o| o == p);
-    let mut notice = None;
-    if !forced {
-        match sockdiag::query(&dir.join("ns/net"), wanted) {
-            Ok(t) => return (t, None),
-            Err(e) => {
-                notice = Some(format!(
-                    "sock_diag netlink is not available: {e}; socket details come from \
-                     /proc/PID/net instead, without UNIX socket peers"
-                ))
-            }
+    let answer = if forced {
+        Err(None)
+    } else {
+        sockdiag::query(&dir.join("ns/net"), &dumps).map_err(Some)
+    };
+    let (mut table, failed, notice) = match answer {
+        Ok((table, failed)) => {
+            // A kernel without IPv6 refuses those dumps and has no
+            // /proc/PID/net/tcp6 either: nothing is missing then.
+            let missing: Vec<String> = failed
+                .iter()
+                .filter(|(d, _)| dir.join(d.proc_file()).exists())
+                .map(|(d, e)| format!("{} ({e})", d.proc_file()))
+                .collect();
+            let notice = (!missing.is_empty()).then(|| {
+                format!(
+                    "sock_diag netlink could not list {}; those come from /proc/PID/ instead",
+                    missing.join(", ")
+                )
+            });
+            (table, failed.into_iter().map(|(d, _)| d).collect(), notice)
         }
-    }
-    let mut table = SocketTable::new(TableSource::Procfs);
-    let files = [
-        ("net/tcp", Protocol::Tcp),
-        ("net/tcp6", Protocol::Tcp),
-        ("net/udp", Protocol::Udp),
-        ("net/udp6", Protocol::Udp),
-        ("net/unix", Protocol::Unix),
-    ];
-    for (name, protocol) in files.into_iter().filter(|&(_, p)| wanted(p)) {
-        // A kernel without IPv6 has no tcp6: that table is simply empty.
-        let Ok(text) = std::fs::read(dir.join(name)) else {
+        Err(None) => (SocketTable::new(TableSource::Procfs), dumps, None),
+        Err(Some(e)) => (
+            SocketTable::new(TableSource::Procfs),
+            dumps,
+            Some(format!(
+                "sock_diag netlink is not available: {e}; socket details come from \
+                 /proc/PID/net instead, without UNIX socket peers"
+            )),
+        ),
+    };
+    for d in failed {
+        let Ok(text) = std::fs::read(dir.join(d.proc_file())) else {
             continue;
         };
-        let entries = match protocol {
+        let entries = match d.protocol() {
             Protocol::Unix => procnet::parse_unix(&text),
             inet => procnet::parse_inet(&text, inet),
         };

@@ -58,6 +58,50 @@ fn open_socket() -> io::Result<Socket> {
 /// sockets are in TCP_CLOSE.
 const ALL_STATES: u32 = 0xffff_ffff;
 
+/// One table of the kernel's: a sock_diag dump, and the /proc/PID/net file
+/// that lists the same sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dump {
+    Tcp4,
+    Tcp6,
+    Udp4,
+    Udp6,
+    Unix,
+}
+
+impl Dump {
+    pub const ALL: [Dump; 5] = [Dump::Tcp4, Dump::Tcp6, Dump::Udp4, Dump::Udp6, Dump::Unix];
+
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Dump::Tcp4 | Dump::Tcp6 => Protocol::Tcp,
+            Dump::Udp4 | Dump::Udp6 => Protocol::Udp,
+            Dump::Unix => Protocol::Unix,
+        }
+    }
+
+    /// The file under /proc/PID/ with the same table.
+    pub fn proc_file(self) -> &'static str {
+        match self {
+            Dump::Tcp4 => "net/tcp",
+            Dump::Tcp6 => "net/tcp6",
+            Dump::Udp4 => "net/udp",
+            Dump::Udp6 => "net/udp6",
+            Dump::Unix => "net/unix",
+        }
+    }
+
+    fn request(self) -> SockDiagMessage {
+        match self {
+            Dump::Tcp4 => inet_request(AF_INET, IPPROTO_TCP),
+            Dump::Tcp6 => inet_request(AF_INET6, IPPROTO_TCP),
+            Dump::Udp4 => inet_request(AF_INET, IPPROTO_UDP),
+            Dump::Udp6 => inet_request(AF_INET6, IPPROTO_UDP),
+            Dump::Unix => unix_request(),
+        }
+    }
+}
+
 fn inet_request(family: u8, protocol: u8) -> SockDiagMessage {
     SockDiagMessage::InetRequest(InetRequest {
         family,
@@ -195,24 +239,27 @@ fn dump(
     }
 }
 
-/// The TCP, UDP and UNIX sockets of the network namespace `ns_path`, of
-/// the protocols `wanted` accepts.
-pub fn query(ns_path: &Path, wanted: impl Fn(Protocol) -> bool) -> io::Result<SocketTable> {
+/// The sockets of the network namespace `ns_path` in the tables `dumps`.
+/// Fails when no sock_diag socket can be had there; a table the kernel
+/// refuses to dump (a protocol's diag module missing, no IPv6) is returned
+/// with its error, for the caller to read elsewhere.
+pub fn query(ns_path: &Path, dumps: &[Dump]) -> io::Result<(SocketTable, Vec<(Dump, io::Error)>)> {
     let socket = open_in_namespace(ns_path)?;
     let mut table = SocketTable::new(TableSource::Netlink);
-    let dumps = [
-        (inet_request(AF_INET, IPPROTO_TCP), Protocol::Tcp),
-        (inet_request(AF_INET6, IPPROTO_TCP), Protocol::Tcp),
-        (inet_request(AF_INET, IPPROTO_UDP), Protocol::Udp),
-        (inet_request(AF_INET6, IPPROTO_UDP), Protocol::Udp),
-        (unix_request(), Protocol::Unix),
-    ];
-    let dumps = dumps.into_iter().filter(|(_, p)| wanted(*p));
-    for (seq, (request, protocol)) in dumps.enumerate() {
-        dump(&socket, request, protocol, seq as u32 + 1, &mut table)?;
+    let mut failed = Vec::new();
+    for (seq, &d) in dumps.iter().enumerate() {
+        if let Err(e) = dump(
+            &socket,
+            d.request(),
+            d.protocol(),
+            seq as u32 + 1,
+            &mut table,
+        ) {
+            failed.push((d, e));
+        }
     }
     table.link_unix_peers();
-    Ok(table)
+    Ok((table, failed))
 }
 
 #[cfg(test)]
