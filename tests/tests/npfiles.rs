@@ -439,8 +439,10 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
     assert!(socks.lines().any(|l| l.starts_with(&nl)), "{socks}");
     let tcp_lines = npfiles(&["--type", "tcp", &pid]).ok();
     let port = fx.num("tcp_port");
-    let listener = format!("{:4}: tcp 127.0.0.1:{port} *:* LISTEN", fx.fd("tcp_listen"));
-    assert!(tcp_lines.lines().any(|l| l == listener), "{tcp_lines}");
+    assert!(
+        tcp_lines.lines().any(|l| l == listener_line(&fx.f)),
+        "{tcp_lines}"
+    );
     let (c, cport, a) = fx.connections()[0];
     for want in [
         format!("{c:4}: tcp 127.0.0.1:{cport} 127.0.0.1:{port} ESTABLISHED"),
@@ -661,23 +663,38 @@ fn errors_and_usage() {
     assert_eq!(count_lines(&r.text()), 1);
 }
 
+/// Start the fixture with `conns` connections in a network namespace of
+/// its own, under the command `prefix` (unshare and friends), loopback up.
+fn in_own_network_namespace(prefix: &[&str], conns: usize, cwd: &Path) -> Proc {
+    let mut spawn = Spawn::new(prefix[0]);
+    for a in &prefix[1..] {
+        spawn = spawn.arg(a);
+    }
+    let script = format!(
+        "ip link set lo up && exec '{}' {conns}",
+        fixture("openfiles").display()
+    );
+    spawn = spawn.arg("sh").arg("-c").arg(script);
+    spawn.env = vec![("PATH".into(), "/usr/sbin:/usr/bin:/sbin:/bin".into())];
+    spawn.cwd = Some(cwd.to_owned());
+    spawn.start()
+}
+
+/// The `--type tcp` line of the fixture's listener.
+fn listener_line(f: &HashMap<String, String>) -> String {
+    format!(
+        "{:4}: tcp 127.0.0.1:{} *:* LISTEN",
+        f["tcp_listen"].parse::<i32>().unwrap(),
+        f["tcp_port"]
+    )
+}
+
 #[test]
 fn sockets_are_looked_up_in_the_target_network_namespace() {
     // A fixture in a network namespace of its own: its sockets are not in
     // ours, so they are only found by asking inside its namespace.
-    let fixture = fixture("openfiles");
     let dir = scratch();
-    let mut spawn = Spawn::new("unshare")
-        .arg("--net")
-        .arg("sh")
-        .arg("-c")
-        .arg(format!(
-            "ip link set lo up && exec '{}' 2",
-            fixture.display()
-        ));
-    spawn.env = vec![("PATH".into(), "/usr/sbin:/usr/bin:/sbin:/bin".into())];
-    spawn.cwd = Some(dir.path().to_owned());
-    let p = spawn.start();
+    let p = in_own_network_namespace(&["unshare", "--net"], 2, dir.path());
     let f = ready_fields(&p.ready_line);
     let ours = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
     let theirs = std::fs::metadata(format!("/proc/{}/ns/net", p.pid()))
@@ -688,12 +705,7 @@ fn sockets_are_looked_up_in_the_target_network_namespace() {
     let out = run.ok();
     assert!(run.stderr.is_empty(), "{}", run.stderr);
     assert_eq!(count_lines(&out), 1 + 2 * 2 + 1, "{out}");
-    let listener = format!(
-        "{:4}: tcp 127.0.0.1:{} *:* LISTEN",
-        f["tcp_listen"].parse::<i32>().unwrap(),
-        f["tcp_port"]
-    );
-    assert!(out.lines().any(|l| l == listener), "{out}");
+    assert!(out.lines().any(|l| l == listener_line(&f)), "{out}");
     // The /proc/PID/net fallback reads the same namespace.
     let fb = run_command(
         Command::new(tool("npfiles"))
@@ -723,12 +735,7 @@ fn descriptors_closing_while_they_are_read_are_skipped() {
     }
     // What stays open is always reported.
     let out = npfiles(&["--type", "tcp", &pid]).ok();
-    let listener = format!(
-        "{:4}: tcp 127.0.0.1:{} *:* LISTEN",
-        fx.fd("tcp_listen"),
-        fx.f["tcp_port"]
-    );
-    assert!(out.lines().any(|l| l == listener), "{out}");
+    assert!(out.lines().any(|l| l == listener_line(&fx.f)), "{out}");
 }
 
 #[test]
@@ -739,30 +746,26 @@ fn without_netlink_the_proc_tables_serve_and_a_warning_says_so() {
     );
     // An unprivileged user's process in a user and network namespace of its
     // own: that user may read the process but not join its namespace.
-    let fixture = fixture("openfiles");
     let dir = scratch();
     std::fs::set_permissions(
         dir.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
     )
     .unwrap();
-    let mut spawn = Spawn::new("setpriv")
-        .arg("--reuid=65534")
-        .arg("--regid=65534")
-        .arg("--clear-groups")
-        .arg("unshare")
-        .arg("--user")
-        .arg("--map-root-user")
-        .arg("--net")
-        .arg("sh")
-        .arg("-c")
-        .arg(format!(
-            "ip link set lo up && exec '{}' 1",
-            fixture.display()
-        ));
-    spawn.env = vec![("PATH".into(), "/usr/sbin:/usr/bin:/sbin:/bin".into())];
-    spawn.cwd = Some(dir.path().to_owned());
-    let p = spawn.start();
+    let p = in_own_network_namespace(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--net",
+        ],
+        1,
+        dir.path(),
+    );
     let f = ready_fields(&p.ready_line);
     let mut cmd = Command::new(tool("npfiles"));
     cmd.args(["--type", "tcp", &p.pid_arg()])
@@ -780,11 +783,6 @@ fn without_netlink_the_proc_tables_serve_and_a_warning_says_so() {
             p.pid()
         )
     );
-    let listener = format!(
-        "{:4}: tcp 127.0.0.1:{} *:* LISTEN",
-        f["tcp_listen"].parse::<i32>().unwrap(),
-        f["tcp_port"]
-    );
-    assert!(out.lines().any(|l| l == listener), "{out}");
+    assert!(out.lines().any(|l| l == listener_line(&f)), "{out}");
     assert_eq!(count_lines(&out), 1 + 2 + 1, "{out}");
 }
