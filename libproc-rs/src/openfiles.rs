@@ -305,10 +305,16 @@ pub fn describe_live(dir: &Path, limits: Option<&[u8]>, options: Options) -> io:
     {
         table.notices.extend(notice);
         table.socket_source = Some(sockets.source);
-        for d in &mut table.fds {
-            if d.kind == FileKind::Socket {
-                d.socket = d.inode().and_then(|i| sockets.by_inode.get(&i).cloned());
-            }
+        let unmatched = attach_sockets(&mut table.fds, &sockets);
+        // Sockets only bound are listed by a dump of their own, which
+        // costs a walk of the kernel's bind table: asked for only when a
+        // socket is still unknown.
+        if unmatched
+            && sockets.source == TableSource::Netlink
+            && options.only_protocol.is_none_or(|p| p == Protocol::Tcp)
+            && let Ok((bound, _)) = sockdiag::query(&dir.join("ns/net"), &Dump::BOUND)
+        {
+            attach_sockets(&mut table.fds, &bound);
         }
     }
     link_other_ends(&mut table.fds);
@@ -399,6 +405,19 @@ fn read_small_at<'a>(dir: &OwnedFd, name: &str, buf: &'a mut Vec<u8>) -> Result<
         }
     }
     Ok(&buf[..len])
+}
+
+/// Give each socket descriptor not yet matched its entry in `sockets`.
+/// Returns whether some socket is still unmatched.
+fn attach_sockets(fds: &mut [Descriptor], sockets: &SocketTable) -> bool {
+    let mut unmatched = false;
+    for d in fds.iter_mut() {
+        if d.kind == FileKind::Socket && d.socket.is_none() {
+            d.socket = d.inode().and_then(|i| sockets.by_inode.get(&i).cloned());
+            unmatched |= d.socket.is_none();
+        }
+    }
+    unmatched
 }
 
 /// The type of a descriptor that could not be stat'ed, from its link.

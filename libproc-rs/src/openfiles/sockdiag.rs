@@ -57,6 +57,13 @@ fn open_socket() -> io::Result<Socket> {
 /// Every state: the crate's flags stop at TCP_CLOSING, and unconnected UNIX
 /// sockets are in TCP_CLOSE.
 const ALL_STATES: u32 = 0xffff_ffff;
+/// The states of sockets in the kernel's lookup tables, TCP_ESTABLISHED to
+/// TCP_NEW_SYN_RECV.
+const HASHED_STATES: u32 = 0x1ffe;
+/// TCP_BOUND_INACTIVE (Linux 6.5+): bound, neither listening nor connected.
+/// Asking for it makes the kernel walk its whole bind table as well, so it
+/// has a dump of its own, run only when a socket was not found otherwise.
+const BOUND_INACTIVE: u32 = 1 << 13;
 
 /// One table of the kernel's: a sock_diag dump, and the /proc/PID/net file
 /// that lists the same sockets.
@@ -67,14 +74,20 @@ pub enum Dump {
     Udp4,
     Udp6,
     Unix,
+    /// TCP sockets that are bound and nothing more.
+    TcpBound4,
+    TcpBound6,
 }
 
 impl Dump {
+    /// The tables every socket in use is in.
     pub const ALL: [Dump; 5] = [Dump::Tcp4, Dump::Tcp6, Dump::Udp4, Dump::Udp6, Dump::Unix];
+    /// TCP sockets only bound (not in /proc/PID/net/tcp either).
+    pub const BOUND: [Dump; 2] = [Dump::TcpBound4, Dump::TcpBound6];
 
     pub fn protocol(self) -> Protocol {
         match self {
-            Dump::Tcp4 | Dump::Tcp6 => Protocol::Tcp,
+            Dump::Tcp4 | Dump::Tcp6 | Dump::TcpBound4 | Dump::TcpBound6 => Protocol::Tcp,
             Dump::Udp4 | Dump::Udp6 => Protocol::Udp,
             Dump::Unix => Protocol::Unix,
         }
@@ -83,8 +96,8 @@ impl Dump {
     /// The file under /proc/PID/ with the same table.
     pub fn proc_file(self) -> &'static str {
         match self {
-            Dump::Tcp4 => "net/tcp",
-            Dump::Tcp6 => "net/tcp6",
+            Dump::Tcp4 | Dump::TcpBound4 => "net/tcp",
+            Dump::Tcp6 | Dump::TcpBound6 => "net/tcp6",
             Dump::Udp4 => "net/udp",
             Dump::Udp6 => "net/udp6",
             Dump::Unix => "net/unix",
@@ -93,21 +106,23 @@ impl Dump {
 
     fn request(self) -> SockDiagMessage {
         match self {
-            Dump::Tcp4 => inet_request(AF_INET, IPPROTO_TCP),
-            Dump::Tcp6 => inet_request(AF_INET6, IPPROTO_TCP),
-            Dump::Udp4 => inet_request(AF_INET, IPPROTO_UDP),
-            Dump::Udp6 => inet_request(AF_INET6, IPPROTO_UDP),
+            Dump::Tcp4 => inet_request(AF_INET, IPPROTO_TCP, HASHED_STATES),
+            Dump::Tcp6 => inet_request(AF_INET6, IPPROTO_TCP, HASHED_STATES),
+            Dump::Udp4 => inet_request(AF_INET, IPPROTO_UDP, HASHED_STATES),
+            Dump::Udp6 => inet_request(AF_INET6, IPPROTO_UDP, HASHED_STATES),
             Dump::Unix => unix_request(),
+            Dump::TcpBound4 => inet_request(AF_INET, IPPROTO_TCP, BOUND_INACTIVE),
+            Dump::TcpBound6 => inet_request(AF_INET6, IPPROTO_TCP, BOUND_INACTIVE),
         }
     }
 }
 
-fn inet_request(family: u8, protocol: u8) -> SockDiagMessage {
+fn inet_request(family: u8, protocol: u8, states: u32) -> SockDiagMessage {
     SockDiagMessage::InetRequest(InetRequest {
         family,
         protocol,
         extensions: ExtensionFlags::empty(),
-        states: StateFlags::from_bits_retain(ALL_STATES),
+        states: StateFlags::from_bits_retain(states),
         socket_id: if family == AF_INET {
             SocketId::new_v4()
         } else {

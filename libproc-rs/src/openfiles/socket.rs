@@ -117,7 +117,7 @@ pub fn sock_type_name(t: u8) -> String {
 /// UNIX sockets): the TCP names for TCP, and for the others `CONNECTED`,
 /// `UNCONNECTED` or `LISTEN`.
 pub fn state_name(protocol: Protocol, state: u8) -> String {
-    const TCP: [&str; 13] = [
+    const TCP: [&str; 14] = [
         "",
         "ESTABLISHED",
         "SYN_SENT",
@@ -131,9 +131,10 @@ pub fn state_name(protocol: Protocol, state: u8) -> String {
         "LISTEN",
         "CLOSING",
         "NEW_SYN_RECV",
+        "BOUND_INACTIVE",
     ];
     match (protocol, state) {
-        (Protocol::Tcp, 1..=12) => TCP[state as usize].to_owned(),
+        (Protocol::Tcp, 1..=13) => TCP[state as usize].to_owned(),
         (_, 1) => "CONNECTED".to_owned(),
         (_, 7) => "UNCONNECTED".to_owned(),
         (_, 10) => "LISTEN".to_owned(),
