@@ -547,3 +547,125 @@ fn link_other_ends(fds: &mut [Descriptor]) {
         d.other_end = others;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fd(fd: i32, mode: u32, ino: u64, flags: u32, link: &str) -> Descriptor {
+        Descriptor {
+            fd,
+            link: link.into(),
+            stat: Some(FdStat {
+                mode,
+                dev: (0, 15),
+                ino,
+                uid: 0,
+                gid: 0,
+                size: 0,
+                rdev: (0, 0),
+                nlink: 1,
+            }),
+            kind: FileKind::from_mode(mode),
+            info: Some(FdInfo {
+                flags: Some(flags),
+                ..FdInfo::default()
+            }),
+            socket: None,
+            other_end: Vec::new(),
+        }
+    }
+
+    fn socket(inode: u64, protocol: Protocol, local: &str, peer: Option<&str>) -> SocketEntry {
+        SocketEntry {
+            inode,
+            protocol,
+            sock_type: 1,
+            state: 1,
+            local: Endpoint::Inet(local.parse().unwrap()),
+            peer: peer.map(|p| Endpoint::Inet(p.parse().unwrap())),
+            unix_peer: None,
+        }
+    }
+
+    #[test]
+    fn kinds_from_modes() {
+        assert_eq!(FileKind::from_mode(0o100644), FileKind::Regular);
+        assert_eq!(FileKind::from_mode(0o140777).s_if_name(), "S_IFSOCK");
+        assert_eq!(FileKind::from_mode(0o600), FileKind::Anon);
+        assert_eq!(FileKind::from_mode(0o600).s_if_name(), "S_IFANON");
+        assert_eq!(FileKind::from_mode(0o020666).type_name(), "chr");
+        assert_eq!(kind_from_link(b"socket:[5]"), FileKind::Socket);
+    }
+
+    #[test]
+    fn pipe_ends_and_a_fifo_open_both_ways() {
+        let mut fds = vec![
+            fd(3, 0o10600, 100, 0, "pipe:[100]"),
+            fd(4, 0o10600, 100, 1, "pipe:[100]"),
+            // A dup of the read end is not the other end.
+            fd(5, 0o10600, 100, 0o2000000, "pipe:[100]"),
+            fd(6, 0o10600, 200, 2, "/run/fifo"),
+        ];
+        link_other_ends(&mut fds);
+        assert_eq!(fds[0].other_end, [4]);
+        assert_eq!(fds[1].other_end, [3, 5]);
+        assert_eq!(fds[2].other_end, [4]);
+        assert_eq!(fds[3].other_end, [6]);
+    }
+
+    #[test]
+    fn socket_peers_in_the_same_process() {
+        let mut a = fd(7, 0o140777, 300, 2, "socket:[300]");
+        a.socket = Some(socket(
+            300,
+            Protocol::Tcp,
+            "127.0.0.1:40000",
+            Some("127.0.0.1:80"),
+        ));
+        let mut b = fd(8, 0o140777, 301, 2, "socket:[301]");
+        b.socket = Some(socket(
+            301,
+            Protocol::Tcp,
+            "127.0.0.1:80",
+            Some("127.0.0.1:40000"),
+        ));
+        let mut u = fd(9, 0o140777, 400, 2, "socket:[400]");
+        u.socket = Some(SocketEntry {
+            inode: 400,
+            protocol: Protocol::Unix,
+            sock_type: 1,
+            state: 1,
+            local: Endpoint::Unix(UnixName::Unnamed),
+            peer: None,
+            unix_peer: Some(401),
+        });
+        let mut v = fd(10, 0o140777, 401, 2, "socket:[401]");
+        v.socket = Some(SocketEntry {
+            unix_peer: Some(400),
+            inode: 401,
+            ..u.socket.clone().unwrap()
+        });
+        let mut fds = vec![a, b, u, v];
+        link_other_ends(&mut fds);
+        assert_eq!(fds[0].other_end, [8]);
+        assert_eq!(fds[1].other_end, [7]);
+        assert_eq!(fds[2].other_end, [10]);
+        assert_eq!(fds[3].other_end, [9]);
+        assert!(fds[0].is_type("tcp") && fds[0].is_type("sock") && !fds[0].is_type("udp"));
+    }
+
+    #[test]
+    fn deleted_paths() {
+        let mut d = fd(3, 0o100644, 1, 0, "/tmp/x (deleted)");
+        assert_eq!(d.path(), (&b"/tmp/x (deleted)"[..], false));
+        d.stat.as_mut().unwrap().nlink = 0;
+        assert_eq!(d.path(), (&b"/tmp/x"[..], true));
+        let e = fd(4, 0o600, 2, 2, "anon_inode:[eventfd]");
+        assert_eq!(e.anon_name(), Some(&b"eventfd"[..]));
+        assert_eq!(
+            fd(5, 0o600, 2, 0, "anon_inode:inotify").anon_name(),
+            Some(&b"inotify"[..])
+        );
+    }
+}
