@@ -576,16 +576,19 @@ mod tests {
         }
     }
 
-    fn socket(inode: u64, protocol: Protocol, local: &str, peer: Option<&str>) -> SocketEntry {
-        SocketEntry {
+    /// A connected TCP socket's descriptor.
+    fn tcp(n: i32, inode: u64, local: &str, peer: &str) -> Descriptor {
+        let mut d = fd(n, 0o140777, inode, 2, &format!("socket:[{inode}]"));
+        d.socket = Some(SocketEntry {
             inode,
-            protocol,
+            protocol: Protocol::Tcp,
             sock_type: 1,
             state: 1,
             local: Endpoint::Inet(local.parse().unwrap()),
-            peer: peer.map(|p| Endpoint::Inet(p.parse().unwrap())),
+            peer: Some(Endpoint::Inet(peer.parse().unwrap())),
             unix_peer: None,
-        }
+        });
+        d
     }
 
     #[test]
@@ -616,20 +619,8 @@ mod tests {
 
     #[test]
     fn socket_peers_in_the_same_process() {
-        let mut a = fd(7, 0o140777, 300, 2, "socket:[300]");
-        a.socket = Some(socket(
-            300,
-            Protocol::Tcp,
-            "127.0.0.1:40000",
-            Some("127.0.0.1:80"),
-        ));
-        let mut b = fd(8, 0o140777, 301, 2, "socket:[301]");
-        b.socket = Some(socket(
-            301,
-            Protocol::Tcp,
-            "127.0.0.1:80",
-            Some("127.0.0.1:40000"),
-        ));
+        let a = tcp(7, 300, "127.0.0.1:40000", "127.0.0.1:80");
+        let b = tcp(8, 301, "127.0.0.1:80", "127.0.0.1:40000");
         let mut u = fd(9, 0o140777, 400, 2, "socket:[400]");
         u.socket = Some(SocketEntry {
             inode: 400,
