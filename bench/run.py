@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """make bench: nptools beside the tools people use today, in one run.
 
-Starts the demo Node.js server, takes a kernel core of a second copy, and
+Starts the demo Node.js server, a node server holding 4,000 TCP connections
+(bench/conns.js), takes a kernel core of a second demo server, and
 times each command over repeated runs (median wall time, and peak RSS from
 wait4), printing every other tool as a ratio to nptools. Nothing here is
 asserted: benchmarks report, tests check.
@@ -78,6 +79,13 @@ def row(label, ours, theirs):
     print(f"  {label:<44} {tt:9.1f} ms {tm:7.1f} MiB   x{tt / ot:7.1f} time  x{tm / om:6.1f} memory")
 
 
+def start_busy_server(conns):
+    """A node server holding `conns` accepted TCP connections (bench/conns.js)."""
+    p = subprocess.Popen(["node", os.path.join(HERE, "conns.js"), str(conns)],
+                         stdout=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"})
+    line = p.stdout.readline().decode()
+    assert line.startswith("ready"), line
+    return p
 def npstack_cases(pid, work):
     """npstack beside eu-stack and gdb, live and on a gcore core."""
     pid = str(pid)
@@ -149,6 +157,7 @@ def main():
     if not shutil.which("node"):
         raise SystemExit("bench: node is not installed")
     live = start_server()
+    busy = start_busy_server(4000)
     work = tempfile.mkdtemp(prefix="nptools-bench.")
     build_peakrss(work)
     victim = start_server(cwd=work, allow_core=True)
@@ -180,6 +189,16 @@ def main():
              [f"{BIN}/npenv", core],
              [("gdb node CORE: print the environ array",
                ["gdb", "-batch", "-nx", "/usr/bin/node", core, "-ex", "p *__environ@3"])]),
+            ("open files of a process with 4,000 TCP connections",
+             [f"{BIN}/npfiles", str(busy.pid)],
+             [("lsof -p PID", ["lsof", "-p", str(busy.pid)]),
+              ("ss -tanp, filtered to the PID",
+               ["sh", "-c", f"ss -tanp | grep 'pid={busy.pid},'"])]),
+            ("its TCP connections, one line each",
+             [f"{BIN}/npfiles", "--type", "tcp", str(busy.pid)],
+             [("lsof -a -i TCP -p PID", ["lsof", "-a", "-i", "TCP", "-p", str(busy.pid)]),
+              ("ss -tanp, filtered to the PID",
+               ["sh", "-c", f"ss -tanp | grep 'pid={busy.pid},'"])]),
             ("address map, 20,000 mappings",
              [f"{BIN}/npmap", mpid],
              [("pmap PID", ["pmap", mpid])]),
@@ -202,6 +221,7 @@ def main():
     finally:
         many.kill()
         live.kill()
+        busy.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -23,12 +23,16 @@ _npfiles() {
 
     case "${cmd}" in
         npfiles)
-            opts="-h -V --raw --json --help --version"
+            opts="-n -h -V --type --raw --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --type)
+                    COMPREPLY=($(compgen -W "file dir chr blk fifo sock tcp udp unix anon" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

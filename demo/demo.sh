@@ -32,6 +32,11 @@ echo "demo server: pid $PID, http://127.0.0.1:$PORT/"
 echo; echo "=== live process ==="
 show "$BIN/npargs" -a -x "$PID"
 show "$BIN/npenv" "$PID"
+show "$BIN/npfiles" "$PID"
+show "$BIN/npfiles" --type sock "$PID"
+printf '\n$ npfiles --type sock %s | wc -l; ls -l /proc/%s/fd | grep -c socket\n' "$PID" "$PID"
+"$BIN/npfiles" --type sock "$PID" | wc -l
+ls -l "/proc/$PID/fd" | grep -c socket
 show "$BIN/npmap" --summary "$PID"
 show "$BIN/npstack" --group "$PID"
 
@@ -51,5 +56,7 @@ fi
 ls -l "$CORE"
 show "$BIN/npargs" -a -x "$CORE"
 show "$BIN/npenv" "$CORE"
+# A core records no open files: npfiles says so and exits 1.
+show "$BIN/npfiles" "$CORE" || echo "(exit status $?)"
 show "$BIN/npmap" --summary "$CORE"
 show "$BIN/npstack" --group "$CORE"

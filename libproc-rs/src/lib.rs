@@ -37,6 +37,8 @@
 //! - [`files`]: opening files a target names without blocking, touching
 //!   devices or leaving its root.
 //! - [`environ`]: the current environment from the C library's `environ`.
+//! - [`openfiles`]: open descriptors in detail (stat, fdinfo, and sockets
+//!   from sock_diag netlink in the target's network namespace).
 //! - [`smaps`]: the labelled address-space map (heaps, arenas, thread
 //!   stacks, usage from smaps) and its summary categories.
 //! - [`escape`]: making bytes a target controls safe to print, and JSON.

@@ -449,6 +449,17 @@ impl ProcessTarget for LiveProcess {
         Ok(fds)
     }
 
+    fn open_files(&self, options: crate::openfiles::Options) -> Result<crate::openfiles::FdTable> {
+        let limits = self.read_file("limits")?;
+        let table = crate::openfiles::describe_live(&self.dir, Some(&limits), options)
+            .map_err(|e| self.proc_error(&self.dir.join("fd"), e))?;
+        // Every fd vanishing at once means the process exited meanwhile.
+        if table.fds.is_empty() && !self.still_there() {
+            return Err(Error::ProcessGone { pid: self.pid_i() });
+        }
+        Ok(table)
+    }
+
     fn attach_refused(&self) -> Error {
         Error::PermissionDenied {
             pid: self.pid_i(),

@@ -307,6 +307,16 @@ pub trait ProcessTarget: Memory {
     /// The open file descriptors. A kernel core has none and says so.
     fn fds(&self) -> Result<Vec<OpenFile>>;
 
+    /// The open file descriptors described in detail (stat, fdinfo,
+    /// sockets; see [`crate::openfiles`]). Only a live process can; a core
+    /// records no descriptors, and its [`ProcessTarget::fds`] says so.
+    fn open_files(&self, _options: crate::openfiles::Options) -> Result<crate::openfiles::FdTable> {
+        self.fds()?;
+        Err(Error::not_available(
+            "this source lists descriptors but cannot describe them",
+        ))
+    }
+
     /// The signal that ended the process (cores only).
     fn fatal_signal(&self) -> Option<SignalInfo> {
         None
