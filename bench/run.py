@@ -127,7 +127,8 @@ def stall_bench(work):
         ("eu-stack -p PID", ["eu-stack", "-p", pid]),
         ("gdb -p PID: thread apply all bt", ["gdb", "-batch", "-nx", "-p", pid, "-ex", "thread apply all bt"]),
     ]
-    print("stall of a spinning thread while the tool runs (longest gap between two clock reads, 20 runs)")
+    argv_of = dict(tools)
+    print("stall of a spinning thread while the tool runs (longest gap between two clock reads, 40 runs; gdb 5)")
     try:
         results = {}
         for label, argv in tools:
@@ -135,7 +136,7 @@ def stall_bench(work):
                 print(f"  {label:<44} (not installed)")
                 continue
             gaps = []
-            runs = 20 if argv is None or "gdb" not in argv[0] else 5
+            runs = 40 if argv is None or "gdb" not in argv[0] else 5
             for _ in range(runs):
                 gap()
                 if argv:
@@ -146,7 +147,8 @@ def stall_bench(work):
             results[label] = (statistics.median(gaps), max(gaps))
         ours = results.get("npstack PID")
         for label, (med, worst) in results.items():
-            ratio = f"   x{med / ours[0]:7.1f} median" if ours and label != "npstack PID" else ""
+            compared = ours and argv_of.get(label) and label != "npstack PID"
+            ratio = f"   x{med / ours[0]:7.1f} median" if compared else ""
             print(f"  {label:<44} median {med:9.1f} us  worst {worst:9.1f} us{ratio}")
     finally:
         p.kill()
