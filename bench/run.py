@@ -86,13 +86,30 @@ def start_busy_server(conns):
     line = p.stdout.readline().decode()
     assert line.startswith("ready"), line
     return p
-def npstack_cases(pid, work):
-    """npstack beside eu-stack and gdb, live and on a gcore core."""
+def stacks_fixture(work):
+    """The npstack test fixture (tests/fixtures/stacks.c), built once."""
+    fixture = os.path.join(work, "stacks")
+    if not os.path.exists(fixture):
+        subprocess.run(["cc", "-O2", "-pthread", "-o", fixture,
+                        os.path.join(HERE, "..", "tests", "fixtures", "stacks.c")], check=True)
+    return fixture
+
+
+def npstack_cases(pid, work, started):
+    """npstack beside eu-stack and gdb, live and on a gcore core, and on a
+    process with 1,000 threads (appended to `started` to be stopped)."""
     pid = str(pid)
     gcore = os.path.join(work, "gcore")
     subprocess.run(["gcore", "-o", gcore, pid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     gcore = f"{gcore}.{pid}"
+    crowd = subprocess.Popen([stacks_fixture(work)], stdout=subprocess.PIPE, env={"NPT_THREADS": "1000"})
+    started.append(crowd)
+    assert crowd.stdout.readline().startswith(b"ready")
+    cpid = str(crowd.pid)
     return [
+        ("stacks of a process with 1,000 threads",
+         [f"{BIN}/npstack", cpid],
+         [("eu-stack -p PID", ["eu-stack", "-p", cpid])]),
         ("stacks of a live node server (all threads)",
          [f"{BIN}/npstack", pid],
          [("eu-stack -p PID", ["eu-stack", "-p", pid]),
@@ -108,10 +125,7 @@ def stall_bench(work):
     """How long each tool stops a thread that spins reading CLOCK_MONOTONIC:
     the fixture records its longest gap between two reads while the tool
     runs (reset and reported on SIGUSR1)."""
-    fixture = os.path.join(work, "stacks")
-    subprocess.run(["cc", "-O2", "-pthread", "-o", fixture,
-                    os.path.join(HERE, "..", "tests", "fixtures", "stacks.c")], check=True)
-    p = subprocess.Popen([fixture], stdout=subprocess.PIPE, env={"NPT_SPIN": "1", "NPT_THREADS": "8"})
+    p = subprocess.Popen([stacks_fixture(work)], stdout=subprocess.PIPE, env={"NPT_SPIN": "1", "NPT_THREADS": "8"})
     assert p.stdout.readline().startswith(b"ready")
     pid = str(p.pid)
 
@@ -208,7 +222,8 @@ def main():
              [f"{BIN}/npmap", "-x", mpid],
              [("pmap -x PID", ["pmap", "-x", mpid])]),
         ]
-        cases += npstack_cases(live.pid, work)
+        started = []
+        cases += npstack_cases(live.pid, work, started)
         for title, ours_argv, others in cases:
             ours = measure(ours_argv)
             shown = " ".join(os.path.basename(a) for a in ours_argv)
@@ -221,6 +236,8 @@ def main():
             print()
         stall_bench(work)
     finally:
+        for p in locals().get("started", []):
+            p.kill()
         many.kill()
         live.kill()
         busy.kill()

@@ -404,7 +404,7 @@ impl ProcessTarget for LiveProcess {
         .map(Some)
     }
 
-    fn threads(&self) -> Result<Vec<Thread>> {
+    fn thread_ids(&self) -> Result<Vec<i32>> {
         let task_dir = PathBuf::from(format!("/proc/{}/task", self.pid_i()));
         let entries = std::fs::read_dir(&task_dir).map_err(|e| self.proc_error(&task_dir, e))?;
         let mut tids: Vec<i32> = entries
@@ -412,6 +412,12 @@ impl ProcessTarget for LiveProcess {
             .filter_map(|e| e.file_name().to_str()?.parse().ok())
             .collect();
         tids.sort_unstable_by_key(|&t| (t != self.pid_i(), t));
+        Ok(tids)
+    }
+
+    fn threads(&self) -> Result<Vec<Thread>> {
+        let task_dir = PathBuf::from(format!("/proc/{}/task", self.pid_i()));
+        let tids = self.thread_ids()?;
         let mut threads = Vec::with_capacity(tids.len());
         for tid in tids {
             let dir = task_dir.join(tid.to_string());

@@ -304,6 +304,12 @@ pub trait ProcessTarget: Memory {
     /// The threads, main thread first.
     fn threads(&self) -> Result<Vec<Thread>>;
 
+    /// The thread ids, main thread first: [`ProcessTarget::threads`]
+    /// without the per-thread details (cheaper on a live process).
+    fn thread_ids(&self) -> Result<Vec<i32>> {
+        Ok(self.threads()?.iter().map(|t| t.tid).collect())
+    }
+
     /// The open file descriptors. A kernel core has none and says so.
     fn fds(&self) -> Result<Vec<OpenFile>>;
 

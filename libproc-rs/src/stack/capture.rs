@@ -221,25 +221,27 @@ pub fn capture_live(
     };
     let mut out = Vec::with_capacity(threads.len());
     // An exited thread whose group lives on (a zombie leader) cannot be
-    // stopped; it has nothing to show.
+    // stopped and has nothing to show. Checked only when a stop fails.
     let zombie = |t: &Thread| thread_state(pid, t.tid) == Some('Z');
     match mode {
         StopMode::OneByOne => {
-            let mut first = true;
             for thread in threads {
-                if zombie(thread) {
-                    out.push(lost(thread, ZOMBIE));
-                    continue;
-                }
-                let i = if std::mem::take(&mut first) { 0 } else { 1 };
                 let mut s = match Seized::seize(thread.tid) {
                     Ok(s) => s,
                     Err(Errno::ESRCH) => {
                         out.push(lost(thread, "the thread exited before it could be stopped"));
                         continue;
                     }
+                    Err(_) if zombie(thread) => {
+                        out.push(lost(thread, ZOMBIE));
+                        continue;
+                    }
                     Err(e) => match refused(e, thread.tid) {
-                        Some(err) if i == 0 => return Err(err),
+                        // Refused before any thread could be stopped: the
+                        // same refusal would repeat for every thread.
+                        Some(err) if out.iter().all(|c: &Captured| c.registers.is_none()) => {
+                            return Err(err);
+                        }
                         _ => {
                             out.push(lost(thread, format!("could not stop the thread: {e}")));
                             continue;
@@ -258,14 +260,11 @@ pub fn capture_live(
         StopMode::Snapshot => {
             let mut seized = Vec::with_capacity(threads.len());
             for thread in threads {
-                if zombie(thread) {
-                    seized.push(None);
-                    continue;
-                }
                 match Seized::seize(thread.tid) {
                     Ok(s) => seized.push(Some(s)),
                     Err(e) => {
                         if seized.iter().all(Option::is_none)
+                            && !zombie(thread)
                             && let Some(err) = refused(e, thread.tid)
                         {
                             return Err(err);

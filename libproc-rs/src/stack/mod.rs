@@ -11,6 +11,7 @@ pub mod modules;
 pub mod nodejs;
 pub mod symbolize;
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -189,13 +190,46 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         } else {
             StopMode::OneByOne
         };
-        capture::capture_live(target, &threads, &mappings, mode)?
+        let mut captured = capture::capture_live(target, &threads, &mappings, mode)?;
+        // Threads started while we worked: one more pass for them (a
+        // selection takes them by TID only).
+        let known: std::collections::HashSet<i32> = numbered.iter().map(|&(t, _)| t).collect();
+        let arrived = target
+            .thread_ids()
+            .is_ok_and(|ids| ids.iter().any(|t| !known.contains(t)));
+        let listed = if arrived {
+            target.threads().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let newcomers: Vec<_> = listed
+            .into_iter()
+            .filter(|t| !known.contains(&t.tid))
+            .filter(|t| {
+                options
+                    .select
+                    .as_ref()
+                    .is_none_or(|s| s.select(&[(t.tid, 0)])[0])
+            })
+            .collect();
+        if !newcomers.is_empty()
+            && let Ok(more) = capture::capture_live(target, &newcomers, &mappings, mode)
+        {
+            // A newcomer that is already gone was never seen: leave it out.
+            let more: Vec<_> = more.into_iter().filter(|c| c.registers.is_some()).collect();
+            numbers.extend((numbered.len() + 1..).take(more.len()));
+            captured.extend(more);
+        }
+        captured
     } else {
         capture::capture_core(&threads)
     };
 
     let mut modules = Modules::new(&mappings);
-    let mut cache = CacheX86_64::new();
+    let mut cache = Caches {
+        unwind: CacheX86_64::new(),
+        sigreturn: HashMap::new(),
+    };
     let mut pcs: Vec<Vec<Walked>> = Vec::with_capacity(captured.len());
     let mut problems: Vec<Option<String>> = Vec::with_capacity(captured.len());
     for cap in &captured {
@@ -301,7 +335,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
 fn walk_loading(
     target: &dyn ProcessTarget,
     modules: &mut Modules,
-    cache: &mut CacheX86_64,
+    cache: &mut Caches,
     cap: &Captured,
 ) -> (Vec<Walked>, Option<String>) {
     let Some(regs) = cap.registers else {
@@ -325,6 +359,13 @@ fn walk_loading(
         }
     }
     walk(target, modules, cache, cap)
+}
+
+/// What walks share across threads: framehop's rule cache, and which
+/// addresses hold the signal trampoline.
+struct Caches {
+    unwind: CacheX86_64,
+    sigreturn: HashMap<u64, bool>,
 }
 
 /// x86_64 `__restore_rt`, where a signal handler returns to:
@@ -368,9 +409,13 @@ impl Walked {
 fn walk(
     target: &dyn ProcessTarget,
     modules: &Modules,
-    cache: &mut CacheX86_64,
+    cache: &mut Caches,
     cap: &Captured,
 ) -> (Vec<Walked>, Option<String>) {
+    let Caches {
+        unwind: cache,
+        sigreturn,
+    } = cache;
     let Some(regs) = cap.registers else {
         return (Vec::new(), None);
     };
@@ -396,7 +441,7 @@ fn walk(
             problem = Some(format!("stopped after {MAX_FRAMES} frames"));
             break;
         }
-        if is_sigreturn(target, address.address()) {
+        if is_sigreturn(target, sigreturn, address.address()) {
             // The handler "returns" to the trampoline's first byte.
             if let Some(last) = frames.last_mut() {
                 last.exact = true;
@@ -452,9 +497,12 @@ fn walk(
 }
 
 /// Whether the code at `pc` is the signal-return trampoline.
-fn is_sigreturn(target: &dyn ProcessTarget, pc: u64) -> bool {
-    let mut code = [0u8; SIGRETURN_CODE.len()];
-    target.read_exact_at(pc, &mut code).is_ok() && code == SIGRETURN_CODE
+/// Answers are kept per address: threads share most of their frames.
+fn is_sigreturn(target: &dyn ProcessTarget, known: &mut HashMap<u64, bool>, pc: u64) -> bool {
+    *known.entry(pc).or_insert_with(|| {
+        let mut code = [0u8; SIGRETURN_CODE.len()];
+        target.read_exact_at(pc, &mut code).is_ok() && code == SIGRETURN_CODE
+    })
 }
 
 #[cfg(test)]
