@@ -641,3 +641,45 @@ fn perf_map_is_found_under_the_pid_of_the_targets_namespace() {
     drop(p);
     let _ = std::fs::remove_file("/tmp/perf-1.map");
 }
+
+#[test]
+fn signals_that_arrive_while_a_thread_is_held_are_not_lost() {
+    let dir = scratch();
+    let out = dir.path().join("rt");
+    let p = Spawn::new(stacks_fixture())
+        .env("NPT_THREADS", "4")
+        .env("NPT_RT", "200000")
+        .env("NPT_RT_OUT", &out)
+        .start();
+    let mut runs = 0;
+    while !out.exists() {
+        let args = if runs % 2 == 0 {
+            vec![p.pid_arg()]
+        } else {
+            vec!["--snapshot".to_owned(), p.pid_arg()]
+        };
+        run_tool("npstack", &args).no_crash();
+        runs += 1;
+        assert!(runs < 5000, "the fixture never finished sending");
+    }
+    eventually(10, "the result file", || {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.ends_with('\n') {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        text.trim(),
+        "sent 200000 received 200000",
+        "after {runs} npstack runs"
+    );
+    assert!(
+        runs >= 3,
+        "npstack ran only {runs} times while signals arrived"
+    );
+    let mut p = p;
+    assert_running(&mut p);
+}

@@ -9,10 +9,12 @@
 
 use std::ffi::OsString;
 
+use std::path::Path;
+use std::time::{Duration, Instant};
+
 use nix::errno::Errno;
+use nix::libc;
 use nix::sys::ptrace;
-use nix::sys::signal::Signal;
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
@@ -59,14 +61,67 @@ pub enum StopMode {
     Snapshot,
 }
 
+/// How long to wait for a thread to stop before giving up on it.
+const STOP_PATIENCE: Duration = Duration::from_secs(1);
+
+/// How long to poll for a stop before looking at why it is late.
+const STOP_SPIN: Duration = Duration::from_millis(2);
+
+/// How a wait for a stop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Waited {
+    Stopped,
+    Exited,
+    /// It did not stop in time; why, as far as /proc tells.
+    Late(String),
+}
+
+/// `waitpid(tid, __WALL | WNOHANG)`: the raw status, or `None` while
+/// nothing has happened. Raw, because nix's `WaitStatus` cannot carry a
+/// real-time signal (it fails with EINVAL after the kernel has already
+/// handed over the stop, and the signal would be lost).
+#[allow(unsafe_code)]
+fn poll_status(tid: i32) -> Result<Option<i32>, Errno> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid writes one int through a pointer to a local.
+        let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG) };
+        match r {
+            -1 if Errno::last() == Errno::EINTR => continue,
+            -1 => return Err(Errno::last()),
+            0 => return Ok(None),
+            _ => return Ok(Some(status)),
+        }
+    }
+}
+
+/// `PTRACE_DETACH`, handing back signal `sig` (0 for none). Raw for the
+/// same reason: real-time signals.
+#[allow(unsafe_code)]
+fn detach_with(tid: i32, sig: i32) -> Result<(), Errno> {
+    // SAFETY: PTRACE_DETACH reads no memory; the signal travels by value in
+    // the data argument.
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_DETACH,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            sig as libc::c_long as *mut libc::c_void,
+        )
+    };
+    if r == -1 { Err(Errno::last()) } else { Ok(()) }
+}
+
 /// A thread we have seized; detached on drop.
 #[derive(Debug)]
 struct Seized {
-    tid: Pid,
-    /// Stopped (we waited for its stop) and not yet detached.
+    tid: i32,
+    /// Stopped (we took its stop) and not yet detached.
     stopped: bool,
-    /// A signal that arrived while we held the thread, to hand back.
-    pending: Option<Signal>,
+    /// A signal that arrived while we held the thread, to hand back on
+    /// detach (0: none).
+    pending: i32,
+    /// Detached, exited, or given up on.
     done: bool,
 }
 
@@ -75,64 +130,99 @@ impl Seized {
         let pid = Pid::from_raw(tid);
         ptrace::seize(pid, ptrace::Options::empty())?;
         let mut s = Seized {
-            tid: pid,
+            tid,
             stopped: false,
-            pending: None,
+            pending: 0,
             done: false,
         };
         if let Err(e) = ptrace::interrupt(pid) {
-            // Nothing to wait for: detaching a running tracee fails, but
-            // the seize alone does not stop it; dropping ends it.
+            // Nothing to wait for: the seize alone does not stop it.
             s.done = true;
-            let _ = ptrace::detach(pid, None);
+            let _ = detach_with(tid, 0);
             return Err(e);
         }
         Ok(s)
     }
 
-    /// Wait for the interrupt stop. Returns false when the thread exited.
-    fn wait_stop(&mut self) -> bool {
+    /// Wait for the interrupt stop: poll (yielding the CPU) for a moment,
+    /// then look at the thread's state; a thread in uninterruptible sleep
+    /// cannot stop until it wakes, so it is not waited for.
+    fn wait_stop(&mut self, pid: i32) -> Waited {
+        let start = Instant::now();
+        let mut looked = false;
         loop {
-            match waitpid(self.tid, Some(WaitPidFlag::__WALL)) {
-                Ok(WaitStatus::PtraceEvent(..)) | Ok(WaitStatus::PtraceSyscall(..)) => {
-                    self.stopped = true;
-                    return true;
-                }
-                Ok(WaitStatus::Stopped(_, sig)) => {
-                    // A signal arrived before our interrupt: keep it to hand
-                    // back on detach, so the thread still gets it.
-                    if sig != Signal::SIGSTOP || self.pending.is_none() {
-                        self.pending = Some(sig);
+            match poll_status(self.tid) {
+                Ok(Some(status)) if libc::WIFSTOPPED(status) => {
+                    // A signal-delivery stop (no ptrace event): the signal
+                    // is the thread's; give it back on detach.
+                    if status >> 16 == 0 {
+                        self.pending = libc::WSTOPSIG(status);
                     }
                     self.stopped = true;
-                    return true;
+                    return Waited::Stopped;
                 }
-                Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => {
+                Ok(Some(status)) if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) => {
                     self.done = true;
-                    return false;
+                    return Waited::Exited;
                 }
-                Ok(_) => continue,
-                Err(Errno::EINTR) => continue,
-                Err(_) => {
+                Ok(Some(_)) => continue,
+                Err(Errno::ECHILD) | Err(Errno::ESRCH) => {
                     self.done = true;
-                    return false;
+                    return Waited::Exited;
+                }
+                Err(e) => return Waited::Late(format!("waiting for it to stop failed: {e}")),
+                Ok(None) => {}
+            }
+            let waited = start.elapsed();
+            if waited < STOP_SPIN {
+                std::thread::yield_now();
+                continue;
+            }
+            if !looked {
+                looked = true;
+                match thread_state(pid, self.tid) {
+                    Some('D') => {
+                        return Waited::Late(
+                            "it is in uninterruptible sleep (state D) and cannot stop until it \
+                             wakes"
+                                .into(),
+                        );
+                    }
+                    Some('Z') | None => {
+                        self.done = true;
+                        return Waited::Exited;
+                    }
+                    _ => {}
                 }
             }
+            if waited > STOP_PATIENCE {
+                return Waited::Late(format!(
+                    "it did not stop within {} s",
+                    STOP_PATIENCE.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
+    /// Let the thread go. One that has not stopped yet cannot be detached:
+    /// if its stop has arrived by now it is taken; otherwise the kernel
+    /// detaches it when this process exits.
     fn detach(&mut self) {
         if self.done {
             return;
         }
         if !self.stopped {
-            // The interrupt is on its way: take the stop, else the detach
-            // fails and the thread stays stopped until we exit.
-            if !self.wait_stop() {
-                return;
+            match poll_status(self.tid) {
+                Ok(Some(status)) if libc::WIFSTOPPED(status) => {
+                    if status >> 16 == 0 {
+                        self.pending = libc::WSTOPSIG(status);
+                    }
+                }
+                _ => return,
             }
         }
-        let _ = ptrace::detach(self.tid, self.pending.take());
+        let _ = detach_with(self.tid, std::mem::take(&mut self.pending));
         self.done = true;
     }
 }
@@ -143,7 +233,7 @@ impl Drop for Seized {
     }
 }
 
-fn registers_from(r: &nix::libc::user_regs_struct) -> Registers {
+fn registers_from(r: &libc::user_regs_struct) -> Registers {
     Registers([
         r.r15, r.r14, r.r13, r.r12, r.rbp, r.rbx, r.r11, r.r10, r.r9, r.r8, r.rax, r.rcx, r.rdx,
         r.rsi, r.rdi, r.orig_rax, r.rip, r.cs, r.eflags, r.rsp, r.ss, r.fs_base, r.gs_base, r.ds,
@@ -223,6 +313,9 @@ pub fn capture_live(
     // An exited thread whose group lives on (a zombie leader) cannot be
     // stopped and has nothing to show. Checked only when a stop fails.
     let zombie = |t: &Thread| thread_state(pid, t.tid) == Some('Z');
+    // Threads that did not stop in time: let go at the end if their stop
+    // has come by then (else the kernel does it when we exit).
+    let mut late = Vec::new();
     match mode {
         StopMode::OneByOne => {
             for thread in threads {
@@ -248,13 +341,20 @@ pub fn capture_live(
                         }
                     },
                 };
-                if !s.wait_stop() {
-                    out.push(lost(thread, "the thread exited while it was being stopped"));
-                    continue;
+                match s.wait_stop(pid) {
+                    Waited::Stopped => {
+                        let copied = copy_stopped(target, thread, mappings);
+                        s.detach();
+                        out.push(copied.unwrap_or_else(|why| lost(thread, why)));
+                    }
+                    Waited::Exited => {
+                        out.push(lost(thread, "the thread exited while it was being stopped"))
+                    }
+                    Waited::Late(why) => {
+                        out.push(lost(thread, format!("not shown: {why}")));
+                        late.push(s);
+                    }
                 }
-                let copied = copy_stopped(target, thread, mappings);
-                s.detach();
-                out.push(copied.unwrap_or_else(|why| lost(thread, why)));
             }
         }
         StopMode::Snapshot => {
@@ -273,13 +373,17 @@ pub fn capture_live(
                     }
                 }
             }
-            for s in seized.iter_mut().flatten() {
-                s.wait_stop();
-            }
-            for (thread, s) in threads.iter().zip(&seized) {
-                out.push(match s {
-                    Some(s) if s.stopped => copy_stopped(target, thread, mappings)
-                        .unwrap_or_else(|why| lost(thread, why)),
+            let waited: Vec<Option<Waited>> = seized
+                .iter_mut()
+                .map(|s| s.as_mut().map(|s| s.wait_stop(pid)))
+                .collect();
+            for ((thread, s), w) in threads.iter().zip(&seized).zip(waited) {
+                out.push(match (s, w) {
+                    (Some(s), Some(Waited::Stopped)) if s.stopped => {
+                        copy_stopped(target, thread, mappings)
+                            .unwrap_or_else(|why| lost(thread, why))
+                    }
+                    (_, Some(Waited::Late(why))) => lost(thread, format!("not shown: {why}")),
                     _ if zombie(thread) => lost(thread, ZOMBIE),
                     _ => lost(thread, "the thread exited before it could be stopped"),
                 });
@@ -287,6 +391,19 @@ pub fn capture_live(
             for s in seized.iter_mut().flatten() {
                 s.detach();
             }
+            late.extend(seized.into_iter().flatten().filter(|s| !s.done));
+        }
+    }
+    for s in &mut late {
+        s.detach();
+    }
+    // A TID that was ours when listed but whose thread exited and whose
+    // number another process's thread then took is not ours any more.
+    for c in &mut out {
+        if c.registers.is_some() && !Path::new(&format!("/proc/{pid}/task/{}", c.tid)).exists() {
+            c.registers = None;
+            c.window = (0, Vec::new());
+            c.problem = Some("the thread exited while it was being read".into());
         }
     }
     Ok(out)
