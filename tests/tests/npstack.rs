@@ -683,3 +683,59 @@ fn signals_that_arrive_while_a_thread_is_held_are_not_lost() {
     let mut p = p;
     assert_running(&mut p);
 }
+
+#[test]
+fn a_thread_that_cannot_stop_does_not_hang_npstack_or_hold_the_others() {
+    let p = Spawn::new(stacks_fixture())
+        .env("NPT_THREADS", "2")
+        .env("NPT_VFORK", "1")
+        .start();
+    let workers = worker_tids(&p);
+    wait_in_read(p.pid(), &workers);
+    // The thread that called vfork() waits in state D for its child.
+    let mut stuck = 0;
+    eventually(10, "no thread in state D", || {
+        for e in std::fs::read_dir(format!("/proc/{}/task", p.pid()))
+            .unwrap()
+            .flatten()
+        {
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            if stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, r)| r.starts_with('D'))
+            {
+                stuck = e.file_name().to_str().unwrap().parse().unwrap();
+                return Ok(());
+            }
+        }
+        Err("none yet".into())
+    });
+    let child: i32 = std::fs::read_to_string(format!("/proc/{}/task/{stuck}/children", p.pid()))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .expect("the vfork child")
+        .parse()
+        .unwrap();
+    for args in [
+        vec![p.pid_arg()],
+        vec!["--snapshot".to_owned(), p.pid_arg()],
+    ] {
+        let r = run_tool("npstack", &args);
+        assert_eq!(r.code(), 0, "{args:?}: {}", r.stderr);
+        let text = r.text();
+        let threads = threads_of(&text);
+        let t = find_thread(&threads, stuck);
+        assert!(
+            t.frames[0].contains("uninterruptible sleep (state D)"),
+            "{text}"
+        );
+        // The other threads are shown in full.
+        check_frame_shape(find_thread(&threads, workers[0]));
+        assert!(text.contains("npt_leaf () + "), "{text}");
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
