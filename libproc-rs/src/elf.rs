@@ -242,6 +242,43 @@ pub fn section_in<'a, R: ReadRef<'a>>(data: R, name: &[u8]) -> Option<(u64, &'a 
     Some((sh.sh_addr(e), sh.data(e, data).ok()?))
 }
 
+/// Largest debug section decompressed (the size is the file's word).
+const DECOMPRESSED_MAX: u64 = 1 << 30;
+
+/// A section's contents by name, decompressed when it is `SHF_COMPRESSED`
+/// (debug files usually are).
+pub fn debug_section_in<'a, R: ReadRef<'a>>(
+    data: R,
+    name: &[u8],
+) -> Option<std::borrow::Cow<'a, [u8]>> {
+    use object::read::elf::{CompressionHeader, SectionHeader};
+    use object::{CompressedData, CompressionFormat};
+    let sh = section_header_in(data, name)?;
+    let e = LittleEndian;
+    if sh.sh_type(e) == elf::SHT_NOBITS {
+        return None;
+    }
+    let Some((header, offset, size)) = sh.compression(e, data).ok()? else {
+        return sh.data(e, data).ok().map(std::borrow::Cow::Borrowed);
+    };
+    let format = match header.ch_type(e) {
+        elf::ELFCOMPRESS_ZLIB => CompressionFormat::Zlib,
+        elf::ELFCOMPRESS_ZSTD => CompressionFormat::Zstandard,
+        _ => return None,
+    };
+    let uncompressed_size = header.ch_size(e);
+    if uncompressed_size > DECOMPRESSED_MAX {
+        return None;
+    }
+    CompressedData {
+        format,
+        data: data.read_bytes_at(offset, size).ok()?,
+        uncompressed_size,
+    }
+    .decompress()
+    .ok()
+}
+
 /// The function symbol containing each of `addrs` (link-time addresses,
 /// sorted ascending), from `.symtab` and `.dynsym`: its name and start
 /// address. Two passes over each table whatever the number of addresses

@@ -348,7 +348,16 @@ fn node_perf_basic_prof_names_the_js_function() {
         assert!(line.contains("[js, "), "{line}");
         Ok(())
     });
-    let _ = std::fs::remove_file(format!("/tmp/perf-{}.map", p.pid()));
+    // A map another user could have written is not trusted (as perf does).
+    let map = format!("/tmp/perf-{}.map", p.pid());
+    std::os::unix::fs::chown(&map, Some(65534), None).unwrap();
+    let r = npstack(&[&format!("{}/1", p.pid())]);
+    assert!(
+        !r.ok().contains(" nptBusyLoop ("),
+        "names from a foreign map"
+    );
+    assert!(r.stderr.contains("belongs to uid 65534"), "{}", r.stderr);
+    let _ = std::fs::remove_file(map);
 }
 
 /// Threads of `pid` in ptrace-stop (`t`) or stopped (`T`).

@@ -62,14 +62,23 @@ impl Selection {
         self.0.iter().any(|&(a, b)| a <= n && n <= b)
     }
 
-    /// Select from `(tid, thread number)` pairs.
+    /// Whether the selection names this TID.
+    pub fn has_tid(&self, tid: i32) -> bool {
+        self.has(tid as u64)
+    }
+
+    /// Select from `(tid, thread number)` pairs: by TID, or by thread
+    /// number when the selection names no TID of these threads.
     pub fn select(&self, threads: &[(i32, usize)]) -> Vec<bool> {
+        let by_tid = threads.iter().any(|&(t, _)| self.has_tid(t));
         threads
             .iter()
             .map(|&(tid, number)| {
-                self.has(tid as u64)
-                    || (self.has(number as u64)
-                        && !threads.iter().any(|&(t, _)| self.has(t as u64)))
+                if by_tid {
+                    self.has_tid(tid)
+                } else {
+                    self.has(number as u64)
+                }
             })
             .collect()
     }
@@ -205,12 +214,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         let newcomers: Vec<_> = listed
             .into_iter()
             .filter(|t| !known.contains(&t.tid))
-            .filter(|t| {
-                options
-                    .select
-                    .as_ref()
-                    .is_none_or(|s| s.select(&[(t.tid, 0)])[0])
-            })
+            .filter(|t| options.select.as_ref().is_none_or(|s| s.has_tid(t.tid)))
             .collect();
         if !newcomers.is_empty()
             && let Ok(more) = capture::capture_live(target, &newcomers, &mappings, mode)
@@ -245,6 +249,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     }
     let symbols = modules.symbolize(&lookups, target);
     let mut perf: Option<Option<Vec<PerfEntry>>> = None;
+    let mut perf_note = None;
     let mut next = 0;
     let mut out = Stacks::default();
     for ((cap, walked), (problem, number)) in captured
@@ -278,7 +283,11 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
                 interrupted_by_signal: w.interrupted,
             };
             if module.is_none() {
-                let entries = perf.get_or_insert_with(|| nodejs::load_perf_map(target));
+                let entries = perf.get_or_insert_with(|| {
+                    let (entries, note) = nodejs::load_perf_map(target);
+                    perf_note = note;
+                    entries
+                });
                 if let Some(entry) = entries
                     .as_deref()
                     .and_then(|e| nodejs::perf_lookup(e, lookup))
@@ -314,6 +323,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         });
     }
     out.notices = modules.take_notices();
+    out.notices.extend(perf_note);
     // A core reader that found the same wrong file says so too: once is
     // enough.
     for n in target.take_notices() {
@@ -448,9 +458,9 @@ fn walk(
             }
             let uc = uregs.sp();
             let saved = (|| {
-                let rip = read_stack(uc + UC_RIP).ok()?;
-                let rsp = read_stack(uc + UC_RSP).ok()?;
-                let rbp = read_stack(uc + UC_RBP).ok()?;
+                let rip = read_stack(uc.checked_add(UC_RIP)?).ok()?;
+                let rsp = read_stack(uc.checked_add(UC_RSP)?).ok()?;
+                let rbp = read_stack(uc.checked_add(UC_RBP)?).ok()?;
                 Some((rip, rsp, rbp))
             })();
             let Some((rip, rsp, rbp)) = saved else {

@@ -210,9 +210,9 @@ impl Modules {
         let info = ExplicitModuleSectionInfo {
             base_svma: 0,
             text_svma: text,
-            eh_frame_hdr_svma: hdr.as_ref().map(|(a, b)| *a..*a + b.len() as u64),
+            eh_frame_hdr_svma: hdr.as_ref().map(|(a, b)| span(*a, b)),
             eh_frame_hdr: hdr.map(|(_, b)| b),
-            eh_frame_svma: eh.as_ref().map(|(a, b)| *a..*a + b.len() as u64),
+            eh_frame_svma: eh.as_ref().map(|(a, b)| span(*a, b)),
             eh_frame: eh.map(|(_, b)| b),
             ..Default::default()
         };
@@ -293,6 +293,11 @@ impl Modules {
     }
 }
 
+/// The address range of section bytes starting at `start`.
+fn span(start: u64, bytes: &[u8]) -> std::ops::Range<u64> {
+    start..start.saturating_add(bytes.len() as u64)
+}
+
 /// Open a module's image and work out its load bias, checking that a file
 /// on disk is the one the target mapped (same build-id as the ELF header in
 /// the target's memory).
@@ -302,7 +307,7 @@ fn open_image(
     notices: &mut Vec<String>,
 ) -> Option<(Image, u64)> {
     if module.vdso {
-        let mut bytes = vec![0u8; (module.end - module.start).min(1 << 20) as usize];
+        let mut bytes = vec![0u8; module.end.saturating_sub(module.start).min(1 << 20) as usize];
         let n = target.read_memory(module.start, &mut bytes).ok()?;
         bytes.truncate(n);
         let (vaddr, _) = crate::elf::first_load_in(bytes.as_slice())?;

@@ -2,6 +2,8 @@
 //! of each thread, told by the functions on its stack, and JavaScript frame
 //! names from the perf map node writes with `--perf-basic-prof`.
 
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::target::ProcessTarget;
@@ -124,21 +126,63 @@ fn namespace_pid(pid: i32) -> Option<i32> {
     line.split_whitespace().last()?.parse().ok()
 }
 
-/// Largest perf map read (a long-running process with --perf-basic-prof
-/// appends to it forever).
+/// Most of a perf map read: its last 256 MiB (node appends to it for as
+/// long as it runs, and the newest entry for an address is the right one).
 const PERF_MAP_MAX: u64 = 256 << 20;
 
 /// The perf map of a live target, read through its root directory under
-/// the PID its own namespace gives it. `None` when there is none.
-pub fn load_perf_map(target: &dyn ProcessTarget) -> Option<Vec<PerfEntry>> {
+/// the PID its own namespace gives it: the entries, and a warning when the
+/// map was not used whole or not at all. No map is no warning.
+pub fn load_perf_map(target: &dyn ProcessTarget) -> (Option<Vec<PerfEntry>>, Option<String>) {
     let crate::target::Source::Live { pid } = target.source() else {
-        return None;
+        return (None, None);
     };
     let nspid = namespace_pid(*pid).unwrap_or(*pid);
     let path = PathBuf::from(format!("/tmp/perf-{nspid}.map"));
-    let root = target.root_dir().ok()?;
-    let bytes = root.read_small(Path::new(&path), PERF_MAP_MAX).ok()?;
-    Some(parse_perf_map(&bytes))
+    let Ok(root) = target.root_dir() else {
+        return (None, None);
+    };
+    let Ok(mut file) = root.open_file(Path::new(&path)) else {
+        return (None, None);
+    };
+    let Ok(meta) = file.metadata() else {
+        return (None, None);
+    };
+    // As perf does: a map someone else could have written is not trusted.
+    let owner = meta.uid();
+    if owner != 0 && owner != target.psinfo().uid {
+        return (
+            None,
+            Some(format!(
+                "{} belongs to uid {owner}, not to the process's user: not used",
+                path.display()
+            )),
+        );
+    }
+    let len = meta.len();
+    let start = len.saturating_sub(PERF_MAP_MAX);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err()
+        || file.take(PERF_MAP_MAX).read_to_end(&mut bytes).is_err()
+    {
+        return (None, None);
+    }
+    let mut note = None;
+    if start > 0 {
+        // Start at a whole line.
+        let first = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |n| n + 1);
+        bytes.drain(..first);
+        note = Some(format!(
+            "{} is {} MiB; only its last {} MiB were read",
+            path.display(),
+            len >> 20,
+            PERF_MAP_MAX >> 20
+        ));
+    }
+    (Some(parse_perf_map(&bytes)), note)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use object::ReadRef;
 
-use crate::elf::{ElfImage, hex_id, section_in};
+use crate::elf::{ElfImage, debug_section_in, hex_id, section_in};
 use crate::target::ProcessTarget;
 
 /// A demangled symbol name: Rust (v0, or legacy with its hash dropped),
@@ -30,14 +30,18 @@ pub fn demangle(name: &str) -> Cow<'_, str> {
 
 /// Legacy Rust symbols are `_ZN...17h<16 hex digits>E`.
 fn is_legacy_rust(name: &str) -> bool {
-    let Some(body) = name.strip_prefix("_ZN").and_then(|n| n.strip_suffix('E')) else {
+    // Bytes, not str slices: a hostile name may put a multi-byte
+    // character where the hash would be.
+    let Some(body) = name
+        .as_bytes()
+        .strip_prefix(b"_ZN")
+        .and_then(|n| n.strip_suffix(b"E"))
+    else {
         return false;
     };
     body.len() > 19
-        && body[body.len() - 19..].starts_with("17h")
-        && body[body.len() - 16..]
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit())
+        && body[body.len() - 19..].starts_with(b"17h")
+        && body[body.len() - 16..].iter().all(u8::is_ascii_hexdigit)
 }
 
 /// A source location.
@@ -73,8 +77,8 @@ impl std::fmt::Debug for Dwarf {
 fn load_from<'a, R: ReadRef<'a>>(data: R) -> Option<Dwarf> {
     section_in(data, b".debug_info")?;
     let dwarf = gimli::Dwarf::load(|id| -> Result<Reader, gimli::Error> {
-        let bytes: Rc<[u8]> = section_in(data, id.name().as_bytes())
-            .map(|(_, d)| Rc::from(d))
+        let bytes: Rc<[u8]> = debug_section_in(data, id.name().as_bytes())
+            .map(|d| Rc::from(&*d))
             .unwrap_or_else(|| Rc::from(&[][..]));
         Ok(Reader::new(bytes, gimli::LittleEndian))
     })
@@ -153,5 +157,10 @@ mod tests {
         );
         assert_eq!(demangle("epoll_wait"), "epoll_wait");
         assert_eq!(demangle("_Znot valid"), "_Znot valid");
+        // Multi-byte characters where a hash would be: no panic.
+        let hostile = format!("_ZN{}E", "é".repeat(10));
+        assert_eq!(demangle(&hostile), hostile);
+        let hostile = format!("_ZN3foo17h{}E", "é".repeat(8));
+        assert_eq!(demangle(&hostile), hostile);
     }
 }
