@@ -6,7 +6,7 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use libproc_rs::corefile::CoreFile;
-use libproc_rs::{Memory, MemoryExt, ProcessTarget, environ};
+use libproc_rs::{Memory, MemoryExt, ProcessTarget, environ, smaps, stack};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(core) = CoreFile::from_bytes(data.to_vec(), Path::new("fuzz.core")) else {
@@ -25,6 +25,14 @@ fuzz_target!(|data: &[u8]| {
             let _ = core.read_u64(sp);
         }
     }
+    // What npmap and npstack do with a core (stacks with DWARF too; the
+    // files a core names are read from this machine).
+    let _ = smaps::address_map(&core, true);
+    let options = stack::Options {
+        verbose: true,
+        ..Default::default()
+    };
+    let _ = stack::collect(&core, &options);
     let mut buf = [0u8; 64];
     for m in maps.iter().take(16) {
         let _ = core.read_memory(m.start, &mut buf);

@@ -494,11 +494,16 @@ fn socket_table(dir: &Path, only: Option<Protocol>) -> (SocketTable, Option<Stri
 /// the peer socket (a UNIX peer inode, or the inet socket whose endpoints
 /// are ours swapped).
 fn link_other_ends(fds: &mut [Descriptor]) {
-    let mut by_inode: HashMap<u64, Vec<usize>> = HashMap::new();
+    // Inode numbers repeat across filesystems: FIFOs are matched by device
+    // and inode, and a UNIX socket's peer only among sockets.
+    let mut fifos: HashMap<((u32, u32), u64), Vec<usize>> = HashMap::new();
+    let mut sockets: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut by_endpoints: HashMap<(Endpoint, Endpoint), Vec<usize>> = HashMap::new();
     for (i, d) in fds.iter().enumerate() {
-        if let Some(ino) = d.inode() {
-            by_inode.entry(ino).or_default().push(i);
+        match (d.kind, d.stat) {
+            (FileKind::Fifo, Some(st)) => fifos.entry((st.dev, st.ino)).or_default().push(i),
+            (FileKind::Socket, Some(st)) => sockets.entry(st.ino).or_default().push(i),
+            _ => {}
         }
         if let Some(s) = &d.socket
             && s.protocol != Protocol::Unix
@@ -515,9 +520,11 @@ fn link_other_ends(fds: &mut [Descriptor]) {
     for (i, d) in fds.iter().enumerate() {
         let others: Vec<usize> = match (d.kind, &d.socket) {
             (FileKind::Fifo, _) => {
-                let Some(mine) = flags(d) else { continue };
-                by_inode
-                    .get(&d.inode().unwrap_or_default())
+                let (Some(mine), Some(st)) = (flags(d), d.stat) else {
+                    continue;
+                };
+                fifos
+                    .get(&(st.dev, st.ino))
                     .into_iter()
                     .flatten()
                     .copied()
@@ -532,7 +539,7 @@ fn link_other_ends(fds: &mut [Descriptor]) {
                     .collect()
             }
             (FileKind::Socket, Some(s)) => match (&s.unix_peer, &s.peer) {
-                (Some(peer), _) => by_inode.get(peer).cloned().unwrap_or_default(),
+                (Some(peer), _) => sockets.get(peer).cloned().unwrap_or_default(),
                 (None, Some(peer)) if s.protocol != Protocol::Unix => by_endpoints
                     .get(&(peer.clone(), s.local.clone()))
                     .cloned()

@@ -70,11 +70,18 @@ pub fn parse_unix(text: &[u8]) -> Vec<SocketEntry> {
     text.split(|&b| b == b'\n')
         .skip(1)
         .filter_map(|line| {
-            let mut fields = line.splitn(8, |&b| b == b' ').filter(|f| !f.is_empty());
-            let cols: Vec<&[u8]> = fields.by_ref().take(7).collect();
-            if cols.len() < 7 {
-                return None;
+            // Seven space-separated columns (padded with runs of spaces),
+            // then one space and the path, which may itself hold spaces.
+            let mut rest = line;
+            let mut cols: Vec<&[u8]> = Vec::with_capacity(7);
+            for _ in 0..7 {
+                let start = rest.iter().position(|&b| b != b' ')?;
+                rest = &rest[start..];
+                let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+                cols.push(&rest[..end]);
+                rest = &rest[end..];
             }
+            let path = rest.strip_prefix(b" ");
             let num = |b: &[u8], radix| {
                 std::str::from_utf8(b)
                     .ok()
@@ -84,7 +91,7 @@ pub fn parse_unix(text: &[u8]) -> Vec<SocketEntry> {
             let sock_type = num(cols[4], 16)? as u8;
             let st = num(cols[5], 16)? as u8;
             let inode = num(cols[6], 10)?;
-            let name = match fields.next() {
+            let name = match path {
                 None | Some(b"") => UnixName::Unnamed,
                 Some(p) => match p.strip_prefix(b"@") {
                     Some(a) => UnixName::Abstract(a.to_vec()),
@@ -145,9 +152,16 @@ mod tests {
         let text = b"Num       RefCount Protocol Flags    Type St Inode Path\n\
 0000000000000000: 00000002 00000000 00010000 0001 01 20001 /run/a b.sock\n\
 0000000000000000: 00000003 00000000 00000000 0001 03 20002\n\
-0000000000000000: 00000002 00000000 00000000 0002 01 20003 @abs\n";
+0000000000000000: 00000002 00000000 00000000 0002 01 20003 @abs\n\
+000000002a3ffd81: 00000003 00000000 00000000 0001 03  1157 /run/short\n";
         let e = parse_unix(text);
-        assert_eq!(e.len(), 3);
+        assert_eq!(e.len(), 4);
+        // A short inode is padded to five columns.
+        assert_eq!(e[3].inode, 1157);
+        assert_eq!(
+            e[3].local,
+            Endpoint::Unix(UnixName::Path(b"/run/short".to_vec()))
+        );
         assert_eq!(e[0].state, 10);
         assert_eq!(
             e[0].local,

@@ -194,9 +194,10 @@ pub enum Batch {
 /// Parse one buffer received from a dump, adding its sockets to `table` as
 /// `protocol`. Messages that do not parse are skipped.
 pub fn parse_batch(buf: &[u8], protocol: Protocol, table: &mut SocketTable) -> Batch {
-    let mut offset = 0;
-    while buf.len() - offset >= 16 {
-        let bytes = &buf[offset..];
+    let mut offset = 0usize;
+    while let Some(bytes) = buf.get(offset..)
+        && bytes.len() >= 16
+    {
         let len = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
         if len < 16 || len > bytes.len() {
             break;
@@ -218,7 +219,7 @@ pub fn parse_batch(buf: &[u8], protocol: Protocol, table: &mut SocketTable) -> B
             }
         }
         // Messages are aligned to 4 bytes.
-        offset += (len + 3) & !3;
+        offset = offset.saturating_add((len + 3) & !3);
     }
     Batch::More
 }
