@@ -28,6 +28,17 @@ pub struct CommonArgs {
     pub operands: Vec<OsString>,
 }
 
+impl CommonArgs {
+    /// The loop's options: reports separated by a blank line in text
+    /// output, unless the tool's own format is line-per-item (`separate`
+    /// false).
+    pub fn run_options(&self, separate: bool) -> RunOptions {
+        RunOptions {
+            blank_line_between: separate && !self.json,
+        }
+    }
+}
+
 /// What a tool's report function may fail with.
 #[derive(Debug)]
 pub enum ReportError {

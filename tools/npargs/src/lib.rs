@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use libproc_rs::ProcessTarget;
-use libproc_rs::cli::{self, CommonArgs, Diagnostics, ReportError, RunOptions};
+use libproc_rs::cli::{self, CommonArgs, Diagnostics, ReportError};
 use libproc_rs::escape::shell_line;
 use libproc_rs::report;
 use serde_json::{Value, json};
@@ -63,9 +63,7 @@ pub fn command() -> clap::Command {
 /// Run npargs with the process's arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let options = RunOptions {
-        blank_line_between: !args.common.json && !args.line,
-    };
+    let options = args.common.run_options(!args.line);
     cli::run(
         "npargs",
         &args.common.operands,

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use libproc_rs::cli::{self, CommonArgs, RunOptions};
+use libproc_rs::cli::{self, CommonArgs};
 use libproc_rs::report;
 use serde_json::Value;
 
@@ -45,9 +45,7 @@ pub fn command() -> clap::Command {
 /// Run npenv with the process's arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let options = RunOptions {
-        blank_line_between: !args.common.json,
-    };
+    let options = args.common.run_options(true);
     cli::run(
         "npenv",
         &args.common.operands,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, ValueEnum};
 use libproc_rs::ProcessTarget;
-use libproc_rs::cli::{self, CommonArgs, ReportError, RunOptions};
+use libproc_rs::cli::{self, CommonArgs, ReportError};
 use libproc_rs::escape::json_bytes;
 use libproc_rs::openfiles::fdinfo::{clock_name, open_flag_names, signal_name, signals_in_mask};
 use libproc_rs::openfiles::socket::sock_type_name;
@@ -123,9 +123,7 @@ impl Args {
 /// Run npfiles with the process's arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let options = RunOptions {
-        blank_line_between: !args.common.json && args.fd_type.is_none(),
-    };
+    let options = args.common.run_options(args.fd_type.is_none());
     cli::run(
         "npfiles",
         &args.common.operands,

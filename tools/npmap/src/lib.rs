@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use libproc_rs::cli::{self, CommonArgs, RunOptions};
+use libproc_rs::cli::{self, CommonArgs};
 use libproc_rs::report;
 use libproc_rs::smaps::{AddressMap, MapEntry, Totals, address_map};
 use serde_json::{Map, Value, json};
@@ -76,9 +76,7 @@ pub fn command() -> clap::Command {
 /// Run npmap with the process's arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let options = RunOptions {
-        blank_line_between: !args.common.json,
-    };
+    let options = args.common.run_options(true);
     cli::run(
         "npmap",
         &args.common.operands,

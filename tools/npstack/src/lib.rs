@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use libproc_rs::cli::{self, CommonArgs, ReportError, RunOptions};
+use libproc_rs::cli::{self, CommonArgs, ReportError};
 use libproc_rs::corefile::{CoreFile, CoreOptions};
 use libproc_rs::escape::{escape_bytes, escape_os, json_os};
 use libproc_rs::report;
@@ -84,9 +84,7 @@ fn open(operand: &OsStr, sysroot: &Option<PathBuf>) -> Result<Box<dyn ProcessTar
 /// Run npstack with the process's arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let options = RunOptions {
-        blank_line_between: !args.common.json,
-    };
+    let options = args.common.run_options(true);
     let raw = args.common.raw;
     cli::run_opening(
         "npstack",
