@@ -12,9 +12,14 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use std::os::fd::AsFd;
+
 use nix::errno::Errno;
 use nix::libc;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::ptrace;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
@@ -112,6 +117,61 @@ fn detach_with(tid: i32, sig: i32) -> Result<(), Errno> {
     if r == -1 { Err(Errno::last()) } else { Ok(()) }
 }
 
+/// Sleeps until a child of ours (a thread we trace) changes state: SIGCHLD
+/// is blocked and read through a signalfd, so the wait has a time limit and
+/// costs no CPU (a busy wait would hold the CPU a resumed thread needs).
+#[derive(Debug)]
+struct StopWaiter {
+    fd: Option<SignalFd>,
+    /// The signal mask to put back.
+    old_mask: Option<SigSet>,
+}
+
+impl StopWaiter {
+    fn new() -> StopWaiter {
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        let mut old = SigSet::empty();
+        let blocked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old)).is_ok();
+        let fd = blocked
+            .then(|| {
+                SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).ok()
+            })
+            .flatten();
+        StopWaiter {
+            fd,
+            old_mask: blocked.then_some(old),
+        }
+    }
+
+    /// Sleep until SIGCHLD or `limit`, whichever comes first.
+    fn sleep(&self, limit: Duration) {
+        let Some(fd) = &self.fd else {
+            // No signalfd: a short sleep between polls.
+            std::thread::sleep(limit.min(Duration::from_micros(100)));
+            return;
+        };
+        let ms = u16::try_from(limit.as_millis().max(1)).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) > 0 {
+            // Drain: one SIGCHLD may stand for several stops, and the
+            // caller polls every thread it waits for anyway.
+            while let Ok(Some(_)) = fd.read_signal() {}
+        }
+    }
+}
+
+impl Drop for StopWaiter {
+    fn drop(&mut self) {
+        if let Some(fd) = &self.fd {
+            while let Ok(Some(_)) = fd.read_signal() {}
+        }
+        if let Some(old) = &self.old_mask {
+            let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old), None);
+        }
+    }
+}
+
 /// A thread we have seized; detached on drop.
 #[derive(Debug)]
 struct Seized {
@@ -144,10 +204,11 @@ impl Seized {
         Ok(s)
     }
 
-    /// Wait for the interrupt stop: poll (yielding the CPU) for a moment,
-    /// then look at the thread's state; a thread in uninterruptible sleep
+    /// Wait for the interrupt stop, sleeping until the kernel says a child
+    /// changed state (SIGCHLD, read from `waiter`). A thread that has not
+    /// stopped after a moment is looked at: one in uninterruptible sleep
     /// cannot stop until it wakes, so it is not waited for.
-    fn wait_stop(&mut self, pid: i32) -> Waited {
+    fn wait_stop(&mut self, pid: i32, waiter: &StopWaiter) -> Waited {
         let start = Instant::now();
         let mut looked = false;
         loop {
@@ -174,11 +235,7 @@ impl Seized {
                 Ok(None) => {}
             }
             let waited = start.elapsed();
-            if waited < STOP_SPIN {
-                std::thread::yield_now();
-                continue;
-            }
-            if !looked {
+            if waited >= STOP_SPIN && !looked {
                 looked = true;
                 match thread_state(pid, self.tid) {
                     Some('D') => {
@@ -201,7 +258,8 @@ impl Seized {
                     STOP_PATIENCE.as_secs()
                 ));
             }
-            std::thread::sleep(Duration::from_millis(1));
+            let until = if looked { STOP_PATIENCE } else { STOP_SPIN };
+            waiter.sleep(until.saturating_sub(waited));
         }
     }
 
@@ -316,6 +374,7 @@ pub fn capture_live(
     // Threads that did not stop in time: let go at the end if their stop
     // has come by then (else the kernel does it when we exit).
     let mut late = Vec::new();
+    let waiter = StopWaiter::new();
     match mode {
         StopMode::OneByOne => {
             for thread in threads {
@@ -341,7 +400,7 @@ pub fn capture_live(
                         }
                     },
                 };
-                match s.wait_stop(pid) {
+                match s.wait_stop(pid, &waiter) {
                     Waited::Stopped => {
                         let copied = copy_stopped(target, thread, mappings);
                         s.detach();
@@ -375,7 +434,7 @@ pub fn capture_live(
             }
             let waited: Vec<Option<Waited>> = seized
                 .iter_mut()
-                .map(|s| s.as_mut().map(|s| s.wait_stop(pid)))
+                .map(|s| s.as_mut().map(|s| s.wait_stop(pid, &waiter)))
                 .collect();
             for ((thread, s), w) in threads.iter().zip(&seized).zip(waited) {
                 out.push(match (s, w) {
