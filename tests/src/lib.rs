@@ -199,6 +199,11 @@ impl Spawn {
         self.args.push(a.as_ref().to_owned());
         self
     }
+    /// Run in `dir` (node writes its `--perf-basic-prof` log there).
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
     pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
         self.env
             .push((k.as_ref().to_owned(), v.as_ref().to_owned()));

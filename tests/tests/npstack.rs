@@ -328,13 +328,14 @@ fn node_server_main_thread_and_roles() {
 
 #[test]
 fn node_perf_basic_prof_names_the_js_function() {
-    let (_d, script) = node_script(
+    let (d, script) = node_script(
         "busy.js",
         "function nptBusyLoop(n) { let s = 0; for (let i = 0; i < n; i++) s += i % 7; return s; }\n\
          console.log('ready');\n\
          for (;;) nptBusyLoop(1e6);\n",
     );
     let p = Spawn::new(node())
+        .cwd(d.path())
         .arg("--perf-basic-prof")
         .arg(&script)
         .start();
@@ -615,13 +616,14 @@ fn sysroot_finds_moved_binaries_and_a_rebuilt_binary_is_named() {
 
 #[test]
 fn perf_map_is_found_under_the_pid_of_the_targets_namespace() {
-    let (_d, script) = node_script(
+    let (d, script) = node_script(
         "nsbusy.js",
         "function nptInNamespace(n) { let s = 0; for (let i = 0; i < n; i++) s += i % 3; return s; }\n\
          console.log('ready ' + process.pid);\n\
          for (;;) nptInNamespace(1e6);\n",
     );
     let p = Spawn::new("unshare")
+        .cwd(d.path())
         .arg("--pid")
         .arg("--fork")
         .arg("--kill-child")
