@@ -68,12 +68,19 @@ pub struct Diagnostics<'a> {
     /// Set by [`Diagnostics::fail`]: the operand counts as failed even though
     /// a report was written.
     failed: bool,
+    /// Warnings already printed: two layers that find the same thing (a
+    /// core reader and a tool's own check of a wrong file) say it once.
+    warned: Vec<String>,
 }
 
 impl Diagnostics<'_> {
     /// Print `tool: OPERAND: warning: msg` on stderr.
     pub fn warn(&mut self, msg: &str) {
+        if self.warned.iter().any(|w| w == msg) {
+            return;
+        }
         eprintln!("{}: {}: warning: {msg}", self.tool, escape_os(self.operand));
+        self.warned.push(msg.to_owned());
     }
 
     /// Warn when a list is a best effort (see [`StringList::caveat`]).
@@ -148,6 +155,7 @@ where
             tool,
             operand,
             failed: false,
+            warned: Vec::new(),
         };
         let target = match open(operand) {
             Ok(t) => t,

@@ -483,13 +483,15 @@ impl CoreFile {
             if let (Some(want), Some(have)) = (self.build_id_in_core(fm), build_id_in(&head[..n]))
                 && want != have
             {
-                self.notice(format!(
-                    "{} is not the file the process mapped (build-id {} in the core, {} on disk); \
-                     its memory is treated as missing",
-                    crate::escape::escape_path(&fm.path),
-                    hex_id(&want),
-                    hex_id(&have)
-                ));
+                // Its memory is treated as missing.
+                self.notice(
+                    Error::WrongFile {
+                        path: fm.path.clone(),
+                        in_memory: hex_id(&want),
+                        on_disk: hex_id(&have),
+                    }
+                    .to_string(),
+                );
                 return None;
             }
             Some(Rc::new(BackingFile { file, len }))

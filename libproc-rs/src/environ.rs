@@ -18,7 +18,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::auxv;
-use crate::elf::{ElfImage, build_id_in, hex_id};
+use crate::elf::{ElfImage, check_mapped_build_id};
 use crate::error::{Error, Result};
 use crate::escape::escape_path;
 use crate::target::{Mapping, MemoryExt, ProcessTarget, StringList};
@@ -112,20 +112,7 @@ fn locate_in(
     })?;
     let image = ElfImage::open(file, path).map_err(|e| Skipped(e.to_string()))?;
     let mine: Vec<&Mapping> = maps.iter().filter(|m| m.path() == Some(path)).collect();
-    if let Some(head) = mine.iter().find(|m| m.offset == 0) {
-        let mut page = vec![0u8; 4096];
-        if let Ok(n) = target.read_memory(head.start, &mut page)
-            && let (Some(in_memory), Some(on_disk)) = (build_id_in(&page[..n]), image.build_id())
-            && in_memory != on_disk
-        {
-            return Err(Skipped(format!(
-                "{} is not the file the process mapped (build-id {} in memory, {} on disk)",
-                escape_path(path),
-                hex_id(&in_memory),
-                hex_id(&on_disk)
-            )));
-        }
-    }
+    check_mapped_build_id(target, &image, &mine).map_err(|e| Skipped(e.to_string()))?;
     let Some(sym) = image.find_symbol(names) else {
         return Ok(None);
     };

@@ -115,6 +115,18 @@ pub enum Error {
     #[error("{what}")]
     NotAvailable { what: String },
 
+    /// A file on disk is not the one the process had mapped at that path.
+    #[error(
+        "{} is not the file the process mapped (build-id {in_memory} in memory, {on_disk} on \
+         disk); it is not used",
+        escape_path(.path)
+    )]
+    WrongFile {
+        path: PathBuf,
+        in_memory: String,
+        on_disk: String,
+    },
+
     #[error("{}: {source}", escape_path(.path))]
     Io {
         path: PathBuf,

@@ -324,17 +324,6 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     }
     out.notices = modules.take_notices();
     out.notices.extend(perf_note);
-    // A core reader that found the same wrong file says so too: once is
-    // enough.
-    for n in target.take_notices() {
-        let same_file = |mine: &String| {
-            mine.split_once(" is not the file")
-                .is_some_and(|(path, _)| n.starts_with(&format!("{path} is not the file")))
-        };
-        if !out.notices.iter().any(same_file) {
-            out.notices.push(n);
-        }
-    }
     Ok(out)
 }
 

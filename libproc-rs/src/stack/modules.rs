@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use framehop::x86_64::UnwinderX86_64;
 use framehop::{ExplicitModuleSectionInfo, Module as FhModule, Unwinder};
 
-use crate::elf::{ElfImage, build_id_in, hex_id, section_in, section_range_in, symbols_for};
-use crate::escape::escape_path;
+use crate::elf::{ElfImage, check_mapped_build_id, section_in, section_range_in, symbols_for};
 use crate::stack::symbolize::{Dwarf, LineInfo, debug_file, load_dwarf};
 use crate::target::{MapName, Mapping, ProcessTarget};
 
@@ -316,25 +315,11 @@ fn open_image(
     }
     let file = target.open_mapped_file(&module.path).ok()?;
     let image = ElfImage::open(file, &module.path).ok()?;
-    let head = module.mappings.iter().find(|m| m.offset == 0);
-    if let Some(head) = head {
-        let mut buf = vec![0u8; 4096.min(head.len()) as usize];
-        if let Ok(n) = target.read_memory(head.start, &mut buf)
-            && let Some(want) = build_id_in(&buf[..n])
-            && let Some(have) = image.build_id()
-            && want != have
-        {
-            notices.push(format!(
-                "{} is not the file the process mapped (build-id {} in memory, {} on disk); \
-                 its frames are shown as addresses",
-                escape_path(&module.path),
-                hex_id(&want),
-                hex_id(&have)
-            ));
-            return None;
-        }
-    }
     let maps: Vec<&Mapping> = module.mappings.iter().collect();
+    if let Err(e) = check_mapped_build_id(target, &image, &maps) {
+        notices.push(e.to_string());
+        return None;
+    }
     let bias = image.load_bias(&maps)?;
     Some((Image::File(image), bias))
 }
