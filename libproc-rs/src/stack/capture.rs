@@ -214,12 +214,7 @@ impl Seized {
         loop {
             match poll_status(self.tid) {
                 Ok(Some(status)) if libc::WIFSTOPPED(status) => {
-                    // A signal-delivery stop (no ptrace event): the signal
-                    // is the thread's; give it back on detach.
-                    if status >> 16 == 0 {
-                        self.pending = libc::WSTOPSIG(status);
-                    }
-                    self.stopped = true;
+                    self.took_stop(status);
                     return Waited::Stopped;
                 }
                 Ok(Some(status)) if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) => {
@@ -263,6 +258,15 @@ impl Seized {
         }
     }
 
+    /// Record a stop `waitpid` reported. A signal-delivery stop (no ptrace
+    /// event) carries the thread's own signal: it is given back on detach.
+    fn took_stop(&mut self, status: i32) {
+        if status >> 16 == 0 {
+            self.pending = libc::WSTOPSIG(status);
+        }
+        self.stopped = true;
+    }
+
     /// Let the thread go. One that has not stopped yet cannot be detached:
     /// if its stop has arrived by now it is taken; otherwise the kernel
     /// detaches it when this process exits.
@@ -272,11 +276,7 @@ impl Seized {
         }
         if !self.stopped {
             match poll_status(self.tid) {
-                Ok(Some(status)) if libc::WIFSTOPPED(status) => {
-                    if status >> 16 == 0 {
-                        self.pending = libc::WSTOPSIG(status);
-                    }
-                }
+                Ok(Some(status)) if libc::WIFSTOPPED(status) => self.took_stop(status),
                 _ => return,
             }
         }

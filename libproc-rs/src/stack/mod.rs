@@ -20,7 +20,7 @@ use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64};
 use framehop::{FrameAddress, Unwinder};
 
 use crate::error::Result;
-use crate::target::{MemoryExt, ProcessTarget, Source};
+use crate::target::{MemoryExt, ProcessTarget, Source, Thread};
 use capture::{Captured, StopMode};
 use modules::Modules;
 use nodejs::{JsName, PerfEntry};
@@ -178,20 +178,19 @@ pub struct Options {
 /// Collect the stacks of a target's threads.
 pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> {
     let mappings = target.mappings()?;
-    let mut threads = target.threads()?;
-    let numbered: Vec<(i32, usize)> = threads
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.tid, i + 1))
-        .collect();
-    let mut numbers: Vec<usize> = (1..=threads.len()).collect();
-    if let Some(sel) = &options.select {
-        let keep = sel.select(&numbered);
-        let mut k = keep.iter();
-        threads.retain(|_| *k.next().unwrap_or(&false));
-        let mut k = keep.iter();
-        numbers.retain(|_| *k.next().unwrap_or(&false));
-    }
+    let all = target.threads()?;
+    let numbered: Vec<(i32, usize)> = all.iter().zip(1..).map(|(t, n)| (t.tid, n)).collect();
+    let keep = match &options.select {
+        Some(sel) => sel.select(&numbered),
+        None => vec![true; all.len()],
+    };
+    // The chosen threads, and their thread numbers.
+    let (threads, mut numbers): (Vec<Thread>, Vec<usize>) = all
+        .into_iter()
+        .zip(1..)
+        .zip(keep)
+        .filter_map(|(pair, kept)| kept.then_some(pair))
+        .unzip();
     let live = matches!(target.source(), Source::Live { .. });
     let captured = if live {
         let mode = if options.snapshot {
@@ -347,8 +346,7 @@ fn walk_loading(
         let (frames, problem) = walk(target, modules, cache, cap);
         let missing: Vec<usize> = frames
             .iter()
-            .filter(|w| !modules.settled(w.lookup()))
-            .filter_map(|w| modules.exec_module_at(w.lookup()))
+            .filter_map(|w| modules.unopened_at(w.lookup()))
             .collect();
         if missing.is_empty() {
             return (frames, problem);

@@ -46,6 +46,25 @@ pub struct Module {
 }
 
 impl Module {
+    /// A module made of `mappings` (the vDSO's executable whole).
+    fn new(path: PathBuf, mappings: Vec<Mapping>, vdso: bool) -> Module {
+        Module {
+            path,
+            start: mappings.iter().map(|m| m.start).min().unwrap_or(0),
+            end: mappings.iter().map(|m| m.end).max().unwrap_or(0),
+            exec: mappings
+                .iter()
+                .filter(|m| vdso || m.perms.exec)
+                .map(|m| (m.start, m.end))
+                .collect(),
+            mappings,
+            vdso,
+            image: OnceCell::new(),
+            debug: OnceCell::new(),
+            dwarf: OnceCell::new(),
+        }
+    }
+
     /// The short name printed in frames: the file name.
     pub fn short_name(&self) -> &OsStr {
         if self.vdso {
@@ -133,39 +152,15 @@ impl Modules {
                 by_path.entry(p.as_path()).or_default().push(m);
             }
         }
-        let mut list = Vec::new();
-        for (path, maps) in by_path {
-            if !maps.iter().any(|m| m.perms.exec) {
-                continue;
-            }
-            list.push(Module {
-                path: path.to_owned(),
-                start: maps.iter().map(|m| m.start).min().unwrap_or(0),
-                end: maps.iter().map(|m| m.end).max().unwrap_or(0),
-                exec: maps
-                    .iter()
-                    .filter(|m| m.perms.exec)
-                    .map(|m| (m.start, m.end))
-                    .collect(),
-                mappings: maps.into_iter().cloned().collect(),
-                vdso: false,
-                image: OnceCell::new(),
-                debug: OnceCell::new(),
-                dwarf: OnceCell::new(),
-            });
-        }
+        let mut list: Vec<Module> = by_path
+            .into_iter()
+            .filter(|(_, maps)| maps.iter().any(|m| m.perms.exec))
+            .map(|(path, maps)| {
+                Module::new(path.to_owned(), maps.into_iter().cloned().collect(), false)
+            })
+            .collect();
         for m in mappings.iter().filter(|m| m.name == MapName::Vdso) {
-            list.push(Module {
-                path: PathBuf::from("[vdso]"),
-                start: m.start,
-                end: m.end,
-                exec: vec![(m.start, m.end)],
-                mappings: vec![m.clone()],
-                vdso: true,
-                image: OnceCell::new(),
-                debug: OnceCell::new(),
-                dwarf: OnceCell::new(),
-            });
+            list.push(Module::new(PathBuf::from("[vdso]"), vec![m.clone()], true));
         }
         list.sort_by_key(|m| m.start);
         Modules {
@@ -181,11 +176,11 @@ impl Modules {
         (0..i).rev().find(|&j| self.list[j].is_exec(addr))
     }
 
-    /// Whether the module holding executable `addr` is open (or failed to
-    /// open): true when there is nothing more to load for it.
-    pub fn settled(&self, addr: u64) -> bool {
+    /// The module whose executable mappings hold `addr`, if it has not been
+    /// opened yet (nor failed to open).
+    pub fn unopened_at(&self, addr: u64) -> Option<usize> {
         self.exec_module_at(addr)
-            .is_none_or(|i| self.list[i].image.get().is_some())
+            .filter(|&i| self.list[i].image.get().is_none())
     }
 
     /// Open module `i` and add its unwind tables, once.
