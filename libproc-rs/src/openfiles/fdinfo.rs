@@ -241,41 +241,10 @@ pub fn signals_in_mask(mask: u64) -> Vec<i32> {
 
 /// The name of a signal number (`SIGINT`), or `SIGn` / `SIGRTMIN+n`.
 pub fn signal_name(signo: i32) -> String {
-    const NAMES: [&str; 31] = [
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGILL",
-        "SIGTRAP",
-        "SIGABRT",
-        "SIGBUS",
-        "SIGFPE",
-        "SIGKILL",
-        "SIGUSR1",
-        "SIGSEGV",
-        "SIGUSR2",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGTERM",
-        "SIGSTKFLT",
-        "SIGCHLD",
-        "SIGCONT",
-        "SIGSTOP",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGWINCH",
-        "SIGIO",
-        "SIGPWR",
-        "SIGSYS",
-    ];
+    if let Ok(sig) = nix::sys::signal::Signal::try_from(signo) {
+        return sig.as_str().to_owned();
+    }
     match signo {
-        1..=31 => NAMES[signo as usize - 1].to_owned(),
         // The kernel's numbering: SIGRTMIN is 32 (glibc reserves 32 and 33).
         32..=64 => format!("SIGRTMIN+{}", signo - 32),
         _ => format!("SIG{signo}"),

@@ -35,7 +35,6 @@ fn parse_addr(field: &str) -> Option<SocketAddr> {
 /// Parse /proc/net/tcp, tcp6, udp or udp6 (the header line is skipped).
 pub fn parse_inet(text: &[u8], protocol: Protocol) -> Vec<SocketEntry> {
     let text = String::from_utf8_lossy(text);
-    let sock_type = if protocol == Protocol::Tcp { 1 } else { 2 };
     text.lines()
         .skip(1)
         .filter_map(|line| {
@@ -43,18 +42,13 @@ pub fn parse_inet(text: &[u8], protocol: Protocol) -> Vec<SocketEntry> {
             if f.len() < 10 {
                 return None;
             }
-            let local = parse_addr(f[1])?;
-            let remote = parse_addr(f[2])?;
-            let connected = !(remote.ip().is_unspecified() && remote.port() == 0);
-            Some(SocketEntry {
-                inode: f[9].parse().ok()?,
+            Some(SocketEntry::inet(
+                f[9].parse().ok()?,
                 protocol,
-                sock_type,
-                state: u8::from_str_radix(f[3], 16).ok()?,
-                local: Endpoint::Inet(local),
-                peer: connected.then_some(Endpoint::Inet(remote)),
-                unix_peer: None,
-            })
+                u8::from_str_radix(f[3], 16).ok()?,
+                parse_addr(f[1])?,
+                parse_addr(f[2])?,
+            ))
         })
         .collect()
 }

@@ -147,18 +147,13 @@ pub fn entry_from_message(message: &SockDiagMessage, protocol: Protocol) -> Opti
         SockDiagMessage::InetResponse(r) => {
             let h = &r.header;
             let id = &h.socket_id;
-            let local = std::net::SocketAddr::new(id.source_address, id.source_port);
-            let remote = std::net::SocketAddr::new(id.destination_address, id.destination_port);
-            let connected = !(remote.ip().is_unspecified() && remote.port() == 0);
-            Some(SocketEntry {
-                inode: u64::from(h.inode),
+            Some(SocketEntry::inet(
+                u64::from(h.inode),
                 protocol,
-                sock_type: if protocol == Protocol::Udp { 2 } else { 1 },
-                state: h.state,
-                local: Endpoint::Inet(local),
-                peer: connected.then_some(Endpoint::Inet(remote)),
-                unix_peer: None,
-            })
+                h.state,
+                std::net::SocketAddr::new(id.source_address, id.source_port),
+                std::net::SocketAddr::new(id.destination_address, id.destination_port),
+            ))
         }
         SockDiagMessage::UnixResponse(r) => {
             let name = match r.name() {

@@ -84,7 +84,7 @@ impl Endpoint {
     /// `*:*` for an unspecified peer, a UNIX path or `@name`, `*` unnamed.
     pub fn short_text(&self) -> String {
         match self {
-            Endpoint::Inet(a) if a.ip().is_unspecified() && a.port() == 0 => "*:*".to_owned(),
+            Endpoint::Inet(a) if is_unspecified(a) => "*:*".to_owned(),
             Endpoint::Inet(a) => {
                 let port = match a.port() {
                     0 => "*".to_owned(),
@@ -159,7 +159,33 @@ pub struct SocketEntry {
     pub unix_peer: Option<u64>,
 }
 
+/// An inet address that names no end (`0.0.0.0:0`, `[::]:0`): the remote
+/// end of a socket that is not connected.
+fn is_unspecified(a: &SocketAddr) -> bool {
+    a.ip().is_unspecified() && a.port() == 0
+}
+
 impl SocketEntry {
+    /// A TCP or UDP socket from a table row, with no peer when `remote` is
+    /// unspecified.
+    pub fn inet(
+        inode: u64,
+        protocol: Protocol,
+        state: u8,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> SocketEntry {
+        SocketEntry {
+            inode,
+            protocol,
+            sock_type: if protocol == Protocol::Udp { 2 } else { 1 },
+            state,
+            local: Endpoint::Inet(local),
+            peer: (!is_unspecified(&remote)).then_some(Endpoint::Inet(remote)),
+            unix_peer: None,
+        }
+    }
+
     pub fn state_name(&self) -> String {
         state_name(self.protocol, self.state)
     }
