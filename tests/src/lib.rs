@@ -118,6 +118,13 @@ impl Proc {
         self.pid().to_string()
     }
 
+    /// The value of `KEY=value` on the ready line (`ready key=value ...`).
+    pub fn ready_field(&self, key: &str) -> Option<&str> {
+        self.ready_line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+    }
+
     /// Wait until the process prints `ready` (or a line containing it).
     fn wait_ready(mut self, timeout: Duration) -> Self {
         let stdout = self.child.stdout.take().expect("stdout is piped");

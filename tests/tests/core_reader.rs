@@ -11,11 +11,10 @@ use nptools_tests::*;
 
 fn dontdump_addr(p: &Proc) -> u64 {
     let hex = p
-        .ready_line
-        .split("dontdump=0x")
-        .nth(1)
+        .ready_field("dontdump")
+        .and_then(|v| v.strip_prefix("0x"))
         .expect("fixture reports its dontdump page");
-    u64::from_str_radix(hex.split_whitespace().next().unwrap(), 16).unwrap()
+    u64::from_str_radix(hex, 16).unwrap()
 }
 
 fn tids(pid: i32) -> BTreeSet<i32> {

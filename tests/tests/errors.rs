@@ -47,10 +47,8 @@ fn zombie() {
         .env("NPT_ZOMBIE", "1")
         .start();
     let zpid: i32 = parent
-        .ready_line
-        .split("zombie=")
-        .nth(1)
-        .and_then(|s| s.trim().parse().ok())
+        .ready_field("zombie")
+        .and_then(|s| s.parse().ok())
         .expect("fixture reports its zombie");
     let stat = format!("/proc/{zpid}/stat");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

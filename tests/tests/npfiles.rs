@@ -2,7 +2,7 @@
 //! exact `--type` counts and the seed pipeline; a node server with 100
 //! clients; 20,000 descriptors; the refusal on cores.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -10,18 +10,15 @@ use std::process::Command;
 
 use nptools_tests::*;
 
-/// The fixture's `ready key=value ...` line.
-fn ready_fields(line: &str) -> HashMap<String, String> {
-    line.split_whitespace()
-        .filter_map(|w| w.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+/// A field of the `ready key=value ...` line; it must be there.
+fn field<'a>(p: &'a Proc, key: &str) -> &'a str {
+    p.ready_field(key)
+        .unwrap_or_else(|| panic!("{key} in {:?}", p.ready_line))
 }
 
 struct Fixture {
     proc: Proc,
     dir: tempfile::TempDir,
-    f: HashMap<String, String>,
 }
 
 impl Fixture {
@@ -36,16 +33,18 @@ impl Fixture {
         }
         spawn.cwd = Some(dir.path().to_owned());
         let proc = spawn.start();
-        let f = ready_fields(&proc.ready_line);
-        Fixture { proc, dir, f }
+        Fixture { proc, dir }
+    }
+    fn field(&self, key: &str) -> &str {
+        field(&self.proc, key)
     }
     fn fd(&self, key: &str) -> i32 {
-        self.f[key]
+        self.field(key)
             .parse()
-            .unwrap_or_else(|_| panic!("{key} in {:?}", self.f))
+            .unwrap_or_else(|_| panic!("{key} in {:?}", self.proc.ready_line))
     }
     fn num(&self, key: &str) -> u64 {
-        self.f[key].parse().unwrap()
+        self.field(key).parse().unwrap()
     }
     /// The fixture's directory as the process sees it.
     fn cwd(&self) -> String {
@@ -56,7 +55,7 @@ impl Fixture {
     }
     /// (client fd, client port, accepted fd) per connection.
     fn connections(&self) -> Vec<(i32, u16, i32)> {
-        self.f["clients"]
+        self.field("clients")
             .split(',')
             .map(|c| {
                 let v: Vec<&str> = c.split(':').collect();
@@ -149,7 +148,7 @@ fn every_descriptor_the_fixture_made_is_described() {
     assert!(header.contains("openfiles 5 0"), "{header}");
     assert_eq!(
         lines.next().unwrap(),
-        format!("  Current rlimit: {} file descriptors", fx.f["rlimit"])
+        format!("  Current rlimit: {} file descriptors", fx.field("rlimit"))
     );
     let b = blocks(&report);
 
@@ -306,7 +305,10 @@ fn every_descriptor_the_fixture_made_is_described() {
         udp,
         &[
             "SOCK_DGRAM",
-            &format!("sockname: AF_INET 127.0.0.1  port: {}", fx.f["udp_port"]),
+            &format!(
+                "sockname: AF_INET 127.0.0.1  port: {}",
+                fx.field("udp_port")
+            ),
         ],
     );
     assert!(!b[&udp].iter().any(|l| l.starts_with("peername:")));
@@ -314,14 +316,15 @@ fn every_descriptor_the_fixture_made_is_described() {
         &b,
         fx.fd("tcp6"),
         &[
-            &format!("sockname: AF_INET6 ::1  port: {}", fx.f["tcp6_port"]),
+            &format!("sockname: AF_INET6 ::1  port: {}", fx.field("tcp6_port")),
             "state: LISTEN",
         ],
     );
 
     // UNIX: the pair names each other by inode and fd; the path and
     // abstract names are shown, escaped.
-    let pair: Vec<i32> = fx.f["pair"]
+    let pair: Vec<i32> = fx
+        .field("pair")
         .split(',')
         .map(|s| s.parse().unwrap())
         .collect();
@@ -442,7 +445,7 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
     let tcp_lines = npfiles(&["--type", "tcp", &pid]).ok();
     let port = fx.num("tcp_port");
     assert!(
-        tcp_lines.lines().any(|l| l == listener_line(&fx.f)),
+        tcp_lines.lines().any(|l| l == listener_line(&fx.proc)),
         "{tcp_lines}"
     );
     let (c, cport, a) = fx.connections()[0];
@@ -452,7 +455,7 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
         format!(
             "{:4}: tcp [::1]:{} *:* LISTEN",
             fx.fd("tcp6"),
-            fx.f["tcp6_port"]
+            fx.field("tcp6_port")
         ),
     ] {
         assert!(tcp_lines.lines().any(|l| l == want), "{want}\n{tcp_lines}");
@@ -493,7 +496,10 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
     };
     assert_eq!(inet(&fb), inet(&netlink));
     assert_eq!(count_lines(&fb), sock);
-    let bound_line = format!("{bound}tcp 127.0.0.1:{} *:* CLOSE", fx.f["tcp_bound_port"]);
+    let bound_line = format!(
+        "{bound}tcp 127.0.0.1:{} *:* CLOSE",
+        fx.field("tcp_bound_port")
+    );
     assert!(netlink.lines().any(|l| l == bound_line), "{netlink}");
 }
 
@@ -575,7 +581,7 @@ server.listen(0, '127.0.0.1', () => {
 });
 "#;
     let p = Spawn::new(node()).arg("-e").arg(script).start();
-    let port = ready_fields(&p.ready_line)["port"].clone();
+    let port = field(&p, "port");
     let out = npfiles(&["--type", "tcp", &p.pid_arg()]).ok();
     assert_eq!(count_lines(&out), 101, "{out}");
     let listen = out.lines().filter(|l| l.ends_with(" LISTEN")).count();
@@ -606,7 +612,7 @@ fn twenty_thousand_descriptors() {
     assert_eq!(*b.keys().last().unwrap(), many as i32 - 1);
     assert_eq!(
         report.lines().nth(1).unwrap(),
-        format!("  Current rlimit: {} file descriptors", fx.f["rlimit"])
+        format!("  Current rlimit: {} file descriptors", fx.field("rlimit"))
     );
     // Every descriptor lands in exactly one type.
     let types = ["chr", "sock", "fifo", "anon", "dir", "file", "blk"];
@@ -687,11 +693,11 @@ fn in_own_network_namespace(prefix: &[&str], conns: usize, cwd: &Path) -> Proc {
 }
 
 /// The `--type tcp` line of the fixture's listener.
-fn listener_line(f: &HashMap<String, String>) -> String {
+fn listener_line(p: &Proc) -> String {
     format!(
         "{:4}: tcp 127.0.0.1:{} *:* LISTEN",
-        f["tcp_listen"].parse::<i32>().unwrap(),
-        f["tcp_port"]
+        field(p, "tcp_listen").parse::<i32>().unwrap(),
+        field(p, "tcp_port")
     )
 }
 
@@ -701,7 +707,6 @@ fn sockets_are_looked_up_in_the_target_network_namespace() {
     // ours, so they are only found by asking inside its namespace.
     let dir = scratch();
     let p = in_own_network_namespace(&["unshare", "--net"], 2, dir.path());
-    let f = ready_fields(&p.ready_line);
     let ours = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
     let theirs = std::fs::metadata(format!("/proc/{}/ns/net", p.pid()))
         .unwrap()
@@ -711,7 +716,7 @@ fn sockets_are_looked_up_in_the_target_network_namespace() {
     let out = run.ok();
     assert!(run.stderr.is_empty(), "{}", run.stderr);
     assert_eq!(count_lines(&out), 1 + 2 * 2 + 1 + 1, "{out}");
-    assert!(out.lines().any(|l| l == listener_line(&f)), "{out}");
+    assert!(out.lines().any(|l| l == listener_line(&p)), "{out}");
     // The /proc/PID/net fallback reads the same namespace (where a socket
     // only bound is not listed).
     let fb = run_command(
@@ -719,7 +724,7 @@ fn sockets_are_looked_up_in_the_target_network_namespace() {
             .args(["--type", "tcp", &p.pid_arg()])
             .env("NPTOOLS_SOCKET_SOURCE", "procfs"),
     );
-    let bound = format!("{:4}: ", f["tcp_bound"].parse::<i32>().unwrap());
+    let bound = format!("{:4}: ", field(&p, "tcp_bound").parse::<i32>().unwrap());
     let without_bound: Vec<&str> = out.lines().filter(|l| !l.starts_with(&bound)).collect();
     assert_eq!(fb.ok().lines().collect::<Vec<_>>(), without_bound);
 }
@@ -744,7 +749,7 @@ fn descriptors_closing_while_they_are_read_are_skipped() {
     }
     // What stays open is always reported.
     let out = npfiles(&["--type", "tcp", &pid]).ok();
-    assert!(out.lines().any(|l| l == listener_line(&fx.f)), "{out}");
+    assert!(out.lines().any(|l| l == listener_line(&fx.proc)), "{out}");
 }
 
 #[test]
@@ -775,7 +780,6 @@ fn without_netlink_the_proc_tables_serve_and_a_warning_says_so() {
         1,
         dir.path(),
     );
-    let f = ready_fields(&p.ready_line);
     let mut cmd = Command::new(tool("npfiles"));
     cmd.args(["--type", "tcp", &p.pid_arg()])
         .uid(65534)
@@ -792,6 +796,6 @@ fn without_netlink_the_proc_tables_serve_and_a_warning_says_so() {
             p.pid()
         )
     );
-    assert!(out.lines().any(|l| l == listener_line(&f)), "{out}");
+    assert!(out.lines().any(|l| l == listener_line(&p)), "{out}");
     assert_eq!(count_lines(&out), 1 + 2 + 1, "{out}");
 }

@@ -144,12 +144,10 @@ struct Made {
     tids: Vec<i32>,
 }
 
-fn made(ready: &str) -> Made {
+fn made(p: &Proc) -> Made {
     let field = |k: &str| -> &str {
-        ready
-            .split(' ')
-            .find_map(|w| w.strip_prefix(&format!("{k}=")))
-            .unwrap_or_else(|| panic!("{k} in {ready:?}"))
+        p.ready_field(k)
+            .unwrap_or_else(|| panic!("{k} in {:?}", p.ready_line))
     };
     let addr = |k: &str| {
         let v = field(k);
@@ -339,7 +337,7 @@ fn fixture_live_gcore_and_kernel_core() {
     let spawn = fixture_spawn();
     let p = spawn.start();
     wait_until_all_paused(p.pid());
-    let m = made(&p.ready_line);
+    let m = made(&p);
     assert_eq!(m.tids.len(), 4);
     let pid = p.pid_arg();
     let live = check_fixture_report(pid.as_ref(), &m, false);
@@ -395,7 +393,7 @@ fn fixture_live_gcore_and_kernel_core() {
     let mut k_made = None;
     let (_kd, k) = kernel_core(&spawn, |p| {
         wait_until_all_paused(p.pid());
-        k_made = Some(made(&p.ready_line));
+        k_made = Some(made(p));
     });
     let km = k_made.unwrap();
     let ksum = check_fixture_report(k.as_os_str(), &km, true);
@@ -497,7 +495,7 @@ fn a_map_that_changes_while_read_is_never_garbled() {
 fn json_has_mappings_and_summary() {
     let p = fixture_spawn().start();
     wait_until_all_paused(p.pid());
-    let m = made(&p.ready_line);
+    let m = made(&p);
     let doc: serde_json::Value =
         serde_json::from_slice(&npmap(&["--json"], p.pid_arg()).stdout).expect("JSON");
     assert_eq!(doc["pid"], p.pid());
