@@ -167,31 +167,21 @@ fn root_without_cap_sys_ptrace_is_told_so() {
         nix::unistd::geteuid().is_root(),
         "must run as root, as make test does"
     );
-    let program = fixture("argsenv");
-    let p = {
-        let mut cmd = std::process::Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-        cmd.arg(&program).env_clear().env("A", "1");
-        cmd.stdout(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("setpriv (util-linux)");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert!(line.starts_with("ready"));
-        child
-    };
+    let p = Spawn::new("setpriv")
+        .arg("--reuid=65534")
+        .arg("--regid=65534")
+        .arg("--clear-groups")
+        .arg("--")
+        .arg(fixture("argsenv"))
+        .env("A", "1")
+        .start();
+    assert!(p.ready_line.starts_with("ready"));
     let r = run_command(
         std::process::Command::new("setpriv")
             .args(["--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace", "--"])
             .arg(tool("npenv"))
-            .arg(p.id().to_string()),
+            .arg(p.pid_arg()),
     );
-    let mut p = p;
-    let _ = p.kill();
-    let _ = p.wait();
     // Without CAP_SYS_PTRACE, root may still read /proc/PID/environ but not
     // the process's memory: npenv falls back to the initial environment and
     // says why, in one line.
