@@ -76,6 +76,9 @@ impl Segment {
     }
 }
 
+/// Where the kernel puts the vsyscall page on x86_64 (a core may dump it).
+const VSYSCALL_ADDR: u64 = 0xffff_ffff_ff60_0000;
+
 /// Options for opening a core.
 #[derive(Debug, Clone, Default)]
 pub struct CoreOptions {
@@ -677,6 +680,8 @@ impl ProcessTarget for CoreFile {
                 file_map_name(&f.path)
             } else if Some(s.vaddr) == vdso {
                 (MapName::Vdso, false)
+            } else if s.vaddr == VSYSCALL_ADDR {
+                (MapName::Vsyscall, false)
             } else if main_sp.is_some_and(|sp| s.vaddr <= sp && sp < s.end()) {
                 (MapName::Stack, false)
             } else {

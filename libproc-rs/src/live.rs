@@ -67,6 +67,14 @@ pub fn split_nul_list(bytes: &[u8]) -> Vec<OsString> {
 /// Parse /proc/PID/task/TID/syscall for the stack pointer of a thread
 /// blocked in a system call (`NR a1 .. a6 SP PC`; `-1 SP PC` when blocked
 /// elsewhere in the kernel; `running` when on a CPU).
+/// The stack pointer of a thread blocked in a system call, from its task
+/// directory's `syscall` file.
+fn syscall_sp(task: &Path) -> Option<u64> {
+    std::fs::read(task.join("syscall"))
+        .ok()
+        .and_then(|s| parse_syscall_sp(&s))
+}
+
 pub fn parse_syscall_sp(text: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(text).ok()?;
     let fields: Vec<&str> = text.split_whitespace().collect();
@@ -185,6 +193,15 @@ impl LiveProcess {
 
     /// Is this still the process we opened? (It may have exited, or its PID
     /// may now belong to another.)
+    /// An empty answer from /proc where there is always something: if the
+    /// process is no longer the one we opened, that is why.
+    fn gone_if_empty(&self, empty: bool) -> Result<()> {
+        if empty && !self.still_there() {
+            return Err(Error::ProcessGone { pid: self.pid_i() });
+        }
+        Ok(())
+    }
+
     fn still_there(&self) -> bool {
         match procfs::process::Process::new(self.pid_i()).and_then(|p| p.stat()) {
             Ok(stat) => {
@@ -193,6 +210,10 @@ impl LiveProcess {
             }
             Err(_) => false,
         }
+    }
+
+    fn task_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/task", self.pid_i()))
     }
 
     fn pid_i(&self) -> i32 {
@@ -266,9 +287,7 @@ impl LiveProcess {
         File::open(&path)
             .and_then(|mut f| f.read_to_end(&mut buf))
             .map_err(|e| self.proc_error(&path, e))?;
-        if buf.is_empty() && !self.still_there() {
-            return Err(Error::ProcessGone { pid: self.pid_i() });
-        }
+        self.gone_if_empty(buf.is_empty())?;
         Ok(buf)
     }
 
@@ -280,10 +299,7 @@ impl LiveProcess {
         let read = File::open(&path)
             .and_then(|mut f| for_each_line(&mut f, line))
             .map_err(|e| self.proc_error(&path, e))?;
-        if read == 0 && !self.still_there() {
-            return Err(Error::ProcessGone { pid: self.pid_i() });
-        }
-        Ok(())
+        self.gone_if_empty(read == 0)
     }
 
     fn read_via_mem_file(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
@@ -405,7 +421,7 @@ impl ProcessTarget for LiveProcess {
     }
 
     fn thread_ids(&self) -> Result<Vec<i32>> {
-        let task_dir = PathBuf::from(format!("/proc/{}/task", self.pid_i()));
+        let task_dir = self.task_dir();
         let entries = std::fs::read_dir(&task_dir).map_err(|e| self.proc_error(&task_dir, e))?;
         let mut tids: Vec<i32> = entries
             .flatten()
@@ -416,7 +432,7 @@ impl ProcessTarget for LiveProcess {
     }
 
     fn threads(&self) -> Result<Vec<Thread>> {
-        let task_dir = PathBuf::from(format!("/proc/{}/task", self.pid_i()));
+        let task_dir = self.task_dir();
         let tids = self.thread_ids()?;
         let mut threads = Vec::with_capacity(tids.len());
         for tid in tids {
@@ -426,9 +442,7 @@ impl ProcessTarget for LiveProcess {
                 continue;
             };
             let name = OsString::from_vec(comm.strip_suffix(b"\n").unwrap_or(&comm).to_vec());
-            let stack_pointer = std::fs::read(dir.join("syscall"))
-                .ok()
-                .and_then(|s| parse_syscall_sp(&s));
+            let stack_pointer = syscall_sp(&dir);
             threads.push(Thread {
                 tid,
                 name: Some(name),
@@ -437,6 +451,15 @@ impl ProcessTarget for LiveProcess {
             });
         }
         Ok(threads)
+    }
+
+    fn thread_stack_pointers(&self) -> Result<Vec<(i32, Option<u64>)>> {
+        let task_dir = self.task_dir();
+        Ok(self
+            .thread_ids()?
+            .into_iter()
+            .map(|tid| (tid, syscall_sp(&task_dir.join(tid.to_string()))))
+            .collect())
     }
 
     fn fds(&self) -> Result<Vec<OpenFile>> {
@@ -460,9 +483,7 @@ impl ProcessTarget for LiveProcess {
         let table = crate::openfiles::describe_live(&self.dir, Some(&limits), options)
             .map_err(|e| self.proc_error(&self.dir.join("fd"), e))?;
         // Every fd vanishing at once means the process exited meanwhile.
-        if table.fds.is_empty() && !self.still_there() {
-            return Err(Error::ProcessGone { pid: self.pid_i() });
-        }
+        self.gone_if_empty(table.fds.is_empty())?;
         Ok(table)
     }
 

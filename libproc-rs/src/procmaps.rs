@@ -137,17 +137,15 @@ pub fn parse_line(line: &[u8]) -> Option<Mapping> {
     })
 }
 
-/// Parse the whole of `/proc/PID/maps`. Malformed lines are skipped.
+/// Parse the whole of `/proc/PID/maps` held in memory (a live process's
+/// map is streamed through [`parse_line`] instead). Malformed lines are
+/// skipped.
 pub fn parse_maps(bytes: &[u8]) -> Vec<Mapping> {
-    // Sized up front: a map can have tens of thousands of lines.
-    let mut out = Vec::with_capacity(bytes.iter().filter(|&&b| b == b'\n').count() + 1);
-    out.extend(
-        bytes
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .filter_map(parse_line),
-    );
-    out
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(parse_line)
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! [`address_map`] turns a target's mappings into a listing: every mapping
 //! gets a [`Label`] (the bracketed name pmap prints, or the file) and a
 //! [`Category`]; a live process can add per-mapping use from
-//! `/proc/PID/smaps` ([`parse_smaps`], one read of the file), and a core says
+//! `/proc/PID/smaps` (one streamed read, through [`SmapsParser`]), and a core says
 //! how much of each mapping it holds.
 //!
 //! What is decided here, and how:
@@ -53,9 +53,6 @@ use crate::target::{MapName, Mapping, MemoryExt, ProcessTarget, Source};
 /// glibc's `HEAP_MAX_SIZE` on 64-bit systems (twice the largest mmap
 /// threshold): every thread-arena heap is this size and aligned to it.
 pub const HEAP_MAX_SIZE: u64 = 64 << 20;
-
-/// Where the kernel puts the vsyscall page on x86_64.
-const VSYSCALL_ADDR: u64 = 0xffff_ffff_ff60_0000;
 
 /// How many times a map that changed while being read is read again.
 const READ_ATTEMPTS: usize = 4;
@@ -603,31 +600,34 @@ fn entry_at(entries: &[MapEntry], addr: u64) -> Option<usize> {
 
 /// Label the mappings that hold a thread's stack pointer.
 fn label_thread_stacks(target: &dyn ProcessTarget, entries: &mut [MapEntry]) {
-    let Ok(threads) = target.threads() else {
+    let Ok(threads) = target.thread_stack_pointers() else {
         return;
     };
     let pid = target.pid();
-    for t in threads {
-        let Some(i) = t.stack_pointer.and_then(|sp| entry_at(entries, sp)) else {
+    for (tid, sp) in threads {
+        let Some(i) = sp.and_then(|sp| entry_at(entries, sp)) else {
             continue;
         };
         let e = &mut entries[i];
-        if t.tid == pid {
-            if e.is_private_anon() {
-                e.label = Label::Stack;
-            }
-        } else if e.is_private_anon() {
-            e.label = Label::ThreadStack(t.tid);
+        if e.is_private_anon() {
+            e.label = if tid == pid {
+                Label::Stack
+            } else {
+                Label::ThreadStack(tid)
+            };
         }
     }
 }
 
-/// In a core: the brk heap, from the C library's `__curbrk`.
-fn label_core_heap(target: &dyn ProcessTarget, entries: &mut [MapEntry], notes: &mut Vec<String>) {
-    let maps: Vec<Mapping> = entries.iter().map(|e| e.mapping.clone()).collect();
-    let brk = locate_variable(target, &maps, &["__curbrk"], true)
+/// The program break in a core, from the C library's `__curbrk`.
+fn core_brk(target: &dyn ProcessTarget, maps: &[Mapping]) -> Option<u64> {
+    locate_variable(target, maps, &["__curbrk"], true)
         .ok()
-        .and_then(|(_, _, address)| target.read_u64(address).ok());
+        .and_then(|(_, _, address)| target.read_u64(address).ok())
+}
+
+/// In a core: the brk heap, the mapping the break `brk` falls in or ends.
+fn label_core_heap(brk: Option<u64>, entries: &mut [MapEntry], notes: &mut Vec<String>) {
     let Some(brk) = brk else {
         notes.push(
             "the brk heap cannot be told apart in this core (the C library's __curbrk was not \
@@ -677,28 +677,37 @@ pub fn address_map(target: &dyn ProcessTarget, usage: bool) -> Result<AddressMap
     };
     let has_usage = with_usage.is_some();
     let entry = |mapping: Mapping, usage: Option<MappingUsage>| {
-        let vsyscall =
-            mapping.name == MapName::Vsyscall || (from_core && mapping.start == VSYSCALL_ADDR);
-        (!vsyscall).then(|| MapEntry {
+        (mapping.name != MapName::Vsyscall).then(|| MapEntry {
             label: label_from_name(&mapping),
             mapping,
             usage,
         })
     };
-    let mut entries: Vec<MapEntry> = match with_usage {
-        Some(v) => v
-            .into_iter()
-            .filter_map(|(m, u)| entry(m, Some(u)))
-            .collect(),
-        None => target
-            .mappings()?
-            .into_iter()
-            .filter_map(|m| entry(m, None))
-            .collect(),
+    // A core's break is looked up in its mappings before they become
+    // entries (a core has no usage, so it always takes the second arm).
+    let (mut entries, brk): (Vec<MapEntry>, _) = match with_usage {
+        Some(v) => (
+            v.into_iter()
+                .filter_map(|(m, u)| entry(m, Some(u)))
+                .collect(),
+            None,
+        ),
+        None => {
+            let maps = target.mappings()?;
+            let brk = if from_core {
+                core_brk(target, &maps)
+            } else {
+                None
+            };
+            (
+                maps.into_iter().filter_map(|m| entry(m, None)).collect(),
+                brk,
+            )
+        }
     };
     let mut notes = Vec::new();
     if from_core {
-        label_core_heap(target, &mut entries, &mut notes);
+        label_core_heap(brk, &mut entries, &mut notes);
         label_core_vvar(&mut entries);
     }
     label_arenas(target, &mut entries);

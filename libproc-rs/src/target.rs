@@ -310,6 +310,17 @@ pub trait ProcessTarget: Memory {
         Ok(self.threads()?.iter().map(|t| t.tid).collect())
     }
 
+    /// Each thread's id and stack pointer where known (see
+    /// [`Thread::stack_pointer`]): [`ProcessTarget::threads`] without the
+    /// names, cheaper on a live process.
+    fn thread_stack_pointers(&self) -> Result<Vec<(i32, Option<u64>)>> {
+        Ok(self
+            .threads()?
+            .into_iter()
+            .map(|t| (t.tid, t.stack_pointer))
+            .collect())
+    }
+
     /// The open file descriptors. A kernel core has none and says so.
     fn fds(&self) -> Result<Vec<OpenFile>>;
 
