@@ -486,6 +486,58 @@ pub fn show(b: &[u8]) -> String {
         .collect()
 }
 
+/// Call `check` every few milliseconds until it succeeds; after `secs`
+/// seconds fail with `what` and the last thing `check` said.
+pub fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(last) => assert!(Instant::now() < deadline, "{what}: {last}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Wait until a thread is in system call `nr` (from /proc/PID/task/TID/syscall).
+pub fn wait_in_syscall(pid: i32, tid: i32, nr: u32) {
+    let path = format!("/proc/{pid}/task/{tid}/syscall");
+    eventually(
+        10,
+        &format!("thread {tid} never entered syscall {nr}"),
+        || {
+            let s = std::fs::read_to_string(&path).unwrap_or_default();
+            if s.starts_with(&format!("{nr} ")) {
+                Ok(())
+            } else {
+                Err(s)
+            }
+        },
+    );
+}
+
+/// Each thread of `pid` with its state letter (from /proc/PID/task/TID/stat);
+/// a thread that ends while the list is read is left out.
+pub fn task_states(pid: i32) -> Vec<(i32, char)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.trim_start().chars().next());
+        if let Some(state) = state {
+            let tid = e.file_name().to_str().unwrap().parse().unwrap();
+            out.push((tid, state));
+        }
+    }
+    out
+}
+
 /// Find the node binary; fails loudly when node is missing.
 pub fn node() -> PathBuf {
     let out = Command::new("sh")

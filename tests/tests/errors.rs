@@ -51,17 +51,10 @@ fn zombie() {
         .and_then(|s| s.parse().ok())
         .expect("fixture reports its zombie");
     let stat = format!("/proc/{zpid}/stat");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !std::fs::read_to_string(&stat)
-        .unwrap_or_default()
-        .contains(") Z ")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "child never became a zombie"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    eventually(10, "child never became a zombie", || {
+        let s = std::fs::read_to_string(&stat).unwrap_or_default();
+        if s.contains(") Z ") { Ok(()) } else { Err(s) }
+    });
     expect_error(&zpid.to_string(), "process is a zombie");
 }
 

@@ -175,11 +175,10 @@ fn a_process_whose_main_thread_exited_is_read_through_another_thread() {
         .env("NPT_LEADER_EXIT", "1")
         .start();
     let stat = format!("/proc/{}/stat", p.pid());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !std::fs::read_to_string(&stat).unwrap().contains(") Z ") {
-        assert!(std::time::Instant::now() < deadline, "leader never exited");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    eventually(10, "leader never exited", || {
+        let s = std::fs::read_to_string(&stat).unwrap();
+        if s.contains(") Z ") { Ok(()) } else { Err(s) }
+    });
     check(
         p.pid_arg(),
         &[

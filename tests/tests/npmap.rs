@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use nptools_tests::*;
 
@@ -173,21 +172,22 @@ fn made(p: &Proc) -> Made {
 /// stack pointer is known without stopping it.
 fn wait_until_all_paused(pid: i32) {
     const SYS_PAUSE: &str = "34 ";
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let all = std::fs::read_dir(format!("/proc/{pid}/task"))
+    eventually(10, &format!("threads of {pid} never paused"), || {
+        let busy: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
             .unwrap()
             .flatten()
-            .all(|t| {
-                std::fs::read_to_string(t.path().join("syscall"))
+            .filter(|t| {
+                !std::fs::read_to_string(t.path().join("syscall"))
                     .is_ok_and(|s| s.starts_with(SYS_PAUSE))
-            });
-        if all {
-            return;
+            })
+            .map(|t| t.file_name())
+            .collect();
+        if busy.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("not in pause(2): {busy:?}"))
         }
-        assert!(Instant::now() < deadline, "threads of {pid} never paused");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    });
 }
 
 /// Check a fixture's report against what it made: the same checks for a

@@ -2,7 +2,7 @@
 //! kernel cores; C, C++ and node targets; robustness of the live capture.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nptools_tests::*;
 
@@ -19,36 +19,6 @@ fn worker_tids(p: &Proc) -> Vec<i32> {
         .skip(1)
         .map(|t| t.parse().expect("tid"))
         .collect()
-}
-
-/// Call `check` every few milliseconds until it succeeds; after `secs`
-/// seconds fail with `what` and the last thing `check` said.
-fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(last) => assert!(Instant::now() < deadline, "{what}: {last}"),
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Wait until a thread is in system call `nr` (from /proc/PID/task/TID/syscall).
-fn wait_in_syscall(pid: i32, tid: i32, nr: u32) {
-    let path = format!("/proc/{pid}/task/{tid}/syscall");
-    eventually(
-        10,
-        &format!("thread {tid} never entered syscall {nr}"),
-        || {
-            let s = std::fs::read_to_string(&path).unwrap_or_default();
-            if s.starts_with(&format!("{nr} ")) {
-                Ok(())
-            } else {
-                Err(s)
-            }
-        },
-    );
 }
 
 /// Wait until each thread is blocked in read(2) (syscall 0), so that the
@@ -361,32 +331,16 @@ fn node_perf_basic_prof_names_the_js_function() {
     let _ = std::fs::remove_file(map);
 }
 
-/// Threads of `pid` in ptrace-stop (`t`) or stopped (`T`).
-fn stopped_threads(pid: i32) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .flatten()
-    {
-        if let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) {
-            let state = stat
-                .rsplit_once(')')
-                .map(|(_, r)| r.trim_start())
-                .unwrap_or("");
-            if state.starts_with('t') || state.starts_with('T') {
-                out.push(stat);
-            }
-        }
-    }
-    out
-}
-
 fn assert_running(p: &mut Proc) {
     assert!(p.child.try_wait().unwrap().is_none(), "the target died");
     // A thread caught between our detach and the scheduler can show `t`
     // for an instant; a thread left stopped stays so.
     eventually(2, "threads left stopped", || {
-        let stopped = stopped_threads(p.pid());
+        // In ptrace-stop (`t`) or stopped (`T`).
+        let stopped: Vec<(i32, char)> = task_states(p.pid())
+            .into_iter()
+            .filter(|&(_, s)| s == 't' || s == 'T')
+            .collect();
         if stopped.is_empty() {
             Ok(())
         } else {
@@ -706,20 +660,12 @@ fn a_thread_that_cannot_stop_does_not_hang_npstack_or_hold_the_others() {
     // The thread that called vfork() waits in state D for its child.
     let mut stuck = 0;
     eventually(10, "no thread in state D", || {
-        for e in std::fs::read_dir(format!("/proc/{}/task", p.pid()))
-            .unwrap()
-            .flatten()
-        {
-            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-            if stat
-                .rsplit_once(") ")
-                .is_some_and(|(_, r)| r.starts_with('D'))
-            {
-                stuck = e.file_name().to_str().unwrap().parse().unwrap();
-                return Ok(());
-            }
-        }
-        Err("none yet".into())
+        let (tid, _) = task_states(p.pid())
+            .into_iter()
+            .find(|&(_, s)| s == 'D')
+            .ok_or("none yet")?;
+        stuck = tid;
+        Ok(())
     });
     let child: i32 = std::fs::read_to_string(format!("/proc/{}/task/{stuck}/children", p.pid()))
         .unwrap()
