@@ -32,9 +32,13 @@ impl CommonArgs {
     /// The loop's options: reports separated by a blank line in text
     /// output, unless the tool's own format is line-per-item (`separate`
     /// false).
+    /// The loop's options for a tool whose text report (`separate`) has the
+    /// header line and a blank line between operands; JSON has neither.
     pub fn run_options(&self, separate: bool) -> RunOptions {
         RunOptions {
             blank_line_between: separate && !self.json,
+            header: separate && !self.json,
+            raw: self.raw,
         }
     }
 }
@@ -103,6 +107,12 @@ pub struct RunOptions {
     /// Print a blank line between the reports of several operands (text
     /// output; JSON output is one document per line and needs none).
     pub blank_line_between: bool,
+    /// Print the header line (see [`crate::report::header`]) before the
+    /// report: when the report then fails, the user still sees which
+    /// process the error is about.
+    pub header: bool,
+    /// Write the header's bytes unescaped.
+    pub raw: bool,
 }
 
 /// Open a target from an operand: a decimal number is a live PID, anything
@@ -168,6 +178,12 @@ where
         if options.blank_line_between
             && printed_before
             && let Err(e) = writeln!(out)
+        {
+            return finish_on_output_error(tool, e, any_failed);
+        }
+        if options.header
+            && let Err(e) =
+                crate::report::write_header(&mut out, target.as_ref(), operand, options.raw)
         {
             return finish_on_output_error(tool, e, any_failed);
         }

@@ -2,7 +2,7 @@
 //! core, after illumos pargs(1). Flags and rendering only; the data comes
 //! from libproc-rs.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -68,13 +68,13 @@ pub fn main() -> ExitCode {
         "npargs",
         &args.common.operands,
         options,
-        |target, operand, out, diag| {
+        |target, _operand, out, diag| {
             if args.common.json {
                 write_json(&args, target, out, diag)
             } else if args.line {
                 write_line(target, out, diag)
             } else {
-                write_text(&args, target, operand, out, diag)
+                write_text(&args, target, out, diag)
             }
         },
     )
@@ -96,11 +96,9 @@ fn argv_checked(
 fn write_text(
     args: &Args,
     target: &dyn ProcessTarget,
-    operand: &OsStr,
     out: &mut dyn Write,
     diag: &mut Diagnostics,
 ) -> Result<(), ReportError> {
-    report::write_header(out, target, operand, args.common.raw)?;
     let mut sections = 0;
     if show_argv(args) {
         let argv = argv_checked(target, diag)?;

@@ -50,12 +50,7 @@ pub fn main() -> ExitCode {
         "npenv",
         &args.common.operands,
         options,
-        |target, operand, out, diag| {
-            if !args.common.json {
-                // The header first: when the environment cannot be read,
-                // the user still sees which process the error is about.
-                report::write_header(out, target, operand, args.common.raw)?;
-            }
+        |target, _operand, out, diag| {
             let env = report::environment(target, args.initial)?;
             diag.warn_caveat(&env.vars);
             if args.common.json {

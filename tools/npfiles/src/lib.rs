@@ -128,12 +128,7 @@ pub fn main() -> ExitCode {
         "npfiles",
         &args.common.operands,
         options,
-        |target, operand, out, diag| {
-            if !args.common.json && args.fd_type.is_none() {
-                // The header first: for a core the user still sees which
-                // process the refusal is about.
-                report::write_header(out, target, operand, args.common.raw)?;
-            }
+        |target, _operand, out, diag| {
             let table = target.open_files(args.options())?;
             for notice in &table.notices {
                 diag.warn(notice);

@@ -76,18 +76,16 @@ pub fn command() -> clap::Command {
 /// Run npmap with the process's arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let options = args.common.run_options(true);
+    // --summary is for scripts: no header line.
+    let options = cli::RunOptions {
+        header: !args.summary && !args.common.json,
+        ..args.common.run_options(true)
+    };
     cli::run(
         "npmap",
         &args.common.operands,
         options,
-        |target, operand, out, diag| {
-            let text_header = !args.common.json && !args.summary;
-            if text_header {
-                // The header first: when the map cannot be read, the user
-                // still sees which process the error is about.
-                report::write_header(out, target, operand, args.common.raw)?;
-            }
+        |target, _operand, out, diag| {
             let map = address_map(target, args.extended)?;
             for note in &map.notes {
                 diag.warn(note);

@@ -98,11 +98,10 @@ pub fn main() -> ExitCode {
                 verbose: args.verbose,
                 select,
             };
-            if !args.common.json {
-                report::write_header(out, target, operand, raw)?;
-                if let Some(sig) = target.fatal_signal().filter(|s| s.is_fatal()) {
-                    writeln!(out, "  killed by {}", sig.describe())?;
-                }
+            if !args.common.json
+                && let Some(sig) = target.fatal_signal().filter(|s| s.is_fatal())
+            {
+                writeln!(out, "  killed by {}", sig.describe())?;
             }
             let stacks = stack::collect(target, &opts)?;
             for n in &stacks.notices {
