@@ -327,6 +327,11 @@ where
     run_command(Command::new(tool(name)).args(args))
 }
 
+/// Run a built tool with flags and then one operand (a PID or a core).
+pub fn run_tool_on(name: &str, args: &[&str], operand: impl AsRef<OsStr>) -> Run {
+    run_command(Command::new(tool(name)).args(args).arg(operand))
+}
+
 /// A child whose stdout and stderr are drained by threads, so that it
 /// never blocks on a full pipe.
 struct Captured {

@@ -152,9 +152,7 @@ fn core_without_the_stack_falls_back_to_psargs_and_says_so() {
         r.stderr
     );
     for args in [&["--initial"][..], &[]] {
-        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
-        all.push(core.as_os_str());
-        let e = run_tool("npenv", all);
+        let e = run_tool_on("npenv", args, &core);
         assert_eq!(e.code(), 1);
         assert!(e.stderr.contains("not available"), "{}", e.stderr);
         assert!(e.stdout.ends_with(b"\n") && indexed(&e.stdout, "envp").is_empty());

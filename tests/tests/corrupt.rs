@@ -28,9 +28,7 @@ const RUNS: [&[&str]; 3] = [&["-e", "-x"], &["-l"], &["--json", "-a", "-e", "-x"
 fn survive(core: &Path, what: &str) -> i32 {
     let mut code = 0;
     for args in RUNS {
-        let mut all: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
-        all.push(core.into());
-        let r = run_tool("npargs", &all);
+        let r = run_tool_on("npargs", args, core);
         r.no_crash();
         assert!(
             matches!(r.code(), 0 | 1),
@@ -47,9 +45,7 @@ fn survive(core: &Path, what: &str) -> i32 {
         ("npmap", &["--json", "-x"]),
     ];
     for (tool, args) in others {
-        let mut all: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
-        all.push(core.into());
-        let r = run_tool(tool, &all);
+        let r = run_tool_on(tool, args, core);
         r.no_crash();
         assert!(matches!(r.code(), 0 | 1), "{tool} on {what}: {}", r.stderr);
     }

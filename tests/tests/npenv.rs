@@ -13,9 +13,7 @@ fn env_of(report: &[u8]) -> Vec<String> {
 }
 
 fn npenv(args: &[&str], operand: impl AsRef<std::ffi::OsStr>) -> Run {
-    let mut all: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
-    all.push(operand.as_ref().to_owned());
-    run_tool("npenv", all)
+    run_tool_on("npenv", args, operand)
 }
 
 /// Check current and initial environments of one operand.

@@ -106,9 +106,7 @@ fn size_of(summary: &BTreeMap<String, Vec<String>>, name: &str) -> u64 {
 }
 
 fn npmap<S: AsRef<OsStr>>(args: &[&str], operand: S) -> Run {
-    let mut all: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
-    all.push(operand.as_ref().to_owned());
-    run_tool("npmap", all)
+    run_tool_on("npmap", args, operand)
 }
 
 /// Every summary category equals the sum of its mappings in the listing,
