@@ -58,8 +58,9 @@ fn expected_argv_lines(program: &std::path::Path) -> Vec<Vec<u8>> {
     v
 }
 
-/// The kernel's pr_psargs for our argv, escaped.
-fn expected_psargs(program: &std::path::Path) -> String {
+/// The kernel's pr_psargs for our argv, raw: the first 79 bytes of the
+/// argument area, NULs as spaces.
+fn psargs_area(program: &std::path::Path) -> Vec<u8> {
     let mut area = program.as_os_str().as_encoded_bytes().to_vec();
     for a in hostile_args() {
         area.push(b' ');
@@ -72,8 +73,13 @@ fn expected_psargs(program: &std::path::Path) -> String {
     while area.last() == Some(&b' ') {
         area.pop();
     }
+    area
+}
+
+/// The kernel's pr_psargs for our argv, escaped.
+fn expected_psargs(program: &std::path::Path) -> String {
     let mut s = String::new();
-    for chunk in area.utf8_chunks() {
+    for chunk in psargs_area(program).utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
                 '\\' => s.push_str("\\\\"),
@@ -161,19 +167,9 @@ fn raw_and_json_carry_the_exact_bytes() {
         want.extend_from_slice(a);
         want.push(b'\n');
     }
-    // The header carries psargs raw too: the kernel's first 79 bytes of the
-    // argument area, NULs as spaces (one trailing space dropped).
-    let mut area = Vec::new();
-    for a in &all {
-        area.extend_from_slice(a);
-        area.push(b' ');
-    }
-    area.truncate(79);
-    if area.last() == Some(&b' ') {
-        area.pop();
-    }
+    // The header carries psargs raw too.
     let mut whole = format!("{}:\t", p.pid()).into_bytes();
-    whole.extend_from_slice(&area);
+    whole.extend_from_slice(&psargs_area(&spawn.program));
     whole.push(b'\n');
     whole.extend_from_slice(&want);
     assert_eq!(show(&raw.stdout), show(&whole));
