@@ -407,7 +407,6 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
     let conns = 7;
     let fx = Fixture::start(conns, 0);
     let pid = fx.proc.pid_arg();
-    // listener + both ends of each connection + the IPv6 listener.
     // listener + both ends of each connection + the IPv6 listener + the
     // socket only bound.
     let tcp = 1 + 2 * conns + 1 + 1;
@@ -428,6 +427,8 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
         ("chr", 3),
         ("blk", 0),
     ];
+    // Each type's listing, for the checks below.
+    let mut listed = BTreeMap::new();
     for (t, n) in expected {
         let run = npfiles(&["--type", t, &pid]);
         let out = run.ok();
@@ -438,11 +439,12 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
             let ok = ty == t || (t == "sock" && ["tcp", "udp", "unix"].contains(&ty));
             assert!(ok, "--type {t}: {line}");
         }
+        listed.insert(t, out);
     }
-    let socks = npfiles(&["--type", "sock", &pid]).ok();
+    let socks = &listed["sock"];
     let nl = format!("{:4}: sock socket:[", fx.fd("netlink"));
     assert!(socks.lines().any(|l| l.starts_with(&nl)), "{socks}");
-    let tcp_lines = npfiles(&["--type", "tcp", &pid]).ok();
+    let tcp_lines = &listed["tcp"];
     let port = fx.num("tcp_port");
     assert!(
         tcp_lines.lines().any(|l| l == listener_line(&fx.proc)),
@@ -485,7 +487,8 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
             .env("NPTOOLS_SOCKET_SOURCE", "procfs"),
     );
     let fb = fallback.ok();
-    let netlink = npfiles(&["--type", "sock", &pid]).ok();
+    // The same listing, from netlink.
+    let netlink = socks;
     // /proc/PID/net has no UNIX peers and no sockets that are only bound.
     let bound = format!("{:4}: ", fx.fd("tcp_bound"));
     let inet = |s: &str| -> Vec<String> {
@@ -494,7 +497,7 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
             .map(str::to_owned)
             .collect()
     };
-    assert_eq!(inet(&fb), inet(&netlink));
+    assert_eq!(inet(&fb), inet(netlink));
     assert_eq!(count_lines(&fb), sock);
     let bound_line = format!(
         "{bound}tcp 127.0.0.1:{} *:* CLOSE",
