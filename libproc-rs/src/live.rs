@@ -480,7 +480,7 @@ impl ProcessTarget for LiveProcess {
 
     fn open_files(&self, options: crate::openfiles::Options) -> Result<crate::openfiles::FdTable> {
         let limits = self.read_file("limits")?;
-        let table = crate::openfiles::describe_live(&self.dir, Some(&limits), options)
+        let table = crate::openfiles::describe_live(&self.dir, &limits, options)
             .map_err(|e| self.proc_error(&self.dir.join("fd"), e))?;
         // Every fd vanishing at once means the process exited meanwhile.
         self.gone_if_empty(table.fds.is_empty())?;

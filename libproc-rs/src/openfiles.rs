@@ -239,7 +239,7 @@ pub struct FdTable {
 /// stat and an fdinfo read: they are made relative to open directory
 /// descriptors (no path walk through /proc each time) and shared among a
 /// few threads, while another thread asks the kernel for the socket table.
-pub fn describe_live(dir: &Path, limits: Option<&[u8]>, options: Options) -> io::Result<FdTable> {
+pub fn describe_live(dir: &Path, limits: &[u8], options: Options) -> io::Result<FdTable> {
     let fd_dir = dir.join("fd");
     let mut numbers: Vec<i32> = std::fs::read_dir(&fd_dir)?
         .flatten()
@@ -255,7 +255,7 @@ pub fn describe_live(dir: &Path, limits: Option<&[u8]>, options: Options) -> io:
         },
     };
     let mut table = FdTable {
-        rlimit: limits.and_then(fdinfo::parse_nofile_limit),
+        rlimit: fdinfo::parse_nofile_limit(limits),
         fds: Vec::with_capacity(numbers.len()),
         socket_source: None,
         notices: Vec::new(),
@@ -347,8 +347,9 @@ impl ProcFdDirs {
         };
         // A socket's link is always `socket:[INODE]`: on a server with
         // thousands of connections, one system call fewer for each.
+        let stat_kind = stat.map(|s| FileKind::from_mode(s.mode));
         let link = match stat {
-            Some(s) if FileKind::from_mode(s.mode) == FileKind::Socket => {
+            Some(s) if stat_kind == Some(FileKind::Socket) => {
                 OsString::from(format!("socket:[{}]", s.ino))
             }
             _ => nix::fcntl::readlinkat(&self.fd, name.as_str()).ok()?,
@@ -363,9 +364,9 @@ impl ProcFdDirs {
         };
         // Anonymous inodes are told by their link: some (pidfs on newer
         // kernels, say) carry file type bits.
-        let kind = match stat {
+        let kind = match stat_kind {
             _ if link.as_bytes().starts_with(b"anon_inode:") => FileKind::Anon,
-            Some(s) => FileKind::from_mode(s.mode),
+            Some(k) => k,
             None => kind_from_link(link.as_bytes()),
         };
         Some(Descriptor {

@@ -204,6 +204,15 @@ pub fn write_header(
     out.write_all(b"\n")
 }
 
+/// Write one JSON document and its newline (`--json` is one per operand).
+pub fn write_json_line(
+    out: &mut dyn std::io::Write,
+    doc: Map<String, Value>,
+) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, &Value::Object(doc)).map_err(std::io::Error::from)?;
+    writeln!(out)
+}
+
 /// Write `label[N]: value` lines, as pargs and penv do.
 pub fn write_indexed<S: AsRef<OsStr>>(
     out: &mut dyn std::io::Write,

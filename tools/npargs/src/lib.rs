@@ -182,8 +182,7 @@ fn write_json(
             .collect();
         doc.insert("auxv".into(), Value::Array(entries));
     }
-    serde_json::to_writer(&mut *out, &Value::Object(doc)).map_err(std::io::Error::from)?;
-    writeln!(out)?;
+    report::write_json_line(out, doc)?;
     Ok(())
 }
 

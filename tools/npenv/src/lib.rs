@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use libproc_rs::cli::{self, CommonArgs};
 use libproc_rs::report;
-use serde_json::Value;
 
 /// Print the environment of processes and core files.
 #[derive(Debug, Parser)]
@@ -56,9 +55,7 @@ pub fn main() -> ExitCode {
             if args.common.json {
                 let mut doc = report::target_json(target);
                 doc.extend(report::environment_json(&env));
-                serde_json::to_writer(&mut *out, &Value::Object(doc))
-                    .map_err(std::io::Error::from)?;
-                writeln!(out)?;
+                report::write_json_line(out, doc)?;
             } else {
                 report::write_indexed(out, "envp", &env.vars.items, args.common.raw)?;
             }

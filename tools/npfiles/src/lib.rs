@@ -211,30 +211,25 @@ fn other_end_text(d: &Descriptor) -> String {
 
 /// The lines after the flags: path and offset, socket, pipe, anon inode.
 fn write_detail(d: &Descriptor, raw: bool, out: &mut dyn Write) -> Result<(), ReportError> {
-    let offset = d.info.as_ref().and_then(|i| i.pos);
+    if d.kind == FileKind::Socket {
+        return Ok(write_socket(d, raw, out)?);
+    }
+    out.write_all(b"      ")?;
+    text(out, d.link.as_encoded_bytes(), raw)?;
+    writeln!(out)?;
     match d.kind {
-        FileKind::Socket => write_socket(d, raw, out)?,
         FileKind::Fifo => {
-            out.write_all(b"      ")?;
-            text(out, d.link.as_encoded_bytes(), raw)?;
-            writeln!(out)?;
             if d.info.is_some() {
                 writeln!(out, "      {}", other_end_text(d))?;
             }
         }
         FileKind::Anon => {
-            out.write_all(b"      ")?;
-            text(out, d.link.as_encoded_bytes(), raw)?;
-            writeln!(out)?;
             for line in anon_lines(d) {
                 writeln!(out, "      {line}")?;
             }
         }
         _ => {
-            out.write_all(b"      ")?;
-            text(out, d.link.as_encoded_bytes(), raw)?;
-            writeln!(out)?;
-            if let Some(pos) = offset {
+            if let Some(pos) = d.info.as_ref().and_then(|i| i.pos) {
                 writeln!(out, "      offset:{pos}")?;
             }
         }
@@ -523,8 +518,7 @@ fn write_json(
                 .collect(),
         ),
     );
-    serde_json::to_writer(&mut *out, &Value::Object(doc)).map_err(std::io::Error::from)?;
-    writeln!(out)?;
+    report::write_json_line(out, doc)?;
     Ok(())
 }
 

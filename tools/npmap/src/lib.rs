@@ -332,8 +332,7 @@ fn write_json(
     }
     summary.insert("total".into(), totals_json(&map.total()));
     doc.insert("summary".into(), Value::Object(summary));
-    serde_json::to_writer(&mut *out, &Value::Object(doc)).map_err(io::Error::from)?;
-    writeln!(out)
+    report::write_json_line(out, doc)
 }
 
 /// The EXAMPLES section of the man page.
