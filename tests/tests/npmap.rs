@@ -109,6 +109,18 @@ fn npmap<S: AsRef<OsStr>>(args: &[&str], operand: S) -> Run {
     run_tool_on("npmap", args, operand)
 }
 
+/// Addresses ascend without overlapping, and the total adds up.
+fn check_listing(listing: &Listing, what: &str) {
+    for w in listing.lines.windows(2) {
+        assert!(w[0].end() <= w[1].start, "{what}: {w:?}");
+    }
+    assert_eq!(
+        listing.total,
+        listing.lines.iter().map(|l| l.size_kib).sum::<u64>(),
+        "{what}: the total adds up"
+    );
+}
+
 /// Every summary category equals the sum of its mappings in the listing,
 /// and total equals the listing's total.
 fn check_summary_matches_listing(listing: &Listing, summary: &BTreeMap<String, Vec<String>>) {
@@ -124,11 +136,6 @@ fn check_summary_matches_listing(listing: &Listing, summary: &BTreeMap<String, V
         );
     }
     assert_eq!(size_of(summary, "total"), listing.total);
-    assert_eq!(
-        listing.total,
-        listing.lines.iter().map(|l| l.size_kib).sum::<u64>(),
-        "the total adds up"
-    );
 }
 
 /// What the fixture said it made.
@@ -189,8 +196,12 @@ fn wait_until_all_paused(pid: i32) {
 }
 
 /// Check a fixture's report against what it made: the same checks for a
-/// live process and for its cores.
-fn check_fixture_report(operand: &OsStr, m: &Made, core: bool) -> BTreeMap<String, Vec<String>> {
+/// live process and for its cores. Returns the listing and the summary.
+fn check_fixture_report(
+    operand: &OsStr,
+    m: &Made,
+    core: bool,
+) -> (Listing, BTreeMap<String, Vec<String>>) {
     let r = npmap(&[], operand);
     let text = r.ok();
     assert!(r.stderr.is_empty(), "no warning: {}", r.stderr);
@@ -202,10 +213,7 @@ fn check_fixture_report(operand: &OsStr, m: &Made, core: bool) -> BTreeMap<Strin
             .find(|l| l.contains(addr))
             .unwrap_or_else(|| panic!("no mapping holds {addr:#x}:\n{text}"))
     };
-    // Addresses ascend without overlapping.
-    for w in listing.lines.windows(2) {
-        assert!(w[0].end() <= w[1].start, "{w:?}");
-    }
+    check_listing(&listing, &operand.to_string_lossy());
     // The 64 MiB anonymous mapping.
     let big = find(m.big);
     assert_eq!(big.start, m.big);
@@ -281,11 +289,12 @@ fn check_fixture_report(operand: &OsStr, m: &Made, core: bool) -> BTreeMap<Strin
     assert!(size_of(&summary, "anon") >= 64 * MIB_KIB);
     assert!(size_of(&summary, "stack") > 0);
     assert!(size_of(&summary, "file") > 0);
-    summary
+    (listing, summary)
 }
 
-/// `-x`: a live process's RSS/Anon/Locked, a core's Dumped.
-fn check_extended(operand: &OsStr, m: &Made, core: bool) {
+/// `-x`: a live process's RSS/Anon/Locked, a core's Dumped; the total is
+/// `listing_total`, the default listing's.
+fn check_extended(operand: &OsStr, m: &Made, core: bool, listing_total: u64) {
     let text = npmap(&["-x"], operand).ok();
     let rows: Vec<&str> = text.lines().collect();
     let titles: Vec<&str> = rows[1].split_whitespace().collect();
@@ -320,7 +329,6 @@ fn check_extended(operand: &OsStr, m: &Made, core: bool) {
     assert!(rows[n - 2].starts_with("----------------"), "{text}");
     let totals: Vec<&str> = rows[n - 1].split_whitespace().collect();
     assert_eq!(&totals[..2], ["total", "Kb"]);
-    let listing_total = parse_listing(&npmap(&[], operand).ok()).total;
     assert_eq!(totals[2], listing_total.to_string());
 }
 
@@ -338,8 +346,8 @@ fn fixture_live_gcore_and_kernel_core() {
     let m = made(&p);
     assert_eq!(m.tids.len(), 4);
     let pid = p.pid_arg();
-    let live = check_fixture_report(pid.as_ref(), &m, false);
-    check_extended(pid.as_ref(), &m, false);
+    let (listing, live) = check_fixture_report(pid.as_ref(), &m, false);
+    check_extended(pid.as_ref(), &m, false, listing.total);
 
     // total is VmSize.
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -379,8 +387,8 @@ fn fixture_live_gcore_and_kernel_core() {
 
     let dir = scratch();
     let g = gcore(p.pid(), dir.path());
-    let gsum = check_fixture_report(g.as_os_str(), &m, true);
-    check_extended(g.as_os_str(), &m, true);
+    let (glisting, gsum) = check_fixture_report(g.as_os_str(), &m, true);
+    check_extended(g.as_os_str(), &m, true, glisting.total);
     // The fixture is idle: the same heap, anon, stack and shared memory
     // (gcore leaves out vvar, so other and the total may be smaller).
     for name in ["heap", "anon", "stack", "shared", "file"] {
@@ -394,8 +402,8 @@ fn fixture_live_gcore_and_kernel_core() {
         k_made = Some(made(p));
     });
     let km = k_made.unwrap();
-    let ksum = check_fixture_report(k.as_os_str(), &km, true);
-    check_extended(k.as_os_str(), &km, true);
+    let (klisting, ksum) = check_fixture_report(k.as_os_str(), &km, true);
+    check_extended(k.as_os_str(), &km, true, klisting.total);
     // A kernel core has every mapping, vvar included: the same sizes as a
     // live copy of the fixture.
     for name in ["heap", "anon", "stack", "shared", "file", "other", "total"] {
@@ -461,6 +469,7 @@ fn idle_node_summary_is_sane_live_and_from_a_kernel_core() {
     check(k.as_os_str());
     // A core does not change: the text listing and summary agree too.
     let listing = parse_listing(&npmap(&[], &k).ok());
+    check_listing(&listing, "kernel core");
     check_summary_matches_listing(&listing, &parse_summary(&npmap(&["--summary"], &k).ok()));
 }
 
@@ -473,14 +482,8 @@ fn a_map_that_changes_while_read_is_never_garbled() {
     let pid = p.pid_arg();
     for i in 0..20 {
         let listing = parse_listing(&npmap(&[], &pid).ok());
-        for w in listing.lines.windows(2) {
-            assert!(w[0].end() <= w[1].start, "run {i}: {w:?}");
-        }
+        check_listing(&listing, &format!("run {i}"));
         assert!(listing.lines.iter().all(|l| l.size_kib > 0));
-        assert_eq!(
-            listing.total,
-            listing.lines.iter().map(|l| l.size_kib).sum::<u64>()
-        );
         assert!(listing.lines.len() > 2000);
     }
     for _ in 0..5 {
