@@ -557,6 +557,16 @@ pub fn node() -> PathBuf {
     PathBuf::from(p)
 }
 
+/// node running `setup` (JavaScript; may be empty) and then idling: it says
+/// `ready` and waits on a timer. Its environment holds PATH=/usr/bin:/bin.
+pub fn node_eval(setup: &str) -> Spawn {
+    let script = format!("{setup} console.log('ready'); setInterval(() => {{}}, 1 << 30);");
+    Spawn::new(node())
+        .arg("-e")
+        .arg(script.trim_start())
+        .env("PATH", "/usr/bin:/bin")
+}
+
 /// Run a command to completion and return its result with its peak
 /// resident set size in KiB (from wait4).
 pub fn run_with_peak_rss(cmd: &mut Command) -> (Run, u64) {

@@ -375,10 +375,7 @@ fn argv0_pointed_at_its_basename_reads_the_same_live_and_from_cores() {
 fn a_node_process_title_shows_as_the_title_with_a_warning_live_and_from_a_core() {
     // libuv writes the title over the argument area and pads it with NULs;
     // that must not read as a title followed by dozens of empty arguments.
-    let spawn = Spawn::new(node())
-        .arg("-e")
-        .arg("process.title = 'myapp'; console.log('ready'); setInterval(() => {}, 1 << 30);")
-        .env("PATH", "/usr/bin:/bin");
+    let spawn = node_eval("process.title = 'myapp';");
     let p = spawn.start();
     let (_kd, core) = kernel_core(&spawn, |_| {});
     for operand in [p.pid_arg().into(), core.into_os_string()] {

@@ -115,18 +115,9 @@ fn static_binary_uses_its_symtab_and_stripped_one_falls_back_with_a_warning() {
     assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
 }
 
-fn node_spawn(script: &str) -> Spawn {
-    Spawn::new(node())
-        .arg("-e")
-        .arg(script)
-        .env("PATH", "/usr/bin:/bin")
-        .env("NP_BEFORE", "at start")
-}
-
 #[test]
 fn node_process_env_assignment_shows_live_and_in_a_kernel_core() {
-    let script = "process.env.NP_TEST = '1'; console.log('ready'); setInterval(() => {}, 1 << 30);";
-    let spawn = node_spawn(script);
+    let spawn = node_eval("process.env.NP_TEST = '1';").env("NP_BEFORE", "at start");
     let p = spawn.start();
     let r = npenv(&["--json"], p.pid_arg());
     let doc: serde_json::Value = serde_json::from_slice(&r.stdout).expect("JSON");

@@ -437,10 +437,7 @@ fn check_json_summary(doc: &serde_json::Value) {
 
 #[test]
 fn idle_node_summary_is_sane_live_and_from_a_kernel_core() {
-    let spawn = Spawn::new(node())
-        .arg("-e")
-        .arg("console.log('ready'); setInterval(() => {}, 1 << 30);")
-        .env("PATH", "/usr/bin:/bin");
+    let spawn = node_eval("");
     let p = spawn.start();
     let check = |operand: &OsStr| {
         let r = npmap(&["--summary"], operand);
