@@ -22,18 +22,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 
 
-def start_server(cwd=None, allow_core=False):
+def start(argv, env, started, cwd=None, allow_core=False):
+    """Start argv with exactly `env`, add it to `started` (the processes to
+    kill at the end) and wait for its first line, which must say ready."""
     def pre():
-        if allow_core:
-            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    p = subprocess.Popen(
-        ["node", os.path.join(HERE, "..", "demo", "server.js")],
-        stdout=subprocess.PIPE, cwd=cwd, preexec_fn=pre,
-        env={"PATH": "/usr/bin:/bin", "NODE_ENV": "production"},
-    )
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=cwd, env=env,
+                         preexec_fn=pre if allow_core else None)
+    started.append(p)
     line = p.stdout.readline().decode()
     assert line.startswith("ready"), line
     return p
+
+
+def start_server(started, cwd=None, allow_core=False):
+    return start(["node", os.path.join(HERE, "..", "demo", "server.js")],
+                 {"PATH": "/usr/bin:/bin", "NODE_ENV": "production"}, started,
+                 cwd=cwd, allow_core=allow_core)
 
 
 PEAKRSS = None
@@ -45,20 +50,28 @@ def build_peakrss(work):
     subprocess.run(["cc", "-O2", "-static", "-o", PEAKRSS, os.path.join(HERE, "peakrss.c")], check=True)
 
 
-def start_many_mappings(work, count=20000):
+def start_many_mappings(work, started, count=20000):
     """The npmap test fixture with COUNT extra one-page mappings."""
     exe = os.path.join(work, "npmap-fixture")
     subprocess.run(["cc", "-O2", "-pthread", "-o", exe,
                     os.path.join(HERE, "..", "tests", "fixtures", "npmap.c")], check=True)
-    p = subprocess.Popen([exe], stdout=subprocess.PIPE, env={"NPT_MAPS": str(count)})
-    line = p.stdout.readline().decode()
-    assert line.startswith("ready"), line
-    return p
+    return start([exe], {"NPT_MAPS": str(count)}, started)
+
+
+MEASURED = {}
 
 
 def measure(argv):
     """Median wall time (ms) and peak RSS (MiB) of argv over RUNS runs (fewer
-    for a slow tool: it stops after 10 s, with at least 3 runs)."""
+    for a slow tool: it stops after 10 s, with at least 3 runs). A command
+    measured before is not run again."""
+    key = tuple(argv)
+    if key not in MEASURED:
+        MEASURED[key] = measure_runs(argv)
+    return MEASURED[key]
+
+
+def measure_runs(argv):
     times, rss = [], []
     started = time.perf_counter()
     for i in range(RUNS):
@@ -79,13 +92,11 @@ def row(label, ours, theirs):
     print(f"  {label:<44} {tt:9.1f} ms {tm:7.1f} MiB   x{tt / ot:7.1f} time  x{tm / om:6.1f} memory")
 
 
-def start_busy_server(conns):
+def start_busy_server(conns, started):
     """A node server holding `conns` accepted TCP connections (bench/conns.js)."""
-    p = subprocess.Popen(["node", os.path.join(HERE, "conns.js"), str(conns)],
-                         stdout=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"})
-    line = p.stdout.readline().decode()
-    assert line.startswith("ready"), line
-    return p
+    return start(["node", os.path.join(HERE, "conns.js"), str(conns)], {"PATH": "/usr/bin:/bin"}, started)
+
+
 def stacks_fixture(work):
     """The npstack test fixture (tests/fixtures/stacks.c), built once."""
     fixture = os.path.join(work, "stacks")
@@ -102,9 +113,7 @@ def npstack_cases(pid, work, started):
     gcore = os.path.join(work, "gcore")
     subprocess.run(["gcore", "-o", gcore, pid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     gcore = f"{gcore}.{pid}"
-    crowd = subprocess.Popen([stacks_fixture(work)], stdout=subprocess.PIPE, env={"NPT_THREADS": "1000"})
-    started.append(crowd)
-    assert crowd.stdout.readline().startswith(b"ready")
+    crowd = start([stacks_fixture(work)], {"NPT_THREADS": "1000"}, started)
     cpid = str(crowd.pid)
     return [
         ("stacks of a process with 1,000 threads",
@@ -125,25 +134,25 @@ def stall_bench(work):
     """How long each tool stops a thread that spins reading CLOCK_MONOTONIC:
     the fixture records its longest gap between two reads while the tool
     runs (reset and reported on SIGUSR1)."""
-    p = subprocess.Popen([stacks_fixture(work)], stdout=subprocess.PIPE, env={"NPT_SPIN": "1", "NPT_THREADS": "8"})
-    assert p.stdout.readline().startswith(b"ready")
-    pid = str(p.pid)
-
-    def gap():
-        p.send_signal(signal.SIGUSR1)
-        line = p.stdout.readline().split()
-        return int(line[1]) / 1000.0
-
-    tools = [
-        ("no tool (the spinning thread's own noise)", None),
-        ("npstack PID", [f"{BIN}/npstack", pid]),
-        ("npstack --snapshot PID", [f"{BIN}/npstack", "--snapshot", pid]),
-        ("eu-stack -p PID", ["eu-stack", "-p", pid]),
-        ("gdb -p PID: thread apply all bt", ["gdb", "-batch", "-nx", "-p", pid, "-ex", "thread apply all bt"]),
-    ]
-    argv_of = dict(tools)
-    print("stall of a spinning thread while the tool runs (longest gap between two clock reads, 40 runs; gdb 5)")
+    started = []
     try:
+        p = start([stacks_fixture(work)], {"NPT_SPIN": "1", "NPT_THREADS": "8"}, started)
+        pid = str(p.pid)
+
+        def gap():
+            p.send_signal(signal.SIGUSR1)
+            line = p.stdout.readline().split()
+            return int(line[1]) / 1000.0
+
+        tools = [
+            ("no tool (the spinning thread's own noise)", None),
+            ("npstack PID", [f"{BIN}/npstack", pid]),
+            ("npstack --snapshot PID", [f"{BIN}/npstack", "--snapshot", pid]),
+            ("eu-stack -p PID", ["eu-stack", "-p", pid]),
+            ("gdb -p PID: thread apply all bt", ["gdb", "-batch", "-nx", "-p", pid, "-ex", "thread apply all bt"]),
+        ]
+        argv_of = dict(tools)
+        print("stall of a spinning thread while the tool runs (longest gap between two clock reads, 40 runs; gdb 5)")
         results = {}
         for label, argv in tools:
             if argv and not shutil.which(argv[0]):
@@ -165,27 +174,29 @@ def stall_bench(work):
             ratio = f"   x{med / ours[0]:7.1f} median" if compared else ""
             print(f"  {label:<44} median {med:9.1f} us  worst {worst:9.1f} us{ratio}")
     finally:
-        p.kill()
+        for q in started:
+            q.kill()
     print()
 
 
 def main():
     if not shutil.which("node"):
         raise SystemExit("bench: node is not installed")
-    live = start_server()
-    busy = start_busy_server(4000)
+    started = []
     work = tempfile.mkdtemp(prefix="nptools-bench.")
-    build_peakrss(work)
-    victim = start_server(cwd=work, allow_core=True)
-    victim.send_signal(signal.SIGABRT)
-    victim.wait()
-    core = os.path.join(work, "core")
-    if not os.path.exists(core):
-        raise SystemExit("bench: no kernel core written (set kernel.core_pattern=core)")
-    pid = str(live.pid)
-    many = start_many_mappings(work)
-    mpid = str(many.pid)
     try:
+        live = start_server(started)
+        busy = start_busy_server(4000, started)
+        build_peakrss(work)
+        victim = start_server(started, cwd=work, allow_core=True)
+        victim.send_signal(signal.SIGABRT)
+        victim.wait()
+        core = os.path.join(work, "core")
+        if not os.path.exists(core):
+            raise SystemExit("bench: no kernel core written (set kernel.core_pattern=core)")
+        pid = str(live.pid)
+        many = start_many_mappings(work, started)
+        mpid = str(many.pid)
         print(f"nptools bench: node demo server pid {pid}, kernel core {os.path.getsize(core) >> 20} MiB; "
               f"median of {RUNS} runs; ratios are other tool / nptools (higher is better for nptools)\n")
         cases = [
@@ -222,7 +233,6 @@ def main():
              [f"{BIN}/npmap", "-x", mpid],
              [("pmap -x PID", ["pmap", "-x", mpid])]),
         ]
-        started = []
         cases += npstack_cases(live.pid, work, started)
         for title, ours_argv, others in cases:
             ours = measure(ours_argv)
@@ -236,11 +246,8 @@ def main():
             print()
         stall_bench(work)
     finally:
-        for p in locals().get("started", []):
+        for p in started:
             p.kill()
-        many.kill()
-        live.kill()
-        busy.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 
