@@ -377,20 +377,34 @@ impl Captured {
 
 /// Run a command to completion (killing it after two minutes).
 pub fn run_command(cmd: &mut Command) -> Run {
+    run_with_peak_rss(cmd).0
+}
+
+/// Run a command to completion (killing it after two minutes) and return
+/// its result with its peak resident set size in KiB (from wait4).
+pub fn run_with_peak_rss(cmd: &mut Command) -> (Run, u64) {
     let mut captured = Captured::spawn(cmd);
-    let child = &mut captured.child;
+    let pid = captured.child.id() as i32;
     let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our child.
+    let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: polling a child we spawned and have not reaped.
+        let r = unsafe { nix::libc::wait4(pid, &mut status, nix::libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
         }
+        assert_eq!(r, 0, "wait4");
         if Instant::now() > deadline {
-            let _ = child.kill();
+            let _ = captured.child.kill();
             panic!("tool did not finish within two minutes: {cmd:?}");
         }
         std::thread::sleep(Duration::from_millis(5));
-    };
-    captured.finish(status)
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let run = captured.finish(ExitStatus::from_raw(status));
+    (run, usage.ru_maxrss as u64)
 }
 
 /// Write a gcore core of `pid` into `dir` and return its path.
@@ -565,20 +579,4 @@ pub fn node_eval(setup: &str) -> Spawn {
         .arg("-e")
         .arg(script.trim_start())
         .env("PATH", "/usr/bin:/bin")
-}
-
-/// Run a command to completion and return its result with its peak
-/// resident set size in KiB (from wait4).
-pub fn run_with_peak_rss(cmd: &mut Command) -> (Run, u64) {
-    let captured = Captured::spawn(cmd);
-    let pid = captured.child.id() as i32;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for our child.
-    let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waiting for a child we spawned and have not reaped.
-    let r = unsafe { nix::libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
-    use std::os::unix::process::ExitStatusExt;
-    let run = captured.finish(ExitStatus::from_raw(status));
-    (run, usage.ru_maxrss as u64)
 }
