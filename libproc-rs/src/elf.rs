@@ -417,3 +417,59 @@ pub fn load_flags_at<'a, R: ReadRef<'a>>(data: R, offset: u64) -> Option<u32> {
         })
         .map(|p| p.p_flags(e).0)
 }
+
+/// The defined symbols whose names start with one of `prefixes`, from
+/// `.dynsym` and then `.symtab` (each name once: the first seen wins). One
+/// pass over each table; names are compared only as far as the prefixes.
+pub fn symbols_with_prefix<'a, R: ReadRef<'a>>(data: R, prefixes: &[&[u8]]) -> Vec<Symbol> {
+    use object::read::elf::Sym;
+    let mut out: Vec<Symbol> = Vec::new();
+    let Ok(h) = FileHeader64::<LittleEndian>::parse(data) else {
+        return out;
+    };
+    let e = LittleEndian;
+    let Ok(sections) = h.sections(e, data) else {
+        return out;
+    };
+    let mut seen = std::collections::HashSet::new();
+    for kind in [elf::SHT_DYNSYM, elf::SHT_SYMTAB] {
+        let Ok(table) = sections.symbols(e, data, kind) else {
+            continue;
+        };
+        for sym in table.iter() {
+            if sym.st_shndx(e) == elf::SHN_UNDEF || sym.st_name(e) == 0 {
+                continue;
+            }
+            let Ok(name) = sym.name(e, table.strings()) else {
+                continue;
+            };
+            if prefixes.iter().any(|p| name.starts_with(p)) && seen.insert(name) {
+                out.push(Symbol {
+                    name: String::from_utf8_lossy(name).into_owned(),
+                    value: sym.st_value(e),
+                    size: sym.st_size(e),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `len` bytes at link-time address `vaddr`, from the `PT_LOAD` segment
+/// holding them: its file contents, and zeros past them (`.bss`, where a
+/// constant that is 0 lives).
+pub fn bytes_at_vaddr<'a, R: ReadRef<'a>>(data: R, vaddr: u64, len: u64) -> Option<Vec<u8>> {
+    let e = LittleEndian;
+    let p = loads_in(data).into_iter().find(|p| {
+        let start = p.p_vaddr(e);
+        start <= vaddr && vaddr.saturating_add(len) <= start.saturating_add(p.p_memsz(e))
+    })?;
+    let rel = vaddr - p.p_vaddr(e);
+    let in_file = p.p_filesz(e).saturating_sub(rel).min(len);
+    let mut out = vec![0u8; usize::try_from(len).ok()?];
+    if in_file > 0 {
+        let bytes = data.read_bytes_at(p.p_offset(e).checked_add(rel)?, in_file).ok()?;
+        out[..bytes.len()].copy_from_slice(bytes);
+    }
+    Some(out)
+}

@@ -355,6 +355,7 @@ pub fn capture_live(
     threads: &[Thread],
     mappings: &[Mapping],
     mode: StopMode,
+    on_stop: &mut dyn FnMut(&Captured),
 ) -> Result<Vec<Captured>> {
     let pid = target.pid();
     let refused = |e: Errno, tid: i32| -> Option<Error> {
@@ -403,6 +404,9 @@ pub fn capture_live(
                 match s.wait_stop(pid, &waiter) {
                     Waited::Stopped => {
                         let copied = copy_stopped(target, thread, mappings);
+                        if let Ok(c) = &copied {
+                            on_stop(c);
+                        }
                         s.detach();
                         out.push(copied.unwrap_or_else(|why| lost(thread, why)));
                     }
@@ -439,8 +443,13 @@ pub fn capture_live(
             for ((thread, s), w) in threads.iter().zip(&seized).zip(waited) {
                 out.push(match (s, w) {
                     (Some(s), Some(Waited::Stopped)) if s.stopped => {
-                        copy_stopped(target, thread, mappings)
-                            .unwrap_or_else(|why| lost(thread, why))
+                        match copy_stopped(target, thread, mappings) {
+                            Ok(c) => {
+                                on_stop(&c);
+                                c
+                            }
+                            Err(why) => lost(thread, why),
+                        }
                     }
                     (_, Some(Waited::Late(why))) => lost(thread, format!("not shown: {why}")),
                     _ if zombie(thread) => lost(thread, ZOMBIE),

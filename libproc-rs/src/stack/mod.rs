@@ -10,6 +10,7 @@ pub mod capture;
 pub mod modules;
 pub mod nodejs;
 pub mod symbolize;
+pub mod v8;
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -25,6 +26,7 @@ use capture::{Captured, StopMode};
 use modules::Modules;
 use nodejs::{JsName, PerfEntry};
 use symbolize::SourceLine;
+use v8::{CodeKind, Decoder, JsFrame, V8};
 
 /// Most frames walked per thread.
 pub const MAX_FRAMES: usize = 1024;
@@ -139,6 +141,9 @@ pub struct Frame {
     pub inlined: Vec<(String, SourceLine)>,
     /// A JavaScript function's name, where known.
     pub js: Option<JsName>,
+    /// What a frame of V8 itself is (`entry frame`), or `unknown JS frame`
+    /// for JIT or interpreter code that did not decode.
+    pub v8_frame: Option<String>,
     /// A signal interrupted this frame here: the frames above ran in its
     /// handler.
     pub interrupted_by_signal: bool,
@@ -192,13 +197,42 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         .filter_map(|(pair, kept)| kept.then_some(pair))
         .unzip();
     let live = matches!(target.source(), Source::Live { .. });
+    let mut modules = Modules::new(&mappings);
+    let (v8, v8_missing) = match modules.v8(target) {
+        Some(Ok(mut v8)) => {
+            v8.locate_builtins(target);
+            (Some(v8), None)
+        }
+        Some(Err(why)) => (None, Some(why)),
+        None => (None, None),
+    };
+    if live && v8.is_some() {
+        // Walking a stopped thread must not wait for a module to open.
+        modules.load_all(target);
+    }
+    let mut cache = Caches {
+        unwind: CacheX86_64::new(),
+        sigreturn: HashMap::new(),
+    };
+    let jit = JitRanges::new(&mappings);
+    // With V8 metadata, each thread is walked and its JavaScript frames
+    // named while it is stopped: the heap may move once it runs.
+    let mut early: HashMap<i32, Early> = HashMap::new();
+    let mut on_stop = |cap: &Captured| {
+        if let Some(v8) = &v8 {
+            let (walked, problem) = walk_loading(target, &mut modules, &mut cache, cap);
+            let js = name_js_frames(v8, target, &modules, &jit, cap, &walked);
+            early.insert(cap.tid, (walked, problem, js));
+        }
+    };
     let captured = if live {
         let mode = if options.snapshot {
             StopMode::Snapshot
         } else {
             StopMode::OneByOne
         };
-        let mut captured = capture::capture_live(target, &threads, &mappings, mode)?;
+        let mut captured =
+            capture::capture_live(target, &threads, &mappings, mode, &mut on_stop)?;
         // Threads started while we worked: one more pass for them (a
         // selection takes them by TID only).
         let known: std::collections::HashSet<i32> = numbered.iter().map(|&(t, _)| t).collect();
@@ -216,7 +250,8 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
             .filter(|t| options.select.as_ref().is_none_or(|s| s.has_tid(t.tid)))
             .collect();
         if !newcomers.is_empty()
-            && let Ok(more) = capture::capture_live(target, &newcomers, &mappings, mode)
+            && let Ok(more) =
+                capture::capture_live(target, &newcomers, &mappings, mode, &mut on_stop)
         {
             // A newcomer that is already gone was never seen: leave it out.
             let more: Vec<_> = more.into_iter().filter(|c| c.registers.is_some()).collect();
@@ -225,20 +260,25 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         }
         captured
     } else {
-        capture::capture_core(&threads)
+        let captured = capture::capture_core(&threads);
+        captured.iter().for_each(&mut on_stop);
+        captured
     };
 
-    let mut modules = Modules::new(&mappings);
-    let mut cache = Caches {
-        unwind: CacheX86_64::new(),
-        sigreturn: HashMap::new(),
-    };
     let mut pcs: Vec<Vec<Walked>> = Vec::with_capacity(captured.len());
     let mut problems: Vec<Option<String>> = Vec::with_capacity(captured.len());
+    let mut named: Vec<Vec<Option<JsFrame>>> = Vec::with_capacity(captured.len());
     for cap in &captured {
-        let (walked, problem) = walk_loading(target, &mut modules, &mut cache, cap);
+        let (walked, problem, js) = match early.remove(&cap.tid) {
+            Some(e) if cap.registers.is_some() => e,
+            _ => {
+                let (w, p) = walk_loading(target, &mut modules, &mut cache, cap);
+                (w, p, Vec::new())
+            }
+        };
         pcs.push(walked);
         problems.push(problem);
+        named.push(js);
     }
 
     // Name every frame: one symbol lookup per module for all threads.
@@ -251,14 +291,20 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     let mut perf_note = None;
     let mut next = 0;
     let mut out = Stacks::default();
-    for ((cap, walked), (problem, number)) in captured
+    let mut unnamed_jit = false;
+    for (((cap, walked), js), (problem, number)) in captured
         .iter()
         .zip(&pcs)
+        .zip(named)
         .zip(problems.into_iter().zip(numbers))
     {
         let mut frames = Vec::with_capacity(walked.len());
+        let mut js = js.into_iter();
         for w in walked {
             let (pc, lookup) = (w.pc, w.lookup());
+            // Where the code is in its module (the pc itself but in a
+            // second mapping of the code).
+            let at = pc.wrapping_sub(w.shift);
             let hit = symbols[next].clone();
             next += 1;
             let module_index = modules.exec_module_at(lookup);
@@ -271,17 +317,30 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
                     FrameKind::Unknown
                 },
                 module: module.map(|m| m.path.clone()),
-                module_offset: module.and_then(|m| m.bias()).map(|b| pc.wrapping_sub(b)),
+                module_offset: module.and_then(|m| m.bias()).map(|b| at.wrapping_sub(b)),
                 symbol: hit
                     .as_ref()
                     .map(|h| symbolize::demangle(&h.name).into_owned()),
-                offset: hit.as_ref().map_or(0, |h| pc.wrapping_sub(h.start)),
+                offset: hit.as_ref().map_or(0, |h| at.wrapping_sub(h.start)),
                 source: None,
                 inlined: Vec::new(),
                 js: None,
+                v8_frame: None,
                 interrupted_by_signal: w.interrupted,
             };
-            if module.is_none() {
+            match js.next().flatten() {
+                Some(JsFrame::Function(name)) => {
+                    frame.kind = FrameKind::Js;
+                    frame.js = Some(name);
+                }
+                Some(JsFrame::Internal(what)) => frame.v8_frame = Some(what),
+                Some(JsFrame::Unknown) => frame.v8_frame = Some("unknown JS frame".into()),
+                None => {}
+            }
+            if module.is_none() && v8.is_none() && jit.contains(lookup) {
+                unnamed_jit = true;
+            }
+            if module.is_none() && frame.js.is_none() {
                 let entries = perf.get_or_insert_with(|| {
                     let (entries, note) = nodejs::load_perf_map(target);
                     perf_note = note;
@@ -296,6 +355,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
                         Some(js) => {
                             frame.kind = FrameKind::Js;
                             frame.js = Some(js);
+                            frame.v8_frame = None;
                         }
                         None => frame.symbol = Some(entry.name.clone()),
                     }
@@ -322,6 +382,18 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         });
     }
     out.notices = modules.take_notices();
+    if unnamed_jit {
+        out.notices.push(format!(
+            "JavaScript frames are not named from the V8 heap: {}",
+            v8_missing.as_deref().unwrap_or("no module has V8's postmortem metadata")
+        ));
+    } else if v8.as_ref().is_some_and(|v| !v.knows_builtins()) {
+        out.notices.push(
+            "node's symbol table does not say where V8's builtins are: interpreted \
+             JavaScript frames are not named"
+                .into(),
+        );
+    }
     out.notices.extend(perf_note);
     Ok(out)
 }
@@ -342,6 +414,7 @@ fn walk_loading(
     if let Some(i) = modules.exec_module_at(regs.rip()) {
         modules.load(i, target);
     }
+    let mut walked = None;
     for _ in 0..8 {
         let (frames, problem) = walk(target, modules, cache, cap);
         let missing: Vec<usize> = frames
@@ -349,13 +422,18 @@ fn walk_loading(
             .filter_map(|w| modules.unopened_at(w.lookup()))
             .collect();
         if missing.is_empty() {
-            return (frames, problem);
+            walked = Some((frames, problem));
+            break;
         }
         for i in missing {
             modules.load(i, target);
         }
     }
-    walk(target, modules, cache, cap)
+    let (mut frames, problem) = walked.unwrap_or_else(|| walk(target, modules, cache, cap));
+    for w in &mut frames {
+        w.shift = modules.alias_shift(w.pc);
+    }
+    (frames, problem)
 }
 
 /// What walks share across threads: framehop's rule cache, and which
@@ -386,6 +464,11 @@ struct Walked {
     interrupted: bool,
     /// The pc is the exact instruction (first frame, or interrupted).
     exact: bool,
+    /// The frame pointer register (rbp) in this frame.
+    fp: u64,
+    /// How far the pc is from where its code was loaded, when it runs in
+    /// a second mapping of it (see [`Modules::alias_shift`]).
+    shift: u64,
 }
 
 impl Walked {
@@ -393,11 +476,8 @@ impl Walked {
     /// the call, possibly into the next function, so callers are looked up
     /// one byte back.
     fn lookup(&self) -> u64 {
-        if self.exact {
-            self.pc
-        } else {
-            self.pc.wrapping_sub(1)
-        }
+        let at = self.pc.wrapping_sub(self.shift);
+        if self.exact { at } else { at.wrapping_sub(1) }
     }
 }
 
@@ -431,6 +511,8 @@ fn walk(
         pc: regs.rip(),
         interrupted: false,
         exact: true,
+        fp: regs.rbp(),
+        shift: 0,
     }];
     let mut problem = None;
     loop {
@@ -459,6 +541,8 @@ fn walk(
                 pc: rip,
                 interrupted: true,
                 exact: true,
+                fp: rbp,
+                shift: 0,
             });
             continue;
         }
@@ -480,6 +564,8 @@ fn walk(
                     pc: ra,
                     interrupted: false,
                     exact: false,
+                    fp: uregs.bp(),
+                    shift: 0,
                 });
             }
             Ok(None) | Err(_) => break,
@@ -491,6 +577,65 @@ fn walk(
         problem = Some(format!("its stack is not available: {why}"));
     }
     (frames, problem)
+}
+
+/// A thread walked while stopped: its frames, why the walk stopped, and
+/// its frames as V8 names them.
+type Early = (Vec<Walked>, Option<String>, Vec<Option<JsFrame>>);
+
+/// The executable anonymous mappings: where V8's compiled code is.
+struct JitRanges(Vec<(u64, u64)>);
+
+impl JitRanges {
+    fn new(mappings: &[crate::target::Mapping]) -> JitRanges {
+        JitRanges(
+            mappings
+                .iter()
+                .filter(|m| m.perms.exec && m.path().is_none())
+                .filter(|m| m.name != crate::target::MapName::Vdso)
+                .map(|m| (m.start, m.end))
+                .collect(),
+        )
+    }
+
+    fn contains(&self, pc: u64) -> bool {
+        let i = self.0.partition_point(|&(s, _)| s <= pc);
+        i > 0 && pc < self.0[i - 1].1
+    }
+}
+
+/// Name the V8 frames of a walked thread (`None` for native frames): those
+/// in V8's builtins (the interpreter) or in its compiled code, each once
+/// (a frameless stub shares its caller's frame pointer).
+fn name_js_frames(
+    v8: &V8,
+    target: &dyn ProcessTarget,
+    modules: &Modules,
+    jit: &JitRanges,
+    cap: &Captured,
+    walked: &[Walked],
+) -> Vec<Option<JsFrame>> {
+    let mut decoder = Decoder::new(v8, target);
+    let mut word = |a: u64| cap.window_word(a).or_else(|| target.read_u64(a).ok());
+    let mut last_fp = None;
+    walked
+        .iter()
+        .map(|w| {
+            let lookup = w.lookup();
+            let kind = if v8.in_builtins(lookup) {
+                CodeKind::Builtin
+            } else if modules.exec_module_at(lookup).is_none() && jit.contains(lookup) {
+                CodeKind::Jit
+            } else {
+                last_fp = None;
+                return None;
+            };
+            if last_fp.replace(w.fp) == Some(w.fp) {
+                return None;
+            }
+            decoder.frame(kind, w.fp, &mut word)
+        })
+        .collect()
 }
 
 /// Whether the code at `pc` is the signal-return trampoline.

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use framehop::x86_64::UnwinderX86_64;
 use framehop::{ExplicitModuleSectionInfo, Module as FhModule, Unwinder};
 
+use super::v8::V8;
 use crate::elf::{ElfImage, check_mapped_build_id, section_in, section_range_in, symbols_for};
 use crate::stack::symbolize::{Dwarf, LineInfo, debug_file, load_dwarf};
 use crate::target::{MapName, Mapping, ProcessTarget};
@@ -35,6 +36,13 @@ pub struct Module {
     pub exec: Vec<(u64, u64)>,
     /// The mappings of the file, for its load bias.
     mappings: Vec<Mapping>,
+    /// Executable mappings of the file away from where it was loaded: a
+    /// second mapping of some of its code (node 22 maps V8's builtins
+    /// again, near the code V8 compiles, for short calls).
+    aliases: Vec<Mapping>,
+    /// Each alias's range and how far it is from the loaded code, once the
+    /// image is open.
+    shifts: OnceCell<Vec<(u64, u64, u64)>>,
     vdso: bool,
     /// The image and its load bias, once opened (`None` when it could not
     /// be: missing, or not the file the target had).
@@ -58,6 +66,8 @@ impl Module {
                 .map(|m| (m.start, m.end))
                 .collect(),
             mappings,
+            aliases: Vec::new(),
+            shifts: OnceCell::new(),
             vdso,
             image: OnceCell::new(),
             debug: OnceCell::new(),
@@ -75,6 +85,16 @@ impl Module {
 
     pub fn is_exec(&self, addr: u64) -> bool {
         self.exec.iter().any(|&(s, e)| s <= addr && addr < e)
+            || self.aliases.iter().any(|m| m.contains(addr))
+    }
+
+    /// How far `addr`, in an alias of this module's code, is from the same
+    /// code where the module was loaded (0 outside aliases).
+    pub fn shift_at(&self, addr: u64) -> u64 {
+        self.shifts
+            .get()
+            .and_then(|v| v.iter().find(|&&(s, e, _)| s <= addr && addr < e))
+            .map_or(0, |&(_, _, d)| d)
     }
 
     /// The load bias, once the image is open.
@@ -106,6 +126,7 @@ trait ImageData {
     fn section(&self, name: &[u8]) -> Option<(u64, Vec<u8>)>;
     fn section_range(&self, name: &[u8]) -> Option<std::ops::Range<u64>>;
     fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>>;
+    fn v8(&self, bias: u64) -> Result<V8, String>;
 }
 
 impl<'a, R: object::ReadRef<'a>> ImageData for R {
@@ -117,6 +138,9 @@ impl<'a, R: object::ReadRef<'a>> ImageData for R {
     }
     fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>> {
         symbols_for(*self, addrs)
+    }
+    fn v8(&self, bias: u64) -> Result<V8, String> {
+        V8::from_image(*self, bias)
     }
 }
 
@@ -156,7 +180,16 @@ impl Modules {
             .into_iter()
             .filter(|(_, maps)| maps.iter().any(|m| m.perms.exec))
             .map(|(path, maps)| {
-                Module::new(path.to_owned(), maps.into_iter().cloned().collect(), false)
+                // A loaded file's mappings keep address - offset within
+                // its size of each other; an executable mapping far from
+                // them maps its code a second time.
+                let first = maps[0].start.wrapping_sub(maps[0].offset);
+                let (near, far): (Vec<&Mapping>, Vec<&Mapping>) = maps
+                    .iter()
+                    .partition(|m| m.start.wrapping_sub(m.offset).abs_diff(first) < ALIAS_DISTANCE);
+                let mut module = Module::new(path.to_owned(), near.into_iter().cloned().collect(), false);
+                module.aliases = far.into_iter().filter(|m| m.perms.exec).cloned().collect();
+                module
             })
             .collect();
         for m in mappings.iter().filter(|m| m.name == MapName::Vdso) {
@@ -168,6 +201,13 @@ impl Modules {
             unwinder: UnwinderX86_64::new(),
             notices: Vec::new(),
         }
+    }
+
+    /// How far `addr` is from the same code where its module was loaded,
+    /// when it is in a second mapping of that code (0 elsewhere).
+    pub fn alias_shift(&self, addr: u64) -> u64 {
+        self.exec_module_at(addr)
+            .map_or(0, |i| self.list[i].shift_at(addr))
     }
 
     /// The module whose executable mappings hold `addr`.
@@ -194,6 +234,11 @@ impl Modules {
         let Some(bias) = module.bias() else {
             return;
         };
+        let shifts = match &module.image.get() {
+            Some(Some((Image::File(img), _))) => alias_shifts(&module.aliases, &img.loads(), bias),
+            _ => Vec::new(),
+        };
+        let _ = module.shifts.set(shifts);
         let sections = module.with_data(|d| {
             let text = d.section_range(b".text");
             (text, d.section(b".eh_frame_hdr"), d.section(b".eh_frame"))
@@ -280,11 +325,74 @@ impl Modules {
         Some(dwarf.lookup(addr.wrapping_sub(*bias)))
     }
 
+    /// Open every module (before threads are stopped, so that walking a
+    /// stopped thread opens nothing).
+    pub fn load_all(&mut self, target: &dyn ProcessTarget) {
+        for i in 0..self.list.len() {
+            self.load(i, target);
+        }
+    }
+
+    /// V8's postmortem metadata, from the module that has it: the
+    /// executable (node) or a library named like node's (libnode.so).
+    /// `None` when no candidate module could be opened.
+    pub fn v8(&mut self, target: &dyn ProcessTarget) -> Option<Result<V8, String>> {
+        let entry = target.auxv().ok().and_then(|a| {
+            a.iter()
+                .find(|e| e.key == crate::auxv::AT_ENTRY)
+                .map(|e| e.value)
+        });
+        let candidates: Vec<usize> = (0..self.list.len())
+            .filter(|&i| {
+                let m = &self.list[i];
+                !m.vdso
+                    && (entry.is_some_and(|e| m.start <= e && e < m.end)
+                        || m.short_name().as_encoded_bytes().starts_with(b"libnode"))
+            })
+            .collect();
+        let mut found = None;
+        for i in candidates {
+            self.load(i, target);
+            let m = &self.list[i];
+            let Some(bias) = m.bias() else { continue };
+            match m.with_data(|d| d.v8(bias)) {
+                Some(Ok(v8)) => return Some(Ok(v8)),
+                Some(Err(why)) => found = Some(Err(why)),
+                None => {}
+            }
+        }
+        found
+    }
+
     /// Warnings from opening modules (a file that is not the one the
     /// process had). Drains them.
     pub fn take_notices(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notices)
     }
+}
+
+/// How far apart two mappings of one file can be and still belong to one
+/// load of it (address minus file offset).
+const ALIAS_DISTANCE: u64 = 1 << 30;
+
+/// Each alias's range and its distance from where its file offset is
+/// loaded, given the file's `PT_LOAD` segments (offset, vaddr, filesz,
+/// memsz) and load bias.
+fn alias_shifts(
+    aliases: &[Mapping],
+    loads: &[(u64, u64, u64, u64)],
+    bias: u64,
+) -> Vec<(u64, u64, u64)> {
+    aliases
+        .iter()
+        .filter_map(|m| {
+            let &(off, vaddr, _, _) = loads
+                .iter()
+                .find(|&&(off, _, filesz, _)| off <= m.offset && m.offset < off + filesz)?;
+            let loaded = vaddr.wrapping_add(m.offset - off).wrapping_add(bias);
+            Some((m.start, m.end, m.start.wrapping_sub(loaded)))
+        })
+        .collect()
 }
 
 /// The address range of section bytes starting at `start`.

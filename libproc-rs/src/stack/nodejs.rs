@@ -49,12 +49,17 @@ pub struct PerfEntry {
     pub name: String,
 }
 
-/// A JavaScript function named by a perf map entry.
+/// A JavaScript function, named from the V8 heap or a perf map entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsName {
     pub function: String,
-    /// `script:line:column` as V8 wrote it, when it did.
-    pub location: Option<String>,
+    pub script: Option<String>,
+    /// 1-based line and column in the script, where known.
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    /// The line is where the function starts, not the one executing.
+    pub at_start: bool,
+    /// interpreted, baseline, maglev or optimized.
     pub tier: Option<&'static str>,
 }
 
@@ -103,17 +108,35 @@ pub fn js_name(name: &str) -> Option<JsName> {
         _ => (None, rest),
     };
     let (function, location) = match rest.split_once(' ') {
-        Some((f, loc)) => (f, Some(loc.to_owned())),
+        Some((f, loc)) => (f, Some(loc)),
         None => (rest, None),
     };
     let function = if function.is_empty() {
-        "(anonymous)".to_owned()
+        "<anonymous>".to_owned()
     } else {
         function.to_owned()
     };
+    // `script:line:column`, where the function starts.
+    let mut parts = location.map(|l| l.rsplitn(3, ':'));
+    let column = parts.as_mut().and_then(|p| p.next());
+    let line = parts.as_mut().and_then(|p| p.next());
+    let (script, line, column) = match (location, line, column) {
+        (Some(_), Some(line), Some(col)) => match (line.parse().ok(), col.parse().ok()) {
+            (Some(line), Some(col)) => (
+                parts.and_then(|mut p| p.next()).map(str::to_owned),
+                Some(line),
+                Some(col),
+            ),
+            _ => (location.map(str::to_owned), None, None),
+        },
+        _ => (location.map(str::to_owned), None, None),
+    };
     Some(JsName {
         function,
-        location,
+        at_start: line.is_some(),
+        script,
+        line,
+        column,
         tier,
     })
 }
@@ -234,10 +257,27 @@ mod tests {
         assert_eq!(perf_lookup(&map, 0x7f1b700066c0 + 0x180), None);
         let n = js_name("JS:*fib /tmp/busy.js:1:13").unwrap();
         assert_eq!(
-            (n.function.as_str(), n.location.as_deref(), n.tier),
-            ("fib", Some("/tmp/busy.js:1:13"), Some("optimized"))
+            (
+                n.function.as_str(),
+                n.script.as_deref(),
+                n.line,
+                n.column,
+                n.at_start,
+                n.tier
+            ),
+            (
+                "fib",
+                Some("/tmp/busy.js"),
+                Some(1),
+                Some(13),
+                true,
+                Some("optimized")
+            )
         );
-        assert_eq!(js_name("JS:~ /x.js:2:1").unwrap().function, "(anonymous)");
+        // A location that is not script:line:column is kept whole.
+        let odd = js_name("JS:~f node:internal/x").unwrap();
+        assert_eq!((odd.script.as_deref(), odd.line), (Some("node:internal/x"), None));
+        assert_eq!(js_name("JS:~ /x.js:2:1").unwrap().function, "<anonymous>");
         assert_eq!(js_name("Builtin:InterpreterEntryTrampoline"), None);
     }
 }

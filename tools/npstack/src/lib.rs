@@ -12,6 +12,7 @@ use libproc_rs::cli::{self, CommonArgs, ReportError};
 use libproc_rs::corefile::{CoreFile, CoreOptions};
 use libproc_rs::escape::{escape_bytes, escape_os, json_os};
 use libproc_rs::report;
+use libproc_rs::stack::nodejs::JsName;
 use libproc_rs::stack::{self, Frame, Options, ThreadStack};
 use libproc_rs::{Error, ProcessTarget};
 use serde_json::{Map, Value, json};
@@ -160,15 +161,36 @@ fn write_name_and_role(
     Ok(())
 }
 
+/// Where a JavaScript frame is: `script:line:column` being executed, as
+/// in a JavaScript stack trace, or `script:line, start` where only the
+/// line the function starts on is known.
+fn js_location(js: &JsName) -> Option<String> {
+    let script = js.script.as_deref().map(|s| escape_bytes(s.as_bytes()));
+    let mut text = match (script, js.line) {
+        (Some(s), Some(l)) if !js.at_start && js.column.is_some() => {
+            format!("{s}:{l}:{}", js.column.unwrap_or(0))
+        }
+        (Some(s), Some(l)) => format!("{s}:{l}"),
+        (Some(s), None) => s.into_owned(),
+        (None, Some(l)) => format!("line {l}"),
+        (None, None) => return None,
+    };
+    if js.at_start {
+        text.push_str(", start");
+    }
+    Some(text)
+}
+
 /// One frame line: ` <pc> <symbol> () + <offset>`, or the module and
-/// offset, or the bare pc; a JavaScript frame as `name (script) [js, tier]`.
+/// offset, or the bare pc; a JavaScript frame as `name (script:line) [js,
+/// tier]`; a frame of V8 itself adds what it is (`<entry frame>`).
 fn frame_line(f: &Frame) -> String {
     let mut line = format!(" {:016x}", f.pc);
     if let Some(js) = &f.js {
         line.push(' ');
         line.push_str(&escape_bytes(js.function.as_bytes()));
-        if let Some(loc) = &js.location {
-            line.push_str(&format!(" ({})", escape_bytes(loc.as_bytes())));
+        if let Some(loc) = js_location(js) {
+            line.push_str(&format!(" ({loc})"));
         }
         match js.tier {
             Some(tier) => line.push_str(&format!(" [js, {tier}]")),
@@ -183,6 +205,9 @@ fn frame_line(f: &Frame) -> String {
     } else if let (Some(m), Some(off)) = (&f.module, f.module_offset) {
         let name = m.file_name().unwrap_or(m.as_os_str());
         line.push_str(&format!(" {}+0x{off:x}", escape_os(name)));
+    }
+    if let Some(what) = &f.v8_frame {
+        line.push_str(&format!(" <{what}>"));
     }
     if let Some(src) = &f.source
         && let (Some(file), Some(l)) = (&src.file, src.line)
@@ -261,6 +286,7 @@ fn frame_json(f: &Frame) -> Value {
     let mut m = Map::new();
     m.insert("pc".into(), json!(format!("{:#x}", f.pc)));
     m.insert("kind".into(), json!(f.kind.as_str()));
+    m.insert("v8_frame".into(), json!(f.v8_frame));
     m.insert(
         "module".into(),
         f.module
@@ -298,7 +324,14 @@ fn frame_json(f: &Frame) -> Value {
     if let Some(js) = &f.js {
         m.insert(
             "js".into(),
-            json!({"function": js.function, "location": js.location, "tier": js.tier}),
+            json!({
+                "function": js.function,
+                "script": js.script,
+                "line": js.line,
+                "column": js.column,
+                "line_is_function_start": js.at_start,
+                "tier": js.tier,
+            }),
         );
     }
     Value::Object(m)

@@ -1,0 +1,1192 @@
+//! JavaScript frames named from the V8 heap itself, with no help from the
+//! target (no perf map, no flags).
+//!
+//! node exports V8's postmortem metadata: `v8dbg_*` symbols whose values
+//! are the frame layout, the object field offsets and the instance types
+//! of its V8 version. [`V8::find`] reads them from the node binary on disk.
+//! [`Decoder`] then reads a thread's JavaScript frames: for each frame the
+//! JSFunction in its fixed slot, its SharedFunctionInfo, the function's
+//! name (a String, or inside a ScopeInfo), its Script's name, and the line
+//! being executed (from the bytecode offset saved in an interpreted frame
+//! and the bytecode's source position table) or else where the function
+//! starts. On a live process this runs while the thread is stopped: the
+//! garbage collector moves objects once the thread runs again.
+//!
+//! Every read is checked: instance types, string lengths, bounded string
+//! nesting, bounded table sizes. What does not check out gives
+//! `<unknown JS frame>`, never a guess.
+//!
+//! Decoded versions: node 20 (V8 11.3) and node 22 (V8 12.4). The
+//! ScopeInfo layout is not in the metadata; [`ScopeLayout`] holds it per
+//! V8 version, told apart by the instance types the metadata gives.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::nodejs::JsName;
+use crate::elf::{Symbol, bytes_at_vaddr, symbols_with_prefix};
+use crate::target::Memory;
+
+/// The constants this module reads, by name without `v8dbg_`. Field
+/// offsets are matched by prefix (`class_JSFunction__shared__`): the type
+/// suffix changed between V8 versions (`Object`, `Tagged_Object_`).
+#[derive(Debug, Clone, Default)]
+struct Constants(HashMap<String, i64>);
+
+impl Constants {
+    fn from_symbols(symbols: &[Symbol], read: impl Fn(&Symbol) -> Option<Vec<u8>>) -> Constants {
+        let mut map = HashMap::new();
+        for sym in symbols {
+            let Some(name) = sym.name.strip_prefix("v8dbg_") else {
+                continue;
+            };
+            if !matches!(sym.size, 1 | 2 | 4 | 8) {
+                continue;
+            }
+            let Some(bytes) = read(sym) else { continue };
+            let value = match bytes.len() {
+                1 => i64::from(bytes[0]),
+                2 => i64::from(u16::from_le_bytes([bytes[0], bytes[1]])),
+                4 => i64::from(i32::from_le_bytes(bytes[..4].try_into().unwrap_or_default())),
+                8 => i64::from_le_bytes(bytes[..8].try_into().unwrap_or_default()),
+                _ => continue,
+            };
+            map.insert(name.to_owned(), value);
+        }
+        Constants(map)
+    }
+
+    fn get(&self, name: &str) -> Option<i64> {
+        self.0.get(name).copied()
+    }
+
+    /// A field offset: `class_CLASS__FIELD__TYPE` whatever the type.
+    fn field(&self, class: &str, field: &str) -> Option<u64> {
+        let prefix = format!("class_{class}__{field}__");
+        let mut found = self
+            .0
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, &v)| v);
+        let v = found.next()?;
+        u64::try_from(v).ok()
+    }
+
+    /// An instance type: `type_CLASS__TYPE_NAME`, by class, whatever the
+    /// type's name (`STRING_TYPE` became `SEQ_TWO_BYTE_STRING_TYPE`).
+    fn instance_type(&self, class: &str) -> Option<u16> {
+        let prefix = format!("type_{class}__");
+        let v = self
+            .0
+            .iter()
+            .find(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, &v)| v)?;
+        u16::try_from(v).ok()
+    }
+
+    /// Frame type numbers and their labels (`EntryFrame` → `entry frame`).
+    fn frame_types(&self) -> HashMap<i64, String> {
+        self.0
+            .iter()
+            .filter_map(|(k, &v)| {
+                let name = k.strip_prefix("frametype_")?;
+                Some((v, words(name)))
+            })
+            .collect()
+    }
+}
+
+/// `ConstructEntryFrame` → `construct entry frame`.
+fn words(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The ScopeInfo layout of one V8 version: bit positions in its flags
+/// word. The fields after the three header Smis (flags, parameter count,
+/// context local count) are, in order: context local names (inline when
+/// fewer than `max_inlined_locals`, else one hash table), context local
+/// infos, [saved class variable info], [function variable name, slot],
+/// [inferred name], [start, end position], then fields not read here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ScopeLayout {
+    scope_type_mask: u64,
+    /// Scope types with position info: eval, function, module, script.
+    positioned: &'static [u64],
+    has_saved_class_variable: u64,
+    function_variable_shift: u64,
+    has_inferred_function_name: u64,
+    is_empty: u64,
+    max_inlined_locals: u64,
+}
+
+/// V8 11.3 (node 20) and V8 12.4 (node 22): the same flag bits.
+/// (V8 12.9 moved the positions into the header: not decoded.)
+const SCOPE_V11_V12: ScopeLayout = ScopeLayout {
+    scope_type_mask: 0xf,
+    // ScopeType: class 0, eval 1, function 2, module 3, script 4, catch 5,
+    // block 6, with 7, shadow realm 8.
+    positioned: &[1, 2, 3, 4],
+    has_saved_class_variable: 1 << 10,
+    function_variable_shift: 12,
+    has_inferred_function_name: 1 << 14,
+    is_empty: 1 << 29,
+    max_inlined_locals: 75,
+};
+
+/// Where the metadata and the heap layout it implies are: every offset is
+/// from the untagged object start.
+#[derive(Debug, Clone)]
+struct Layout {
+    fp_function: i64,
+    fp_marker: i64,
+    fp_bytecode_array: i64,
+    fp_bytecode_offset: i64,
+    heap_tag: u64,
+    heap_tag_mask: u64,
+    map: u64,
+    instance_type: u64,
+    first_nonstring: u16,
+    js_function: Range<u16>,
+    sfi_type: u16,
+    scope_info_type: u16,
+    script_type: u16,
+    bytecode_type: u16,
+    /// ByteArray, and TrustedByteArray (V8 12 keeps position tables there).
+    byte_array_types: Vec<u16>,
+    fixed_array_type: u16,
+    uncompiled_types: Vec<u16>,
+    function_shared: u64,
+    sfi_name: u64,
+    sfi_script: u64,
+    sfi_function_data: Option<u64>,
+    script_name: u64,
+    script_source: u64,
+    script_line_ends: Option<u64>,
+    string_length: u64,
+    seq_chars: u64,
+    cons_first: u64,
+    cons_second: u64,
+    sliced_parent: u64,
+    sliced_offset: u64,
+    thin_actual: u64,
+    external_resource: u64,
+    representation_mask: u16,
+    encoding_mask: u16,
+    one_byte_tag: u16,
+    seq_tag: u16,
+    cons_tag: u16,
+    external_tag: u16,
+    sliced_tag: u16,
+    thin_tag: u16,
+    array_length: u64,
+    array_data: u64,
+    bytecode_data: u64,
+    bytecode_positions: u64,
+    uncompiled_inferred_name: Option<u64>,
+    uncompiled_start: Option<u64>,
+    scope: ScopeLayout,
+    /// For the receiver's type name (`Shape.area`): where a frame's
+    /// receiver is, the JSProxy and JSGlobalProxy types (the first
+    /// receiver types), the Map type and where a map keeps its
+    /// constructor. `None` when the metadata lacks any of them.
+    receiver: Option<ReceiverLayout>,
+}
+
+#[derive(Debug, Clone)]
+struct ReceiverLayout {
+    fp_receiver: i64,
+    proxy_type: u16,
+    global_proxy_type: u16,
+    map_type: u16,
+    map_constructor: u64,
+}
+
+impl Layout {
+    fn from(c: &Constants) -> Result<Layout, String> {
+        let need = |name: &str| c.get(name).ok_or_else(|| format!("v8dbg_{name}"));
+        let field = |class: &str, f: &str| {
+            c.field(class, f)
+                .ok_or_else(|| format!("v8dbg_class_{class}__{f}"))
+        };
+        let ty = |class: &str| {
+            c.instance_type(class)
+                .ok_or_else(|| format!("v8dbg_type_{class}"))
+        };
+        let small = |name: &str| -> Result<u16, String> {
+            u16::try_from(need(name)? & 0xffff).map_err(|_| format!("v8dbg_{name}"))
+        };
+        let js_function = ty("JSFunction")?;
+        // V8 12 gives the range of function types; V8 11 only the first,
+        // the plain one, with the class-constructor kinds after it.
+        let first = c
+            .get("FirstJSFunctionType")
+            .and_then(|v| u16::try_from(v).ok())
+            .unwrap_or(js_function);
+        let last = c
+            .get("LastJSFunctionType")
+            .and_then(|v| u16::try_from(v).ok())
+            .unwrap_or(js_function.saturating_add(16));
+        let bytecode_data = field("BytecodeArray", "data")?;
+        let uncompiled_types = c
+            .0
+            .iter()
+            .filter(|(k, _)| k.starts_with("type_UncompiledData"))
+            .filter_map(|(_, &v)| u16::try_from(v).ok())
+            .collect();
+        let sfi_script = field("SharedFunctionInfo", "script_or_debug_info")
+            .or_else(|_| field("SharedFunctionInfo", "script"))
+            .or_else(|_| field("SharedFunctionInfo", "raw_script"))?;
+        Ok(Layout {
+            fp_function: need("off_fp_function")?,
+            fp_marker: need("off_fp_context_or_frame_type")?,
+            fp_bytecode_array: need("off_fp_bytecode_array")?,
+            fp_bytecode_offset: need("off_fp_bytecode_offset")?,
+            heap_tag: need("HeapObjectTag")? as u64,
+            heap_tag_mask: need("HeapObjectTagMask")? as u64,
+            map: field("HeapObject", "map")?,
+            instance_type: field("Map", "instance_type")?,
+            first_nonstring: small("FirstNonstringType")?,
+            js_function: first..last.saturating_add(1),
+            sfi_type: ty("SharedFunctionInfo")?,
+            scope_info_type: ty("ScopeInfo")?,
+            script_type: ty("Script")?,
+            bytecode_type: ty("BytecodeArray")?,
+            byte_array_types: [ty("ByteArray")?]
+                .into_iter()
+                .chain(c.instance_type("TrustedByteArray"))
+                .collect(),
+            fixed_array_type: ty("FixedArray")?,
+            uncompiled_types,
+            function_shared: field("JSFunction", "shared")?,
+            sfi_name: field("SharedFunctionInfo", "name_or_scope_info")?,
+            sfi_script,
+            sfi_function_data: field("SharedFunctionInfo", "function_data").ok(),
+            script_name: field("Script", "name")?,
+            script_source: field("Script", "source")?,
+            script_line_ends: field("Script", "line_ends").ok(),
+            string_length: field("String", "length")?,
+            seq_chars: field("SeqOneByteString", "chars")?,
+            cons_first: field("ConsString", "first")?,
+            cons_second: field("ConsString", "second")?,
+            sliced_parent: field("SlicedString", "parent")?,
+            sliced_offset: field("SlicedString", "offset")?,
+            thin_actual: field("ThinString", "actual")?,
+            external_resource: field("ExternalString", "resource")?,
+            representation_mask: small("StringRepresentationMask")?,
+            encoding_mask: small("StringEncodingMask")?,
+            one_byte_tag: small("OneByteStringTag")?,
+            seq_tag: small("SeqStringTag")?,
+            cons_tag: small("ConsStringTag")?,
+            external_tag: small("ExternalStringTag")?,
+            sliced_tag: small("SlicedStringTag")?,
+            thin_tag: small("ThinStringTag")?,
+            array_length: field("FixedArrayBase", "length")?,
+            array_data: field("FixedArray", "data")?,
+            // The BytecodeArray's source position table: after map, length,
+            // constant pool and handler table (V8 11), or after map, length
+            // and wrapper (V8 12).
+            bytecode_positions: if field("BytecodeArray", "wrapper").is_ok() {
+                24
+            } else {
+                32
+            },
+            bytecode_data,
+            uncompiled_inferred_name: field("UncompiledData", "inferred_name").ok(),
+            uncompiled_start: field("UncompiledData", "start_position").ok(),
+            scope: SCOPE_V11_V12,
+            receiver: (|| {
+                Some(ReceiverLayout {
+                    fp_receiver: c.get("off_fp_args")?,
+                    proxy_type: c.instance_type("JSProxy")?,
+                    global_proxy_type: c.instance_type("JSGlobalProxy")?,
+                    map_type: c.instance_type("Map")?,
+                    map_constructor: c.field("Map", "constructor_or_back_pointer")?,
+                })
+            })(),
+        })
+    }
+}
+
+/// What V8 knows about a node binary: its layout, the frame types, and
+/// where its embedded builtins are (the interpreter's frames run there).
+#[derive(Debug, Clone)]
+pub struct V8 {
+    layout: Layout,
+    frame_types: HashMap<i64, String>,
+    /// The embedded builtins in the binary's text, at run time.
+    builtins: Option<Range<u64>>,
+    /// Where the variables holding the builtins' run-time address and size
+    /// are (node 22 copies them out of the binary to an anonymous mapping).
+    current_builtins: Option<(u64, u64)>,
+    /// That copy, once read from the target.
+    copied_builtins: Option<Range<u64>>,
+}
+
+const BLOB_CODE: &str = "v8_Default_embedded_blob_code_";
+const BLOB_CODE_SIZE: &str = "v8_Default_embedded_blob_code_size_";
+const CURRENT_BLOB_CODE: &str = "_ZN2v88internal12_GLOBAL__N_127current_embedded_blob_code_E";
+const CURRENT_BLOB_CODE_SIZE: &str =
+    "_ZN2v88internal12_GLOBAL__N_132current_embedded_blob_code_size_E";
+
+/// Symbols read from the node binary: the metadata, and where the
+/// embedded builtins are.
+pub const SYMBOL_PREFIXES: &[&[u8]] = &[
+    b"v8dbg_",
+    BLOB_CODE.as_bytes(),
+    CURRENT_BLOB_CODE.as_bytes(),
+    CURRENT_BLOB_CODE_SIZE.as_bytes(),
+];
+
+impl V8 {
+    /// The V8 of an image whose symbols (from [`SYMBOL_PREFIXES`]) are
+    /// `symbols`, loaded at `bias`; `read` gives a symbol's bytes from the
+    /// file. `Err` says what is missing.
+    pub fn from_symbols(
+        symbols: &[Symbol],
+        bias: u64,
+        read: impl Fn(u64, u64) -> Option<Vec<u8>>,
+    ) -> Result<V8, String> {
+        let constants = Constants::from_symbols(symbols, |s| read(s.value, s.size));
+        if constants.0.is_empty() {
+            return Err("it has no V8 postmortem metadata (v8dbg_* symbols)".into());
+        }
+        let layout = Layout::from(&constants).map_err(|m| format!("its V8 metadata lacks {m}"))?;
+        let by_name = |n: &str| symbols.iter().find(|s| s.name == n);
+        let builtins = by_name(BLOB_CODE).and_then(|start| {
+            let size = by_name(BLOB_CODE_SIZE)?;
+            let bytes = read(size.value, 4)?;
+            let len = u32::from_le_bytes(bytes[..4].try_into().ok()?);
+            let begin = start.value.wrapping_add(bias);
+            Some(begin..begin.saturating_add(u64::from(len)))
+        });
+        let current_builtins = by_name(CURRENT_BLOB_CODE)
+            .zip(by_name(CURRENT_BLOB_CODE_SIZE))
+            .map(|(code, size)| (code.value.wrapping_add(bias), size.value.wrapping_add(bias)));
+        Ok(V8 {
+            frame_types: constants.frame_types(),
+            layout,
+            builtins,
+            current_builtins,
+            copied_builtins: None,
+        })
+    }
+
+    /// The V8 of an ELF image at offset 0 of `data`.
+    pub fn from_image<'a, R: object::ReadRef<'a>>(data: R, bias: u64) -> Result<V8, String> {
+        let symbols = symbols_with_prefix(data, SYMBOL_PREFIXES);
+        V8::from_symbols(&symbols, bias, |vaddr, len| {
+            bytes_at_vaddr(data, vaddr, len)
+        })
+    }
+
+    /// Read where the target runs its builtins from, when it copied them
+    /// out of the binary (node 22 does, to keep calls to them short).
+    pub fn locate_builtins(&mut self, mem: &dyn Memory) {
+        use crate::target::MemoryExt;
+        let Some((code, size)) = self.current_builtins else {
+            return;
+        };
+        let (Ok(start), Ok(len)) = (mem.read_u64(code), mem.read_u64(size)) else {
+            return;
+        };
+        let len = len & 0xffff_ffff;
+        if start != 0 && len != 0 && self.builtins.as_ref().is_none_or(|b| b.start != start) {
+            self.copied_builtins = Some(start..start.saturating_add(len));
+        }
+    }
+
+    /// Whether `pc` is in V8's embedded builtins.
+    pub fn in_builtins(&self, pc: u64) -> bool {
+        [&self.builtins, &self.copied_builtins]
+            .into_iter()
+            .flatten()
+            .any(|r| r.contains(&pc))
+    }
+
+    /// Whether the embedded builtins were found (without them interpreted
+    /// frames cannot be told from native ones).
+    pub fn knows_builtins(&self) -> bool {
+        self.builtins.is_some() || self.copied_builtins.is_some()
+    }
+}
+
+/// What a V8 frame is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsFrame {
+    /// A JavaScript function.
+    Function(JsName),
+    /// A frame of V8 itself, by its type (`entry frame`, `exit frame`).
+    Internal(String),
+    /// A frame in JIT code or the interpreter that did not decode.
+    Unknown,
+}
+
+/// Where a frame's code is, as far as V8 goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeKind {
+    /// In V8's embedded builtins (the interpreter, stubs).
+    Builtin,
+    /// In code V8 compiled at run time (no module maps it).
+    Jit,
+}
+
+/// Most bytes read from the heap for one thread's frames: a bound on the
+/// stall of a live thread whatever its heap holds.
+const READ_BUDGET: usize = 64 << 20;
+/// Longest function or script name kept, in UTF-16 units.
+const NAME_MAX: usize = 4096;
+/// Deepest cons-string nesting followed.
+const CONS_DEPTH: usize = 32;
+/// Largest source prefix read to count lines, in UTF-16 units.
+const SOURCE_MAX: usize = 64 << 20;
+/// Most entries of a line-ends array or position table read.
+const TABLE_MAX: usize = 16 << 20;
+const PAGE: u64 = 4096;
+
+/// Reads of the heap for one stopped thread, a page at a time, each page
+/// read once. Nothing is kept after the thread runs again.
+struct Heap<'a> {
+    mem: &'a dyn Memory,
+    pages: HashMap<u64, Option<Box<[u8]>>>,
+    budget: usize,
+}
+
+impl<'a> Heap<'a> {
+    fn new(mem: &'a dyn Memory) -> Heap<'a> {
+        Heap {
+            mem,
+            pages: HashMap::new(),
+            budget: READ_BUDGET,
+        }
+    }
+
+    fn page(&mut self, base: u64) -> Option<&[u8]> {
+        if !self.pages.contains_key(&base) {
+            let mut buf = vec![0u8; PAGE as usize];
+            let got = if self.budget >= buf.len() {
+                self.budget -= buf.len();
+                match self.mem.read_memory(base, &mut buf) {
+                    Ok(n) if n == buf.len() => Some(buf.into_boxed_slice()),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            self.pages.insert(base, got);
+        }
+        self.pages.get(&base)?.as_deref()
+    }
+
+    /// Exactly `buf.len()` bytes at `addr`, or `None`.
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Option<()> {
+        if buf.len() as u64 > 4 * PAGE {
+            // Large reads (source text) go straight to the target.
+            self.budget = self.budget.checked_sub(buf.len())?;
+            let n = self.mem.read_memory(addr, buf).ok()?;
+            return (n == buf.len()).then_some(());
+        }
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = addr.checked_add(done as u64)?;
+            let base = at & !(PAGE - 1);
+            let off = (at - base) as usize;
+            let page = self.page(base)?;
+            let n = (page.len() - off).min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&page[off..off + n]);
+            done += n;
+        }
+        Some(())
+    }
+
+    fn word(&mut self, addr: u64) -> Option<u64> {
+        let mut b = [0u8; 8];
+        self.read(addr, &mut b)?;
+        Some(u64::from_le_bytes(b))
+    }
+
+    fn u16(&mut self, addr: u64) -> Option<u16> {
+        let mut b = [0u8; 2];
+        self.read(addr, &mut b)?;
+        Some(u16::from_le_bytes(b))
+    }
+
+    fn i32(&mut self, addr: u64) -> Option<i32> {
+        let mut b = [0u8; 4];
+        self.read(addr, &mut b)?;
+        Some(i32::from_le_bytes(b))
+    }
+}
+
+/// A Script's name and, once needed, where its lines end.
+#[derive(Debug, Clone, Default)]
+struct ScriptInfo {
+    name: Option<String>,
+    /// Position of each line's end (its newline), ascending, and the
+    /// position up to which they are known (newlines counted in part of
+    /// the source; `u32::MAX` for V8's own table).
+    line_ends: Option<(Vec<u32>, u32)>,
+}
+
+/// What a SharedFunctionInfo gives: the function's own name and the name
+/// V8 inferred for an anonymous function from where it was assigned
+/// (`None` when empty), the script and where the function starts.
+#[derive(Debug, Clone)]
+struct FunctionInfo {
+    name: Option<String>,
+    inferred: Option<String>,
+    script: Option<u64>,
+    start: Option<u32>,
+}
+
+/// Decodes the JavaScript frames of one stopped thread.
+pub(crate) struct Decoder<'v, 'a> {
+    v8: &'v V8,
+    heap: Heap<'a>,
+    functions: HashMap<u64, Option<FunctionInfo>>,
+    scripts: HashMap<u64, ScriptInfo>,
+    positions: HashMap<(u64, u64), Option<u32>>,
+}
+
+impl<'v, 'a> Decoder<'v, 'a> {
+    pub fn new(v8: &'v V8, mem: &'a dyn Memory) -> Decoder<'v, 'a> {
+        Decoder {
+            v8,
+            heap: Heap::new(mem),
+            functions: HashMap::new(),
+            scripts: HashMap::new(),
+            positions: HashMap::new(),
+        }
+    }
+
+    fn l(&self) -> &'v Layout {
+        &self.v8.layout
+    }
+
+    /// Whether a tagged word points at a heap object.
+    fn is_heap(&self, tagged: u64) -> bool {
+        tagged & self.l().heap_tag_mask == self.l().heap_tag && tagged > 4096
+    }
+
+    /// A tagged field of the object `obj` (tagged) at `offset`.
+    fn field(&mut self, obj: u64, offset: u64) -> Option<u64> {
+        let at = obj.checked_sub(self.l().heap_tag)?.checked_add(offset)?;
+        self.heap.word(at)
+    }
+
+    /// The instance type of the object `obj` (tagged).
+    fn type_of(&mut self, obj: u64) -> Option<u16> {
+        if !self.is_heap(obj) {
+            return None;
+        }
+        let map = self.field(obj, self.l().map)?;
+        if !self.is_heap(map) {
+            return None;
+        }
+        let at = map
+            .checked_sub(self.l().heap_tag)?
+            .checked_add(self.l().instance_type)?;
+        self.heap.u16(at)
+    }
+
+    /// A Smi field's value (x86_64 without pointer compression: the upper
+    /// 32 bits).
+    fn smi_field(&mut self, obj: u64, offset: u64) -> Option<i64> {
+        smi(self.field(obj, offset)?)
+    }
+
+    /// Decode one frame: `fp` is its frame pointer, `word` reads its stack
+    /// slots (from the copied window first).
+    pub fn frame(
+        &mut self,
+        kind: CodeKind,
+        fp: u64,
+        word: &mut dyn FnMut(u64) -> Option<u64>,
+    ) -> Option<JsFrame> {
+        let l = self.l();
+        let slot = |off: i64| fp.checked_add_signed(off);
+        let marker = word(slot(l.fp_marker)?)?;
+        if marker & 1 == 0 {
+            // A typed frame: its marker is the type shifted left by one
+            // (V8's StackFrame::TypeToMarker).
+            let label = self.v8.frame_types.get(&((marker >> 1) as i64));
+            return match label {
+                Some(l) => Some(JsFrame::Internal(l.clone())),
+                None if kind == CodeKind::Jit => Some(JsFrame::Unknown),
+                None => None,
+            };
+        }
+        let function = word(slot(l.fp_function)?)?;
+        let decoded = self.function_frame(kind, fp, function, word);
+        match (decoded, kind) {
+            (Some(js), _) => Some(JsFrame::Function(js)),
+            (None, CodeKind::Jit) => Some(JsFrame::Unknown),
+            // A builtin whose frame is not a JavaScript one: its symbol
+            // says more than `<unknown>` would.
+            (None, CodeKind::Builtin) => None,
+        }
+    }
+
+    fn function_frame(
+        &mut self,
+        kind: CodeKind,
+        fp: u64,
+        function: u64,
+        word: &mut dyn FnMut(u64) -> Option<u64>,
+    ) -> Option<JsName> {
+        let l = self.l();
+        let ty = self.type_of(function)?;
+        if !l.js_function.contains(&ty) {
+            return None;
+        }
+        let shared = self.field(function, l.function_shared)?;
+        let info = self.function_info(shared)?;
+        let receiver = l
+            .receiver
+            .as_ref()
+            .and_then(|r| fp.checked_add_signed(r.fp_receiver))
+            .and_then(&mut *word);
+        let type_name = receiver.and_then(|r| self.receiver_type(r));
+        let function = call_name(
+            type_name.as_deref(),
+            info.name.as_deref(),
+            info.inferred.as_deref(),
+        );
+        // An interpreted or baseline frame holds its BytecodeArray.
+        let bytecode = fp
+            .checked_add_signed(l.fp_bytecode_array)
+            .and_then(&mut *word)
+            .filter(|&b| self.type_of(b) == Some(l.bytecode_type));
+        let tier = match (kind, bytecode) {
+            (CodeKind::Builtin, Some(_)) => "interpreted",
+            (CodeKind::Builtin, None) => return None,
+            (CodeKind::Jit, Some(_)) => "baseline",
+            (CodeKind::Jit, None) => "optimized",
+        };
+        // The position being executed: an interpreted frame saves its
+        // bytecode offset (as a Smi, counted from the tagged array).
+        let executing = match (tier, bytecode) {
+            ("interpreted", Some(array)) => fp
+                .checked_add_signed(l.fp_bytecode_offset)
+                .and_then(&mut *word)
+                .and_then(smi)
+                .and_then(|raw| {
+                    let header = (l.bytecode_data - l.heap_tag) as i64;
+                    u64::try_from(raw - header).ok()
+                })
+                .and_then(|offset| self.bytecode_position(array, offset)),
+            _ => None,
+        };
+        let (position, at_start) = match (executing, info.start) {
+            (Some(p), _) => (Some(p), false),
+            (None, Some(s)) => (Some(s), true),
+            (None, None) => (None, false),
+        };
+        let (script, line, column) = match info.script {
+            Some(script) => {
+                let name = self.script(script).name.clone();
+                let lc = position.and_then(|p| self.line_column(script, p));
+                (name, lc.map(|x| x.0), lc.map(|x| x.1))
+            }
+            None => (None, None, None),
+        };
+        Some(JsName {
+            function,
+            script,
+            line,
+            column,
+            at_start: line.is_some() && at_start,
+            tier: Some(tier),
+        })
+    }
+
+    fn function_info(&mut self, shared: u64) -> Option<FunctionInfo> {
+        if let Some(known) = self.functions.get(&shared) {
+            return known.clone();
+        }
+        let info = self.read_function_info(shared);
+        self.functions.insert(shared, info.clone());
+        info
+    }
+
+    fn read_function_info(&mut self, shared: u64) -> Option<FunctionInfo> {
+        let l = self.l();
+        if self.type_of(shared)? != l.sfi_type {
+            return None;
+        }
+        let name_or_scope = self.field(shared, l.sfi_name)?;
+        let mut name = None;
+        let mut inferred = None;
+        let mut start = None;
+        if self.type_of(name_or_scope) == Some(l.scope_info_type) {
+            let s = self.scope_info(name_or_scope)?;
+            name = s.name;
+            inferred = s.inferred;
+            start = s.start;
+        } else if let Some(s) = self.string(name_or_scope, NAME_MAX) {
+            name = Some(s);
+        } else if smi(name_or_scope).is_none() {
+            // Neither a String, a ScopeInfo, nor the empty-name Smi.
+            return None;
+        }
+        // A function not compiled yet keeps its inferred name and start in
+        // its UncompiledData.
+        if let (Some(off), true) = (l.sfi_function_data, inferred.is_none() || start.is_none()) {
+            let data = self.field(shared, off)?;
+            if self
+                .type_of(data)
+                .is_some_and(|t| l.uncompiled_types.contains(&t))
+            {
+                if inferred.is_none()
+                    && let Some(o) = l.uncompiled_inferred_name
+                    && let Some(n) = self.field(data, o)
+                {
+                    inferred = self.string(n, NAME_MAX);
+                }
+                if start.is_none()
+                    && let Some(o) = l.uncompiled_start
+                    && let Some(at) = data
+                        .checked_sub(l.heap_tag)
+                        .and_then(|d| d.checked_add(o))
+                {
+                    start = self.heap.i32(at).and_then(|v| u32::try_from(v).ok());
+                }
+            }
+        }
+        let name = name.filter(|n| !n.is_empty());
+        let inferred = inferred.filter(|n| !n.is_empty());
+        let script_field = self.field(shared, l.sfi_script)?;
+        let script = (self.type_of(script_field) == Some(l.script_type)).then_some(script_field);
+        Some(FunctionInfo {
+            name,
+            inferred,
+            script,
+            start,
+        })
+    }
+
+    /// The type name V8 puts before a method's name in a stack trace: the
+    /// name of the receiver's constructor, for a receiver that is an
+    /// object (not undefined, a primitive or the global proxy, as in a
+    /// plain call).
+    fn receiver_type(&mut self, receiver: u64) -> Option<String> {
+        let r = self.l().receiver.clone()?;
+        let ty = self.type_of(receiver)?;
+        if ty < r.proxy_type || ty == r.proxy_type || ty == r.global_proxy_type {
+            return None;
+        }
+        let mut ctor = self.field(receiver, self.l().map)?;
+        // A map's constructor slot holds its back pointer (a map) until
+        // the root map, which holds the constructor.
+        for _ in 0..64 {
+            if self.type_of(ctor)? != r.map_type {
+                break;
+            }
+            ctor = self.field(ctor, r.map_constructor)?;
+        }
+        if !self.l().js_function.contains(&self.type_of(ctor)?) {
+            return None;
+        }
+        let shared = self.field(ctor, self.l().function_shared)?;
+        let info = self.function_info(shared)?;
+        info.name.or(info.inferred)
+    }
+
+    /// The function name, inferred name and start position in a ScopeInfo.
+    fn scope_info(&mut self, scope: u64) -> Option<ScopeNames> {
+        let s = self.l().scope;
+        // Tagged slots after the map, by index.
+        let at = |i: u64| 8 + 8 * i;
+        let flags = self.smi_field(scope, at(0))? as u64;
+        let count = u64::try_from(self.smi_field(scope, at(2))?).ok()?;
+        if count > 1 << 20 {
+            return None;
+        }
+        let mut names = ScopeNames::default();
+        if flags & s.is_empty != 0 {
+            return Some(names);
+        }
+        let mut next = 3u64;
+        next += if count < s.max_inlined_locals { count } else { 1 };
+        next += count;
+        let scope_type = flags & s.scope_type_mask;
+        if flags & s.has_saved_class_variable != 0 {
+            next += 1;
+        }
+        if (flags >> s.function_variable_shift) & 3 != 0 {
+            // The name, or Smi 0 for none.
+            let n = self.field(scope, at(next))?;
+            names.name = self.string(n, NAME_MAX);
+            next += 2;
+        }
+        if flags & s.has_inferred_function_name != 0 {
+            let n = self.field(scope, at(next))?;
+            names.inferred = self.string(n, NAME_MAX);
+            next += 1;
+        }
+        if s.positioned.contains(&scope_type) {
+            names.start = self
+                .smi_field(scope, at(next))
+                .and_then(|v| u32::try_from(v).ok());
+        }
+        Some(names)
+    }
+
+    /// A script's name, read once.
+    fn script(&mut self, script: u64) -> &ScriptInfo {
+        if !self.scripts.contains_key(&script) {
+            let l = self.l();
+            let name = self
+                .field(script, l.script_name)
+                .and_then(|n| self.string(n, NAME_MAX));
+            self.scripts.insert(
+                script,
+                ScriptInfo {
+                    name,
+                    line_ends: None,
+                },
+            );
+        }
+        &self.scripts[&script]
+    }
+
+    /// 1-based line and column of a source position in a script: from the
+    /// line ends V8 computed, or by counting newlines in the source.
+    fn line_column(&mut self, script: u64, position: u32) -> Option<(u32, u32)> {
+        let known = self.script(script).line_ends.as_ref().map(|e| e.1);
+        if known.is_none_or(|upto| upto < position) {
+            let ends = self.line_ends(script, position);
+            if let Some(info) = self.scripts.get_mut(&script) {
+                info.line_ends = ends;
+            }
+        }
+        let (ends, _) = self.scripts.get(&script)?.line_ends.as_ref()?;
+        let line = ends.partition_point(|&e| e < position);
+        let line_start = match line {
+            0 => 0,
+            n => ends[n - 1].checked_add(1)?,
+        };
+        Some((
+            u32::try_from(line).ok()?.checked_add(1)?,
+            position.checked_sub(line_start)?.checked_add(1)?,
+        ))
+    }
+
+    fn line_ends(&mut self, script: u64, upto: u32) -> Option<(Vec<u32>, u32)> {
+        let l = self.l();
+        if let Some(off) = l.script_line_ends
+            && let Some(arr) = self.field(script, off)
+            && self.type_of(arr) == Some(l.fixed_array_type)
+        {
+            let len = usize::try_from(self.smi_field(arr, l.array_length)?).ok()?;
+            if len > TABLE_MAX {
+                return None;
+            }
+            let mut raw = vec![0u8; len * 8];
+            let base = arr.checked_sub(l.heap_tag)?.checked_add(l.array_data)?;
+            self.heap.read(base, &mut raw)?;
+            let ends: Option<Vec<u32>> = raw
+                .chunks_exact(8)
+                .map(|c| smi(u64::from_le_bytes(c.try_into().ok()?)).and_then(|v| u32::try_from(v).ok()))
+                .collect();
+            return ends.filter(|e| e.is_sorted()).map(|e| (e, u32::MAX));
+        }
+        // Count the newlines before the position.
+        let source = self.field(script, l.script_source)?;
+        let text = self.string_units(source, (upto as usize).min(SOURCE_MAX))?;
+        let ends = text
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c == u16::from(b'\n'))
+            .filter_map(|(i, _)| u32::try_from(i).ok())
+            .collect();
+        Some((ends, upto))
+    }
+
+    /// The source position of a bytecode offset, from the BytecodeArray's
+    /// source position table (absent until V8 has needed it: then `None`).
+    fn bytecode_position(&mut self, array: u64, offset: u64) -> Option<u32> {
+        if let Some(known) = self.positions.get(&(array, offset)) {
+            return *known;
+        }
+        let found = self.read_bytecode_position(array, offset);
+        self.positions.insert((array, offset), found);
+        found
+    }
+
+    fn read_bytecode_position(&mut self, array: u64, offset: u64) -> Option<u32> {
+        let l = self.l();
+        let table = self.field(array, l.bytecode_positions)?;
+        if !self
+            .type_of(table)
+            .is_some_and(|t| l.byte_array_types.contains(&t))
+        {
+            return None;
+        }
+        let len = usize::try_from(self.smi_field(table, l.array_length)?).ok()?;
+        if len == 0 || len > TABLE_MAX {
+            return None;
+        }
+        let mut bytes = vec![0u8; len];
+        // A ByteArray's bytes follow its map and length.
+        let base = table.checked_sub(l.heap_tag)?.checked_add(l.array_length + 8)?;
+        self.heap.read(base, &mut bytes)?;
+        source_position_at(&bytes, offset)
+    }
+
+    /// A string's text, at most `max` UTF-16 units (longer ones are cut
+    /// and end with `…`).
+    fn string(&mut self, s: u64, max: usize) -> Option<String> {
+        let len = self.string_len(s)?;
+        let units = self.string_units(s, len.min(max))?;
+        let mut text = String::from_utf16_lossy(&units);
+        if len > max {
+            text.push('…');
+        }
+        Some(text)
+    }
+
+    fn string_len(&mut self, s: u64) -> Option<usize> {
+        let ty = self.type_of(s)?;
+        if ty >= self.l().first_nonstring {
+            return None;
+        }
+        let at = s
+            .checked_sub(self.l().heap_tag)?
+            .checked_add(self.l().string_length)?;
+        usize::try_from(self.heap.i32(at)?).ok()
+    }
+
+    /// The first `want` UTF-16 units of a string (all of it when shorter).
+    fn string_units(&mut self, s: u64, want: usize) -> Option<Vec<u16>> {
+        let mut out = Vec::with_capacity(want.min(1 << 16));
+        self.append_units(s, 0, want, &mut out, 0)?;
+        Some(out)
+    }
+
+    /// Append units `from..from + want` of string `s` (cut at its end).
+    fn append_units(
+        &mut self,
+        s: u64,
+        from: usize,
+        want: usize,
+        out: &mut Vec<u16>,
+        depth: usize,
+    ) -> Option<()> {
+        if depth > CONS_DEPTH {
+            return None;
+        }
+        let l = self.l().clone();
+        let ty = self.type_of(s)?;
+        if ty >= l.first_nonstring {
+            return None;
+        }
+        let len = self.string_len(s)?;
+        let want = want.min(len.saturating_sub(from));
+        if want == 0 {
+            return Some(());
+        }
+        let one_byte = ty & l.encoding_mask == l.one_byte_tag;
+        let repr = ty & l.representation_mask;
+        let base = s.checked_sub(l.heap_tag)?;
+        let chars = |ptr: u64, heap: &mut Heap, out: &mut Vec<u16>| -> Option<()> {
+            if one_byte {
+                let mut b = vec![0u8; want];
+                heap.read(ptr.checked_add(from as u64)?, &mut b)?;
+                out.extend(b.iter().map(|&c| u16::from(c)));
+            } else {
+                let mut b = vec![0u8; want * 2];
+                heap.read(ptr.checked_add(from as u64 * 2)?, &mut b)?;
+                out.extend(b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])));
+            }
+            Some(())
+        };
+        if repr == l.seq_tag {
+            chars(base.checked_add(l.seq_chars)?, &mut self.heap, out)
+        } else if repr == l.external_tag {
+            // The resource's data pointer is cached right after it (not in
+            // "uncached" external strings, which are rare: then no text).
+            let data = self.heap.word(base.checked_add(l.external_resource + 8)?)?;
+            if data == 0 {
+                return None;
+            }
+            chars(data, &mut self.heap, out)
+        } else if repr == l.cons_tag {
+            let first = self.field(s, l.cons_first)?;
+            let second = self.field(s, l.cons_second)?;
+            let first_len = self.string_len(first)?;
+            if from < first_len {
+                let n = want.min(first_len - from);
+                self.append_units(first, from, n, out, depth + 1)?;
+                if want > n {
+                    self.append_units(second, 0, want - n, out, depth + 1)?;
+                }
+                Some(())
+            } else {
+                self.append_units(second, from - first_len, want, out, depth + 1)
+            }
+        } else if repr == l.sliced_tag {
+            let parent = self.field(s, l.sliced_parent)?;
+            let offset = usize::try_from(self.smi_field(s, l.sliced_offset)?).ok()?;
+            self.append_units(parent, offset.checked_add(from)?, want, out, depth + 1)
+        } else if repr == l.thin_tag {
+            let actual = self.field(s, l.thin_actual)?;
+            self.append_units(actual, from, want, out, depth + 1)
+        } else {
+            None
+        }
+    }
+}
+
+/// A function's name as node 20's stack traces give it: a method call
+/// (a receiver with a type) reads `Type.name` unless the name already
+/// starts with the type, and `Type.<anonymous>` without a name; a name V8
+/// inferred (`holder.method` for `holder.method = function () {}`) reads
+/// as it is.
+fn call_name(type_name: Option<&str>, name: Option<&str>, inferred: Option<&str>) -> String {
+    match (type_name, name, inferred) {
+        (Some(t), Some(n), _) if !n.starts_with(t) => format!("{t}.{n}"),
+        (_, Some(n), _) | (_, None, Some(n)) => n.to_owned(),
+        (Some(t), None, None) => format!("{t}.<anonymous>"),
+        (None, None, None) => "<anonymous>".to_owned(),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct ScopeNames {
+    name: Option<String>,
+    inferred: Option<String>,
+    start: Option<u32>,
+}
+
+/// A Smi's value (x86_64 without pointer compression).
+fn smi(word: u64) -> Option<i64> {
+    (word & 0xffff_ffff == 0).then_some((word as i64) >> 32)
+}
+
+/// Read one VLQ-encoded, zigzagged integer from a source position table.
+fn read_vlq(bytes: &[u8], at: &mut usize) -> Option<i64> {
+    let mut value: u64 = 0;
+    let mut shift = 0u32;
+    loop {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        if shift >= 64 {
+            return None;
+        }
+        value |= u64::from(b & 0x7f) << shift;
+        shift += 7;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    Some(((value >> 1) as i64) ^ -((value & 1) as i64))
+}
+
+/// The script offset of the last entry at or before `code_offset` in a
+/// V8 source position table: pairs of (code offset delta, with its sign
+/// saying whether it is a statement; source position delta), each a
+/// zigzag VLQ, from code offset -1 (V8's function-entry offset, for the
+/// stack check on entry). A source position packs the script offset + 1 in bits
+/// 1..31 (bit 0 flags an external position, bits 31.. the inlining).
+pub fn source_position_at(table: &[u8], code_offset: u64) -> Option<u32> {
+    let mut at = 0usize;
+    // Deltas start from the function-entry offset, -1.
+    let (mut code, mut raw) = (-1i64, 0i64);
+    let mut found = None;
+    while at < table.len() {
+        let delta = read_vlq(table, &mut at)?;
+        let delta = if delta >= 0 { delta } else { -delta - 1 };
+        let pos = read_vlq(table, &mut at)?;
+        code = code.checked_add(delta)?;
+        raw = raw.checked_add(pos)?;
+        if code > code_offset as i64 {
+            break;
+        }
+        found = Some(raw);
+    }
+    let raw = found?;
+    if raw & 1 != 0 {
+        return None;
+    }
+    let offset = ((raw >> 1) & ((1 << 30) - 1)) - 1;
+    u32::try_from(offset).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vlq(out: &mut Vec<u8>, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        loop {
+            let b = (z & 0x7f) as u8;
+            z >>= 7;
+            if z == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    #[test]
+    fn position_tables() {
+        // Entries (code offset, script offset): (0, 10) statement,
+        // (5, 42) expression, (9, 100) statement.
+        let mut t = Vec::new();
+        let raw = |o: i64| (o + 1) << 1;
+        vlq(&mut t, 1);
+        vlq(&mut t, raw(10));
+        vlq(&mut t, -5 - 1);
+        vlq(&mut t, raw(42) - raw(10));
+        vlq(&mut t, 4);
+        vlq(&mut t, raw(100) - raw(42));
+        assert_eq!(source_position_at(&t, 0), Some(10));
+        assert_eq!(source_position_at(&t, 4), Some(10));
+        assert_eq!(source_position_at(&t, 5), Some(42));
+        assert_eq!(source_position_at(&t, 8), Some(42));
+        assert_eq!(source_position_at(&t, 9), Some(100));
+        assert_eq!(source_position_at(&t, 1000), Some(100));
+        // Truncated or garbage tables give nothing, never a panic.
+        assert_eq!(source_position_at(&t[..1], 3), None);
+        assert_eq!(source_position_at(&[0xff; 20], 3), None);
+        assert_eq!(source_position_at(&[], 3), None);
+    }
+
+    #[test]
+    fn frame_type_labels() {
+        assert_eq!(words("EntryFrame"), "entry frame");
+        assert_eq!(words("ConstructEntryFrame"), "construct entry frame");
+        assert_eq!(words("StubFrame"), "stub frame");
+    }
+
+    #[test]
+    fn method_names_as_v8_prints_them() {
+        // As node 20 prints them (checked by hand beside `new Error().stack`).
+        assert_eq!(call_name(Some("Shape"), Some("area"), None), "Shape.area");
+        assert_eq!(call_name(Some("Object"), Some("named"), None), "Object.named");
+        assert_eq!(
+            call_name(Some("Module"), None, Some("Module._compile")),
+            "Module._compile"
+        );
+        assert_eq!(call_name(Some("Foo"), None, Some("foo.f")), "foo.f");
+        assert_eq!(call_name(Some("Object"), None, None), "Object.<anonymous>");
+        assert_eq!(call_name(Some("Shape"), Some("Shape"), None), "Shape");
+        assert_eq!(call_name(None, Some("plain"), None), "plain");
+        assert_eq!(call_name(None, None, None), "<anonymous>");
+    }
+
+    #[test]
+    fn smis() {
+        assert_eq!(smi(5 << 32), Some(5));
+        assert_eq!(smi((-3i64 << 32) as u64), Some(-3));
+        assert_eq!(smi(0x1234_0001), None);
+    }
+}
