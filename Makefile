@@ -13,14 +13,18 @@ FUZZ_SECONDS ?= 60
 
 export NPTOOLS_BIN_DIR := $(BIN)
 
-.PHONY: all build test lint man install demo bench fuzz clean
+.PHONY: all build node22 test lint man install demo bench fuzz clean
 
 all: build
 
 build:
 	$(CARGO) build --release $(addprefix -p ,$(TOOLS))
 
-test: build
+# node 22: the second Node.js major npstack's V8 frame tests run against.
+node22:
+	tests/fetch-node22.sh $(CARGO_TARGET_DIR)/node22
+
+test: build node22
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 lint:

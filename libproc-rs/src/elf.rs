@@ -468,7 +468,9 @@ pub fn bytes_at_vaddr<'a, R: ReadRef<'a>>(data: R, vaddr: u64, len: u64) -> Opti
     let in_file = p.p_filesz(e).saturating_sub(rel).min(len);
     let mut out = vec![0u8; usize::try_from(len).ok()?];
     if in_file > 0 {
-        let bytes = data.read_bytes_at(p.p_offset(e).checked_add(rel)?, in_file).ok()?;
+        let bytes = data
+            .read_bytes_at(p.p_offset(e).checked_add(rel)?, in_file)
+            .ok()?;
         out[..bytes.len()].copy_from_slice(bytes);
     }
     Some(out)

@@ -177,6 +177,8 @@ pub struct Options {
     pub snapshot: bool,
     /// Add file:line and inlined frames from DWARF.
     pub verbose: bool,
+    /// Do not read the V8 heap (JavaScript names from the perf map only).
+    pub no_heap_names: bool,
     pub select: Option<Selection>,
 }
 
@@ -198,7 +200,12 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         .unzip();
     let live = matches!(target.source(), Source::Live { .. });
     let mut modules = Modules::new(&mappings);
-    let (v8, v8_missing) = match modules.v8(target) {
+    let found = if options.no_heap_names {
+        None
+    } else {
+        modules.v8(target)
+    };
+    let (v8, v8_missing) = match found {
         Some(Ok(mut v8)) => {
             v8.locate_builtins(target);
             (Some(v8), None)
@@ -231,8 +238,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         } else {
             StopMode::OneByOne
         };
-        let mut captured =
-            capture::capture_live(target, &threads, &mappings, mode, &mut on_stop)?;
+        let mut captured = capture::capture_live(target, &threads, &mappings, mode, &mut on_stop)?;
         // Threads started while we worked: one more pass for them (a
         // selection takes them by TID only).
         let known: std::collections::HashSet<i32> = numbered.iter().map(|&(t, _)| t).collect();
@@ -337,7 +343,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
                 Some(JsFrame::Unknown) => frame.v8_frame = Some("unknown JS frame".into()),
                 None => {}
             }
-            if module.is_none() && v8.is_none() && jit.contains(lookup) {
+            if module.is_none() && v8.is_none() && !options.no_heap_names && jit.contains(lookup) {
                 unnamed_jit = true;
             }
             if module.is_none() && frame.js.is_none() {
@@ -385,7 +391,9 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     if unnamed_jit {
         out.notices.push(format!(
             "JavaScript frames are not named from the V8 heap: {}",
-            v8_missing.as_deref().unwrap_or("no module has V8's postmortem metadata")
+            v8_missing
+                .as_deref()
+                .unwrap_or("no module has V8's postmortem metadata")
         ));
     } else if v8.as_ref().is_some_and(|v| !v.knows_builtins()) {
         out.notices.push(

@@ -187,7 +187,8 @@ impl Modules {
                 let (near, far): (Vec<&Mapping>, Vec<&Mapping>) = maps
                     .iter()
                     .partition(|m| m.start.wrapping_sub(m.offset).abs_diff(first) < ALIAS_DISTANCE);
-                let mut module = Module::new(path.to_owned(), near.into_iter().cloned().collect(), false);
+                let mut module =
+                    Module::new(path.to_owned(), near.into_iter().cloned().collect(), false);
                 module.aliases = far.into_iter().filter(|m| m.perms.exec).cloned().collect();
                 module
             })

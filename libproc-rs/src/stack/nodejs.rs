@@ -276,7 +276,10 @@ mod tests {
         );
         // A location that is not script:line:column is kept whole.
         let odd = js_name("JS:~f node:internal/x").unwrap();
-        assert_eq!((odd.script.as_deref(), odd.line), (Some("node:internal/x"), None));
+        assert_eq!(
+            (odd.script.as_deref(), odd.line),
+            (Some("node:internal/x"), None)
+        );
         assert_eq!(js_name("JS:~ /x.js:2:1").unwrap().function, "<anonymous>");
         assert_eq!(js_name("Builtin:InterpreterEntryTrampoline"), None);
     }

@@ -47,7 +47,9 @@ impl Constants {
             let value = match bytes.len() {
                 1 => i64::from(bytes[0]),
                 2 => i64::from(u16::from_le_bytes([bytes[0], bytes[1]])),
-                4 => i64::from(i32::from_le_bytes(bytes[..4].try_into().unwrap_or_default())),
+                4 => i64::from(i32::from_le_bytes(
+                    bytes[..4].try_into().unwrap_or_default(),
+                )),
                 8 => i64::from_le_bytes(bytes[..8].try_into().unwrap_or_default()),
                 _ => continue,
             };
@@ -234,12 +236,11 @@ impl Layout {
             .and_then(|v| u16::try_from(v).ok())
             .unwrap_or(js_function.saturating_add(16));
         let bytecode_data = field("BytecodeArray", "data")?;
-        let uncompiled_types = c
-            .0
-            .iter()
-            .filter(|(k, _)| k.starts_with("type_UncompiledData"))
-            .filter_map(|(_, &v)| u16::try_from(v).ok())
-            .collect();
+        let uncompiled_types =
+            c.0.iter()
+                .filter(|(k, _)| k.starts_with("type_UncompiledData"))
+                .filter_map(|(_, &v)| u16::try_from(v).ok())
+                .collect();
         let sfi_script = field("SharedFunctionInfo", "script_or_debug_info")
             .or_else(|_| field("SharedFunctionInfo", "script"))
             .or_else(|_| field("SharedFunctionInfo", "raw_script"))?;
@@ -751,9 +752,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 }
                 if start.is_none()
                     && let Some(o) = l.uncompiled_start
-                    && let Some(at) = data
-                        .checked_sub(l.heap_tag)
-                        .and_then(|d| d.checked_add(o))
+                    && let Some(at) = data.checked_sub(l.heap_tag).and_then(|d| d.checked_add(o))
                 {
                     start = self.heap.i32(at).and_then(|v| u32::try_from(v).ok());
                 }
@@ -813,7 +812,11 @@ impl<'v, 'a> Decoder<'v, 'a> {
             return Some(names);
         }
         let mut next = 3u64;
-        next += if count < s.max_inlined_locals { count } else { 1 };
+        next += if count < s.max_inlined_locals {
+            count
+        } else {
+            1
+        };
         next += count;
         let scope_type = flags & s.scope_type_mask;
         if flags & s.has_saved_class_variable != 0 {
@@ -893,7 +896,9 @@ impl<'v, 'a> Decoder<'v, 'a> {
             self.heap.read(base, &mut raw)?;
             let ends: Option<Vec<u32>> = raw
                 .chunks_exact(8)
-                .map(|c| smi(u64::from_le_bytes(c.try_into().ok()?)).and_then(|v| u32::try_from(v).ok()))
+                .map(|c| {
+                    smi(u64::from_le_bytes(c.try_into().ok()?)).and_then(|v| u32::try_from(v).ok())
+                })
                 .collect();
             return ends.filter(|e| e.is_sorted()).map(|e| (e, u32::MAX));
         }
@@ -935,7 +940,9 @@ impl<'v, 'a> Decoder<'v, 'a> {
         }
         let mut bytes = vec![0u8; len];
         // A ByteArray's bytes follow its map and length.
-        let base = table.checked_sub(l.heap_tag)?.checked_add(l.array_length + 8)?;
+        let base = table
+            .checked_sub(l.heap_tag)?
+            .checked_add(l.array_length + 8)?;
         self.heap.read(base, &mut bytes)?;
         source_position_at(&bytes, offset)
     }
@@ -1171,7 +1178,10 @@ mod tests {
     fn method_names_as_v8_prints_them() {
         // As node 20 prints them (checked by hand beside `new Error().stack`).
         assert_eq!(call_name(Some("Shape"), Some("area"), None), "Shape.area");
-        assert_eq!(call_name(Some("Object"), Some("named"), None), "Object.named");
+        assert_eq!(
+            call_name(Some("Object"), Some("named"), None),
+            "Object.named"
+        );
         assert_eq!(
             call_name(Some("Module"), None, Some("Module._compile")),
             "Module._compile"

@@ -34,8 +34,19 @@ SIGSTOP); unwinding and symbol lookup happen afterwards, with the process runnin
 npstack is interrupted or killed, the process keeps running. --snapshot stops all threads \
 together instead, for a consistent picture.\n\n\
 Frames are unwound with the binaries' .eh_frame tables, and by frame pointer where code has \
-none (V8's JIT code). JavaScript frames are named from /tmp/perf-PID.map when node runs \
-with --perf-basic-prof; otherwise they show as addresses.\n\n\
+none (V8's JIT code).\n\n\
+JavaScript frames are named from the V8 heap, with no flag needed in node: the function (as \
+a JavaScript stack trace names it, Type.method for a method call), the script, the line and \
+column being executed, and the tier (interpreted, baseline, optimized): `blockHere \
+(/app/x.js:23:11) [js, interpreted]`. Where only the line the function starts on is known \
+(optimized and baseline code) the location reads `(/app/x.js:56, start)`. V8's own frames \
+show what they are: <entry frame>, <exit frame>, <internal frame>, <stub frame>, ... A frame \
+in V8's code that does not decode shows <unknown JS frame>. The layout of V8's objects comes \
+from the v8dbg_* symbols node carries; node 20 and 22 are decoded. On a live process each \
+thread's frames are named while it is stopped (the heap moves once it runs), which adds the \
+reads of a few words per JavaScript frame to the stop. Without those symbols, or with \
+--no-heap-names, JavaScript frames are named from /tmp/perf-PID.map when node runs with \
+--perf-basic-prof, and otherwise show as addresses.\n\n\
 An operand is a decimal process id or the path of an x86_64 ELF core file, optionally \
 followed by /LWPS to choose threads: 4242/1,5-9 selects by TID, or by thread number when no \
 TID matches.",
@@ -54,6 +65,11 @@ pub struct Args {
     /// Stop all threads together for a consistent picture (longer stall).
     #[arg(long)]
     pub snapshot: bool,
+
+    /// Do not read the V8 heap: name JavaScript frames from node's perf
+    /// map (--perf-basic-prof) only.
+    #[arg(long)]
+    pub no_heap_names: bool,
 
     /// Look for a core's binaries under DIR first (a core from another
     /// machine).
@@ -97,6 +113,7 @@ pub fn main() -> ExitCode {
             let opts = Options {
                 snapshot: args.snapshot,
                 verbose: args.verbose,
+                no_heap_names: args.no_heap_names,
                 select,
             };
             if !args.common.json

@@ -1,0 +1,313 @@
+//! npstack names JavaScript frames from the V8 heap: checked against V8's
+//! own `new Error().stack` of the same frames, live, on a gcore core and on
+//! a kernel core, on node 20 and node 22.
+
+use std::path::{Path, PathBuf};
+
+use nptools_tests::*;
+use serde_json::Value;
+
+/// The ground-truth script (see its header).
+fn script() -> PathBuf {
+    workspace().join("tests/fixtures/jsstack.js")
+}
+
+/// node 22, fetched by `make node22` (part of `make test`).
+fn node22() -> PathBuf {
+    let p = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+        .join("node22/bin/node");
+    assert!(
+        p.is_file(),
+        "node 22 is not at {}: run `make node22` (make test does), which fetches it \
+         from the npm registry",
+        p.display()
+    );
+    p
+}
+
+/// The 1-based number of the first line of the script containing `text`.
+fn line_of(text: &str) -> usize {
+    let src = std::fs::read_to_string(script()).unwrap();
+    src.lines().position(|l| l.contains(text)).expect(text) + 1
+}
+
+/// One JavaScript frame as npstack prints it:
+/// ` <pc> NAME (LOCATION) [js, TIER]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JsLine {
+    name: String,
+    location: String,
+    tier: String,
+}
+
+fn parse_js_line(line: &str) -> Option<JsLine> {
+    let rest = line.get(18..)?;
+    let (head, tier) = rest.rsplit_once(" [js, ")?;
+    let (name, location) = head.rsplit_once(" (")?;
+    Some(JsLine {
+        name: name.to_owned(),
+        location: location.strip_suffix(')')?.to_owned(),
+        tier: tier.strip_suffix(']')?.to_owned(),
+    })
+}
+
+/// The sections of a report, one per thread: (header, frame lines).
+fn sections(report: &str) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in report.lines() {
+        if line.starts_with("-----------------") {
+            out.push((line.to_owned(), Vec::new()));
+        } else if let Some(last) = out.last_mut() {
+            last.1.push(line.to_owned());
+        }
+    }
+    out
+}
+
+fn js_frames(lines: &[String]) -> Vec<JsLine> {
+    lines
+        .iter()
+        .filter(|l| l.contains(" [js, "))
+        .map(|l| parse_js_line(l).unwrap_or_else(|| panic!("unparsable JS frame: {l}")))
+        .collect()
+}
+
+/// V8's frames from a stack trace: (function, location). A frame with no
+/// function prints only its location; ` [as x]` (the property V8 found
+/// the function under) is not something npstack prints.
+fn v8_frames(stack: &str) -> Vec<(String, String)> {
+    stack
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("at "))
+        .map(
+            |f| match f.strip_suffix(')').and_then(|f| f.rsplit_once(" (")) {
+                Some((name, loc)) => {
+                    let name = name.split(" [as ").next().unwrap_or(name);
+                    (name.to_owned(), loc.to_owned())
+                }
+                None => ("<anonymous>".to_owned(), f.to_owned()),
+            },
+        )
+        .collect()
+}
+
+/// The stack trace a run of the script printed on its ready line.
+fn stack_of(ready_line: &str) -> String {
+    let v: Value = serde_json::from_str(ready_line)
+        .unwrap_or_else(|e| panic!("ready line is not JSON ({e}): {ready_line}"));
+    v["stack"].as_str().expect("stack").to_owned()
+}
+
+/// npstack's JavaScript frames must be V8's, in order: same functions,
+/// scripts, lines and columns, all interpreted, with the innermost frame at
+/// the line where it blocks. `internal_names`: compare the names of node's
+/// own functions too (node 22 names some of them by looking up the
+/// property that holds them, which npstack does not).
+fn assert_same_frames(ours: &[JsLine], stack: &str, internal_names: bool, what: &str) {
+    let theirs = v8_frames(stack);
+    let report = format!("{what}\nnpstack: {ours:#?}\nV8:\n{stack}");
+    assert!(theirs.len() >= 8, "{report}");
+    assert_eq!(ours.len(), theirs.len(), "frame count: {report}");
+    let script = script().display().to_string();
+    let blocks = format!("{script}:{}:", line_of("npstack: blocks here"));
+    for (i, (o, (name, loc))) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(o.tier, "interpreted", "frame {i}: {report}");
+        if i == 0 {
+            assert_eq!(o.name, "blockHere", "{report}");
+            assert!(o.location.starts_with(&blocks), "frame 0: {report}");
+            continue;
+        }
+        assert_eq!(&o.location, loc, "frame {i} location: {report}");
+        if internal_names || loc.starts_with(&script) {
+            assert_eq!(&o.name, name, "frame {i} name: {report}");
+        }
+    }
+}
+
+/// The main thread's JavaScript frames in a report, and the V8 frames that
+/// must follow them.
+fn main_thread_js(report: &str) -> Vec<JsLine> {
+    let all = sections(report);
+    let (header, lines) = all.first().expect("no thread in report");
+    assert!(header.contains("thread# 1 "), "{report}");
+    let text = lines.join("\n");
+    assert!(text.contains("<entry frame>"), "{report}");
+    assert!(!text.contains("<unknown JS frame>"), "{report}");
+    js_frames(lines)
+}
+
+/// The futex system call, where Atomics.wait blocks.
+const SYS_FUTEX: u32 = 202;
+
+fn ground_truth(node: &Path, internal_names: bool) {
+    let spawn = Spawn::new(node).arg(script());
+    let p = spawn.start();
+    // It says it is ready just before it blocks.
+    wait_in_syscall(p.pid(), p.pid(), SYS_FUTEX);
+    let stack = stack_of(&p.ready_line);
+    let live = run_tool("npstack", [format!("{}/1", p.pid())]).ok();
+    assert_same_frames(&main_thread_js(&live), &stack, internal_names, "live");
+
+    let dir = scratch();
+    let core = gcore(p.pid(), dir.path());
+    let from_gcore = run_tool_on("npstack", &[], &core).ok();
+    assert_same_frames(
+        &main_thread_js(&from_gcore),
+        &stack,
+        internal_names,
+        "gcore core",
+    );
+    drop(p);
+
+    let mut aborted = String::new();
+    let (_dir, core) = kernel_core(&spawn, |p| {
+        wait_in_syscall(p.pid(), p.pid(), SYS_FUTEX);
+        aborted = p.ready_line.clone();
+    });
+    let from_kernel = run_tool_on("npstack", &[], &core).ok();
+    assert_same_frames(
+        &main_thread_js(&from_kernel),
+        &stack_of(&aborted),
+        internal_names,
+        "kernel core",
+    );
+}
+
+#[test]
+fn js_frames_are_v8s_own_live_and_from_both_cores() {
+    ground_truth(&node(), true);
+}
+
+#[test]
+fn js_frames_are_v8s_own_on_node_22() {
+    ground_truth(&node22(), false);
+}
+
+#[test]
+fn a_worker_threads_worker_has_its_frames_on_its_own_thread() {
+    let p = Spawn::new(node()).arg(script()).arg("worker").start();
+    let stack = stack_of(&p.ready_line);
+    // It says it is ready just before it blocks.
+    eventually(10, "the worker never blocked", || {
+        let text = run_tool("npstack", [p.pid_arg()]).ok();
+        match text.lines().find(|l| l.contains(" [js, ")) {
+            Some(l) if l.contains(" blockHere (") => Ok(()),
+            _ => Err(text),
+        }
+    });
+    let dir = scratch();
+    let core = gcore(p.pid(), dir.path());
+    for (what, report) in [
+        ("live", run_tool("npstack", [p.pid_arg()]).ok()),
+        ("gcore core", run_tool_on("npstack", &[], &core).ok()),
+    ] {
+        let all = sections(&report);
+        let with_js: Vec<_> = all
+            .iter()
+            .filter(|(_, lines)| !js_frames(lines).is_empty())
+            .collect();
+        assert_eq!(with_js.len(), 1, "{what}: JS on one thread only:\n{report}");
+        let (header, lines) = with_js[0];
+        assert!(!header.contains("thread# 1 "), "{what}: {report}");
+        if what == "live" {
+            assert!(header.contains("worker_threads Worker"), "{report}");
+        }
+        // node's own functions in a worker come from its snapshot without
+        // the names V8 inferred for them: V8's stack trace then names them
+        // by the property holding them, which npstack does not look up.
+        assert_same_frames(&js_frames(lines), &stack, false, what);
+    }
+}
+
+/// The frame of `hot` in the main thread of the hot-loop script, named by
+/// npstack with `flags`.
+fn hot_frame(pid: i32, flags: &[&str]) -> Result<JsLine, String> {
+    let mut args: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
+    args.push(format!("{pid}/1"));
+    let text = run_tool("npstack", &args).ok();
+    js_frames(&sections(&text).first().ok_or(text.clone())?.1)
+        .into_iter()
+        .find(|f| f.name == "hot")
+        .ok_or(text)
+}
+
+#[test]
+fn hot_code_is_named_optimized_as_the_perf_map_names_it() {
+    let dir = scratch();
+    let p = Spawn::new(node())
+        .cwd(dir.path())
+        .arg("--perf-basic-prof")
+        .arg(script())
+        .arg("hot")
+        .start();
+    let start = format!("{}:{}, start", script().display(), line_of("function hot("));
+    // The loop runs in optimized code most of the time: catch it there.
+    let mut heap = None;
+    eventually(20, "hot never seen in optimized code", || {
+        let f = hot_frame(p.pid(), &[])?;
+        if f.tier == "optimized" {
+            heap = Some(f);
+            Ok(())
+        } else {
+            Err(format!("{f:?}"))
+        }
+    });
+    let heap = heap.unwrap();
+    assert_eq!(heap.location, start, "{heap:?}");
+    let mut perf = None;
+    eventually(20, "hot never named from the perf map", || {
+        let f = hot_frame(p.pid(), &["--no-heap-names"])?;
+        if f.tier == "optimized" {
+            perf = Some(f);
+            Ok(())
+        } else {
+            Err(format!("{f:?}"))
+        }
+    });
+    assert_eq!(perf.unwrap(), heap, "perf map and V8 heap disagree");
+    let _ = std::fs::remove_file(format!("/tmp/perf-{}.map", p.pid()));
+}
+
+#[test]
+fn without_v8_metadata_frames_come_from_the_perf_map_and_npstack_says_so() {
+    // node with its v8dbg_* symbols renamed: a node that carries no
+    // postmortem metadata (a stripped or custom build).
+    let dir = scratch();
+    let mut bytes = std::fs::read(node()).unwrap();
+    let mut renamed = 0;
+    for i in 0..bytes.len().saturating_sub(6) {
+        if &bytes[i..i + 6] == b"v8dbg_" {
+            bytes[i + 4] = b'X';
+            renamed += 1;
+        }
+    }
+    assert!(renamed > 500, "node has {renamed} v8dbg_ names");
+    let bare = dir.path().join("node");
+    std::fs::write(&bare, bytes).unwrap();
+    std::fs::set_permissions(&bare, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let p = Spawn::new(&bare)
+        .cwd(dir.path())
+        .arg("--perf-basic-prof")
+        .arg(script())
+        .arg("hot")
+        .start();
+    eventually(20, "hot never named from the perf map", || {
+        let r = run_tool("npstack", [format!("{}/1", p.pid())]);
+        if !r
+            .stderr
+            .contains("not named from the V8 heap: it has no V8 postmortem metadata")
+        {
+            return Err(r.stderr);
+        }
+        let text = r.ok();
+        let hot = js_frames(&sections(&text)[0].1)
+            .into_iter()
+            .find(|f| f.name == "hot")
+            .ok_or(text.clone())?;
+        assert!(hot.location.ends_with(", start"), "{hot:?}");
+        Ok(())
+    });
+    let _ = std::fs::remove_file(format!("/tmp/perf-{}.map", p.pid()));
+}
