@@ -311,3 +311,152 @@ fn without_v8_metadata_frames_come_from_the_perf_map_and_npstack_says_so() {
     });
     let _ = std::fs::remove_file(format!("/tmp/perf-{}.map", p.pid()));
 }
+
+/// A core whose memory reads come back with some words changed: each
+/// aligned word is replaced, with odds 1 in `rate`, by a value derived from
+/// its address and the seed (the same on every read of it). What npstack
+/// reads from the V8 heap (and the stacks) is so mutated where it reads.
+struct Mutated {
+    core: libproc_rs::corefile::CoreFile,
+    seed: u64,
+    rate: u64,
+}
+
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+impl libproc_rs::Memory for Mutated {
+    fn read_memory(&self, addr: u64, buf: &mut [u8]) -> libproc_rs::Result<usize> {
+        let n = self.core.read_memory(addr, buf)?;
+        let end = addr + n as u64;
+        let mut word = addr & !7;
+        while word < end {
+            let h = mix(word ^ self.seed);
+            if h % self.rate == 0 {
+                // Garbage, a Smi, a tagged pointer near the word, or zero.
+                let value = match (h >> 40) % 4 {
+                    0 => mix(h),
+                    1 => (h >> 8) << 32,
+                    2 => (word ^ ((h >> 16) & 0xfff8)) | 1,
+                    _ => 0,
+                };
+                for (i, b) in value.to_le_bytes().iter().enumerate() {
+                    let at = word + i as u64;
+                    if at >= addr && at < end {
+                        buf[(at - addr) as usize] = *b;
+                    }
+                }
+            }
+            word += 8;
+        }
+        Ok(n)
+    }
+}
+
+impl libproc_rs::ProcessTarget for Mutated {
+    fn source(&self) -> &libproc_rs::target::Source {
+        self.core.source()
+    }
+    fn psinfo(&self) -> &libproc_rs::target::Psinfo {
+        self.core.psinfo()
+    }
+    fn argv(&self) -> libproc_rs::Result<libproc_rs::target::StringList> {
+        self.core.argv()
+    }
+    fn initial_environ(&self) -> libproc_rs::Result<libproc_rs::target::StringList> {
+        self.core.initial_environ()
+    }
+    fn auxv(&self) -> libproc_rs::Result<Vec<libproc_rs::auxv::AuxEntry>> {
+        self.core.auxv()
+    }
+    fn mappings(&self) -> libproc_rs::Result<Vec<libproc_rs::target::Mapping>> {
+        self.core.mappings()
+    }
+    fn threads(&self) -> libproc_rs::Result<Vec<libproc_rs::target::Thread>> {
+        self.core.threads()
+    }
+    fn fds(&self) -> libproc_rs::Result<Vec<libproc_rs::target::OpenFile>> {
+        self.core.fds()
+    }
+    fn root_dir(&self) -> libproc_rs::Result<&libproc_rs::files::RootDir> {
+        self.core.root_dir()
+    }
+}
+
+/// The JavaScript names of a collected stack, by frame.
+fn js_names(stacks: &libproc_rs::stack::Stacks) -> Vec<String> {
+    stacks
+        .threads
+        .iter()
+        .flat_map(|t| &t.frames)
+        .filter_map(|f| {
+            f.js.as_ref()
+                .map(|j| format!("{} {:?} {:?}", j.function, j.script, j.line))
+                .or_else(|| f.v8_frame.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn mutated_heap_bytes_give_unknown_frames_never_a_crash() {
+    use libproc_rs::stack::{Options, collect};
+    let p = Spawn::new(node()).arg(script()).start();
+    wait_in_syscall(p.pid(), p.pid(), SYS_FUTEX);
+    let dir = scratch();
+    let path = gcore(p.pid(), dir.path());
+    drop(p);
+    let open = |seed, rate| Mutated {
+        core: libproc_rs::corefile::CoreFile::open(&path).unwrap(),
+        seed,
+        rate,
+    };
+    let options = Options::default();
+    // Unchanged (odds of 1 in 2^64): the frames of the ground truth.
+    let clean = js_names(&collect(&open(0, u64::MAX), &options).unwrap());
+    assert!(
+        clean.iter().any(|n| n.starts_with("blockHere ")),
+        "{clean:#?}"
+    );
+    let mut changed = 0;
+    for seed in 1..=60u64 {
+        let rate = [7, 50, 400, 3000][(seed % 4) as usize];
+        let target = open(seed, rate);
+        // Any outcome but a panic (which fails the test) is acceptable;
+        // names must stay within bounds.
+        let Ok(stacks) = collect(&target, &options) else {
+            continue;
+        };
+        let names = js_names(&stacks);
+        for t in &stacks.threads {
+            assert!(t.frames.len() <= libproc_rs::stack::MAX_FRAMES);
+            for f in t.frames.iter().filter_map(|f| f.js.as_ref()) {
+                // Bounded, and no bytes that are not text.
+                let ok =
+                    |s: &str, most| s.chars().count() <= most && !s.chars().any(|c| c.is_control());
+                assert!(ok(&f.function, 2 * 4096 + 3), "seed {seed}: {f:?}");
+                assert!(
+                    f.script.as_deref().is_none_or(|s| ok(s, 4097)),
+                    "seed {seed}: {f:?}"
+                );
+            }
+        }
+        if names != clean {
+            changed += 1;
+            if std::env::var_os("NPT_SHOW").is_some() {
+                for n in names.iter().filter(|n| !clean.contains(n)) {
+                    eprintln!("seed {seed} rate {rate}: {n}");
+                }
+            }
+        }
+    }
+    // The mutations reached what npstack reads.
+    assert!(
+        changed >= 15,
+        "only {changed} of 60 mutated cores read differently"
+    );
+}

@@ -948,10 +948,17 @@ impl<'v, 'a> Decoder<'v, 'a> {
     }
 
     /// A string's text, at most `max` UTF-16 units (longer ones are cut
-    /// and end with `…`).
+    /// and end with `…`). A name with control characters is taken for
+    /// what it almost always is, memory that is not a name: `None`.
     fn string(&mut self, s: u64, max: usize) -> Option<String> {
         let len = self.string_len(s)?;
         let units = self.string_units(s, len.min(max))?;
+        if units
+            .iter()
+            .any(|&u| char::from_u32(u32::from(u)).is_some_and(char::is_control))
+        {
+            return None;
+        }
         let mut text = String::from_utf16_lossy(&units);
         if len > max {
             text.push('…');
