@@ -418,10 +418,26 @@ pub fn load_flags_at<'a, R: ReadRef<'a>>(data: R, offset: u64) -> Option<u32> {
         .map(|p| p.p_flags(e).0)
 }
 
+/// What a symbol is, before its name is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SymbolKind {
+    /// From `.dynsym` (else `.symtab`).
+    pub dynamic: bool,
+    /// `STT_OBJECT`, `STT_FUNC`, `STT_NOTYPE`, ...
+    pub kind: elf::SymbolType,
+    pub local: bool,
+    pub size: u64,
+}
+
 /// The defined symbols whose names start with one of `prefixes`, from
-/// `.dynsym` and then `.symtab` (each name once: the first seen wins). One
-/// pass over each table; names are compared only as far as the prefixes.
-pub fn symbols_with_prefix<'a, R: ReadRef<'a>>(data: R, prefixes: &[&[u8]]) -> Vec<Symbol> {
+/// `.dynsym` and then `.symtab` (each name once: the first seen wins).
+/// Only the names of symbols `worth` keeps are read, one by one: reading
+/// all of node's 180,000 names would cost more than the search.
+pub fn symbols_with_prefix<'a, R: ReadRef<'a>>(
+    data: R,
+    prefixes: &[&[u8]],
+    worth: impl Fn(SymbolKind) -> bool,
+) -> Vec<Symbol> {
     use object::read::elf::Sym;
     let mut out: Vec<Symbol> = Vec::new();
     let Ok(h) = FileHeader64::<LittleEndian>::parse(data) else {
@@ -437,7 +453,13 @@ pub fn symbols_with_prefix<'a, R: ReadRef<'a>>(data: R, prefixes: &[&[u8]]) -> V
             continue;
         };
         for sym in table.iter() {
-            if sym.st_shndx(e) == elf::SHN_UNDEF || sym.st_name(e) == 0 {
+            let what = SymbolKind {
+                dynamic: kind == elf::SHT_DYNSYM,
+                kind: sym.st_type(),
+                local: sym.st_bind() == elf::STB_LOCAL,
+                size: sym.st_size(e),
+            };
+            if sym.st_shndx(e) == elf::SHN_UNDEF || !worth(what) {
                 continue;
             }
             let Ok(name) = sym.name(e, table.strings()) else {
@@ -447,7 +469,7 @@ pub fn symbols_with_prefix<'a, R: ReadRef<'a>>(data: R, prefixes: &[&[u8]]) -> V
                 out.push(Symbol {
                     name: String::from_utf8_lossy(name).into_owned(),
                     value: sym.st_value(e),
-                    size: sym.st_size(e),
+                    size: what.size,
                 });
             }
         }

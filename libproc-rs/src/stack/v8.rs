@@ -381,7 +381,14 @@ impl V8 {
 
     /// The V8 of an ELF image at offset 0 of `data`.
     pub fn from_image<'a, R: object::ReadRef<'a>>(data: R, bias: u64) -> Result<V8, String> {
-        let symbols = symbols_with_prefix(data, SYMBOL_PREFIXES);
+        use object::elf::{STT_NOTYPE, STT_OBJECT};
+        // The metadata: data objects of 1 to 8 bytes, exported. The
+        // builtins' bounds: local symbols, a label and data objects.
+        let symbols = symbols_with_prefix(data, SYMBOL_PREFIXES, |s| match s.kind {
+            STT_OBJECT => matches!(s.size, 1 | 2 | 4 | 8) && (s.dynamic || s.local),
+            STT_NOTYPE => s.local && !s.dynamic,
+            _ => false,
+        });
         V8::from_symbols(&symbols, bias, |vaddr, len| {
             bytes_at_vaddr(data, vaddr, len)
         })
