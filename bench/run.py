@@ -130,6 +130,59 @@ def npstack_cases(pid, work, started):
     ]
 
 
+def start_js_busy(started):
+    """node busy in JavaScript 120 frames deep (bench/jsbusy.js)."""
+    return start(["node", os.path.join(HERE, "jsbusy.js")], {"PATH": "/usr/bin:/bin"}, started)
+
+
+def js_naming_case(pid):
+    """npstack naming JavaScript frames from the V8 heap, beside itself
+    without (--no-heap-names) and eu-stack, on the busy main thread."""
+    main = f"{pid}/1"
+    return ("JavaScript frames named from the V8 heap: node main thread 120 JS frames deep",
+            [f"{BIN}/npstack", main],
+            [("npstack --no-heap-names PID/1 (no JS names)", [f"{BIN}/npstack", "--no-heap-names", main]),
+             ("eu-stack -p PID (JS frames as addresses)", ["eu-stack", "-p", str(pid)])])
+
+
+def js_stall_bench(started):
+    """How long npstack stops a node main thread that runs JavaScript 120
+    frames deep, with and without naming its frames from the heap: the
+    script prints the longest gap between two clock reads in each 100 ms
+    window; a run's stall is the longest of the windows around it."""
+    p = start_js_busy(started)
+    pid = str(p.pid)
+
+    def windows(n):
+        return [int(p.stdout.readline().split()[1]) / 1000.0 for _ in range(n)]
+
+    tools = [
+        ("no tool (the loop's own noise)", None),
+        ("npstack --no-heap-names PID/1", [f"{BIN}/npstack", "--no-heap-names", f"{pid}/1"]),
+        ("npstack PID/1 (JS frames named)", [f"{BIN}/npstack", f"{pid}/1"]),
+        ("eu-stack -p PID", ["eu-stack", "-p", pid]),
+    ]
+    print("stall of a node main thread running JavaScript 120 frames deep (longest gap between two clock reads "
+          "in the 100 ms windows around each run, 20 runs)")
+    results = {}
+    for label, argv in tools:
+        if argv and not shutil.which(argv[0]):
+            print(f"  {label:<44} (not installed)")
+            continue
+        gaps = []
+        for _ in range(20):
+            windows(1)  # start at a window's edge
+            if argv:
+                subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            gaps.append(max(windows(2)))
+        results[label] = (statistics.median(gaps), max(gaps))
+    base = results.get("npstack --no-heap-names PID/1")
+    for label, (med, worst) in results.items():
+        ratio = f"   x{med / base[0]:7.2f} median" if base and label.startswith(("npstack PID", "eu-stack")) else ""
+        print(f"  {label:<44} median {med:9.1f} us  worst {worst:9.1f} us{ratio}")
+    print()
+
+
 def stall_bench(work):
     """How long each tool stops a thread that spins reading CLOCK_MONOTONIC:
     the fixture records its longest gap between two reads while the tool
@@ -234,6 +287,8 @@ def main():
              [("pmap -x PID", ["pmap", "-x", mpid])]),
         ]
         cases += npstack_cases(live.pid, work, started)
+        js_busy = start_js_busy(started)
+        cases.append(js_naming_case(js_busy.pid))
         for title, ours_argv, others in cases:
             ours = measure(ours_argv)
             shown = " ".join(os.path.basename(a) for a in ours_argv)
@@ -244,7 +299,9 @@ def main():
                     continue
                 row(label, ours, measure(argv))
             print()
+        js_busy.kill()
         stall_bench(work)
+        js_stall_bench(started)
     finally:
         for p in started:
             p.kill()

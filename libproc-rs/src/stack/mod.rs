@@ -206,10 +206,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         modules.v8(target)
     };
     let (v8, v8_missing) = match found {
-        Some(Ok(mut v8)) => {
-            v8.locate_builtins(target);
-            (Some(v8), None)
-        }
+        Some(Ok(v8)) => (Some(v8), None),
         Some(Err(why)) => (None, Some(why)),
         None => (None, None),
     };

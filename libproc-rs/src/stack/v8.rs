@@ -321,29 +321,18 @@ impl Layout {
 pub struct V8 {
     layout: Layout,
     frame_types: HashMap<i64, String>,
-    /// The embedded builtins in the binary's text, at run time.
+    /// The embedded builtins in the binary's text, at run time. (node 22
+    /// also runs them from a second mapping of that text: see
+    /// [`super::modules::Modules::alias_shift`].)
     builtins: Option<Range<u64>>,
-    /// Where the variables holding the builtins' run-time address and size
-    /// are (node 22 copies them out of the binary to an anonymous mapping).
-    current_builtins: Option<(u64, u64)>,
-    /// That copy, once read from the target.
-    copied_builtins: Option<Range<u64>>,
 }
 
 const BLOB_CODE: &str = "v8_Default_embedded_blob_code_";
 const BLOB_CODE_SIZE: &str = "v8_Default_embedded_blob_code_size_";
-const CURRENT_BLOB_CODE: &str = "_ZN2v88internal12_GLOBAL__N_127current_embedded_blob_code_E";
-const CURRENT_BLOB_CODE_SIZE: &str =
-    "_ZN2v88internal12_GLOBAL__N_132current_embedded_blob_code_size_E";
 
 /// Symbols read from the node binary: the metadata, and where the
 /// embedded builtins are.
-pub const SYMBOL_PREFIXES: &[&[u8]] = &[
-    b"v8dbg_",
-    BLOB_CODE.as_bytes(),
-    CURRENT_BLOB_CODE.as_bytes(),
-    CURRENT_BLOB_CODE_SIZE.as_bytes(),
-];
+pub const SYMBOL_PREFIXES: &[&[u8]] = &[b"v8dbg_", BLOB_CODE.as_bytes()];
 
 impl V8 {
     /// The V8 of an image whose symbols (from [`SYMBOL_PREFIXES`]) are
@@ -367,26 +356,22 @@ impl V8 {
             let begin = start.value.wrapping_add(bias);
             Some(begin..begin.saturating_add(u64::from(len)))
         });
-        let current_builtins = by_name(CURRENT_BLOB_CODE)
-            .zip(by_name(CURRENT_BLOB_CODE_SIZE))
-            .map(|(code, size)| (code.value.wrapping_add(bias), size.value.wrapping_add(bias)));
         Ok(V8 {
             frame_types: constants.frame_types(),
             layout,
             builtins,
-            current_builtins,
-            copied_builtins: None,
         })
     }
 
     /// The V8 of an ELF image at offset 0 of `data`.
     pub fn from_image<'a, R: object::ReadRef<'a>>(data: R, bias: u64) -> Result<V8, String> {
         use object::elf::{STT_NOTYPE, STT_OBJECT};
-        // The metadata: data objects of 1 to 8 bytes, exported. The
-        // builtins' bounds: local symbols, a label and data objects.
+        // The metadata: exported data objects of 1 to 8 bytes (in .dynsym
+        // and again in .symtab: read once). The builtins' bounds: two local
+        // labels of .symtab.
         let symbols = symbols_with_prefix(data, SYMBOL_PREFIXES, |s| match s.kind {
-            STT_OBJECT => matches!(s.size, 1 | 2 | 4 | 8) && (s.dynamic || s.local),
-            STT_NOTYPE => s.local && !s.dynamic,
+            STT_OBJECT => matches!(s.size, 1 | 2 | 4 | 8) && s.dynamic,
+            STT_NOTYPE => s.local && !s.dynamic && s.size == 0,
             _ => false,
         });
         V8::from_symbols(&symbols, bias, |vaddr, len| {
@@ -394,34 +379,15 @@ impl V8 {
         })
     }
 
-    /// Read where the target runs its builtins from, when it copied them
-    /// out of the binary (node 22 does, to keep calls to them short).
-    pub fn locate_builtins(&mut self, mem: &dyn Memory) {
-        use crate::target::MemoryExt;
-        let Some((code, size)) = self.current_builtins else {
-            return;
-        };
-        let (Ok(start), Ok(len)) = (mem.read_u64(code), mem.read_u64(size)) else {
-            return;
-        };
-        let len = len & 0xffff_ffff;
-        if start != 0 && len != 0 && self.builtins.as_ref().is_none_or(|b| b.start != start) {
-            self.copied_builtins = Some(start..start.saturating_add(len));
-        }
-    }
-
     /// Whether `pc` is in V8's embedded builtins.
     pub fn in_builtins(&self, pc: u64) -> bool {
-        [&self.builtins, &self.copied_builtins]
-            .into_iter()
-            .flatten()
-            .any(|r| r.contains(&pc))
+        self.builtins.as_ref().is_some_and(|r| r.contains(&pc))
     }
 
     /// Whether the embedded builtins were found (without them interpreted
     /// frames cannot be told from native ones).
     pub fn knows_builtins(&self) -> bool {
-        self.builtins.is_some() || self.copied_builtins.is_some()
+        self.builtins.is_some()
     }
 }
 
@@ -437,7 +403,7 @@ pub enum JsFrame {
 }
 
 /// Where a frame's code is, as far as V8 goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CodeKind {
     /// In V8's embedded builtins (the interpreter, stubs).
     Builtin,
@@ -553,10 +519,21 @@ struct FunctionInfo {
     start: Option<u32>,
 }
 
+/// The stack slots a JavaScript function's frame is decoded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FrameSlots {
+    kind: CodeKind,
+    function: u64,
+    receiver: Option<u64>,
+    bytecode: Option<u64>,
+    offset: Option<u64>,
+}
+
 /// Decodes the JavaScript frames of one stopped thread.
 pub(crate) struct Decoder<'v, 'a> {
     v8: &'v V8,
     heap: Heap<'a>,
+    frames: HashMap<FrameSlots, Option<JsName>>,
     functions: HashMap<u64, Option<FunctionInfo>>,
     scripts: HashMap<u64, ScriptInfo>,
     positions: HashMap<(u64, u64), Option<u32>>,
@@ -567,6 +544,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
         Decoder {
             v8,
             heap: Heap::new(mem),
+            frames: HashMap::new(),
             functions: HashMap::new(),
             scripts: HashMap::new(),
             positions: HashMap::new(),
@@ -641,6 +619,8 @@ impl<'v, 'a> Decoder<'v, 'a> {
         }
     }
 
+    /// A JavaScript function's frame, decoded once for each distinct set of
+    /// the stack slots it is decoded from (a recursion repeats them).
     fn function_frame(
         &mut self,
         kind: CodeKind,
@@ -649,17 +629,37 @@ impl<'v, 'a> Decoder<'v, 'a> {
         word: &mut dyn FnMut(u64) -> Option<u64>,
     ) -> Option<JsName> {
         let l = self.l();
+        let mut slot = |off: Option<i64>| off.and_then(|o| fp.checked_add_signed(o)).and_then(&mut *word);
+        let slots = FrameSlots {
+            kind,
+            function,
+            receiver: slot(l.receiver.as_ref().map(|r| r.fp_receiver)),
+            bytecode: slot(Some(l.fp_bytecode_array)),
+            offset: slot(Some(l.fp_bytecode_offset)),
+        };
+        if let Some(known) = self.frames.get(&slots) {
+            return known.clone();
+        }
+        let decoded = self.decode_function_frame(&slots);
+        self.frames.insert(slots, decoded.clone());
+        decoded
+    }
+
+    fn decode_function_frame(&mut self, slots: &FrameSlots) -> Option<JsName> {
+        let l = self.l();
+        let FrameSlots {
+            kind,
+            function,
+            receiver,
+            bytecode,
+            offset,
+        } = *slots;
         let ty = self.type_of(function)?;
         if !l.js_function.contains(&ty) {
             return None;
         }
         let shared = self.field(function, l.function_shared)?;
         let info = self.function_info(shared)?;
-        let receiver = l
-            .receiver
-            .as_ref()
-            .and_then(|r| fp.checked_add_signed(r.fp_receiver))
-            .and_then(&mut *word);
         let type_name = receiver.and_then(|r| self.receiver_type(r));
         let function = call_name(
             type_name.as_deref(),
@@ -667,10 +667,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             info.inferred.as_deref(),
         );
         // An interpreted or baseline frame holds its BytecodeArray.
-        let bytecode = fp
-            .checked_add_signed(l.fp_bytecode_array)
-            .and_then(&mut *word)
-            .filter(|&b| self.type_of(b) == Some(l.bytecode_type));
+        let bytecode = bytecode.filter(|&b| self.type_of(b) == Some(l.bytecode_type));
         let tier = match (kind, bytecode) {
             (CodeKind::Builtin, Some(_)) => "interpreted",
             (CodeKind::Builtin, None) => return None,
@@ -680,9 +677,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
         // The position being executed: an interpreted frame saves its
         // bytecode offset (as a Smi, counted from the tagged array).
         let executing = match (tier, bytecode) {
-            ("interpreted", Some(array)) => fp
-                .checked_add_signed(l.fp_bytecode_offset)
-                .and_then(&mut *word)
+            ("interpreted", Some(array)) => offset
                 .and_then(smi)
                 .and_then(|raw| {
                     let header = (l.bytecode_data - l.heap_tag) as i64;
@@ -871,7 +866,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
     fn line_column(&mut self, script: u64, position: u32) -> Option<(u32, u32)> {
         let known = self.script(script).line_ends.as_ref().map(|e| e.1);
         if known.is_none_or(|upto| upto < position) {
-            let ends = self.line_ends(script, position);
+            let ends = self.line_ends(script);
             if let Some(info) = self.scripts.get_mut(&script) {
                 info.line_ends = ends;
             }
@@ -888,7 +883,9 @@ impl<'v, 'a> Decoder<'v, 'a> {
         ))
     }
 
-    fn line_ends(&mut self, script: u64, upto: u32) -> Option<(Vec<u32>, u32)> {
+    /// Where each line of a script ends, and up to which position that is
+    /// known (all of the source, or its first [`SOURCE_MAX`] units).
+    fn line_ends(&mut self, script: u64) -> Option<(Vec<u32>, u32)> {
         let l = self.l();
         if let Some(off) = l.script_line_ends
             && let Some(arr) = self.field(script, off)
@@ -909,16 +906,26 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 .collect();
             return ends.filter(|e| e.is_sorted()).map(|e| (e, u32::MAX));
         }
-        // Count the newlines before the position.
+        // Count the newlines in the source, once.
         let source = self.field(script, l.script_source)?;
-        let text = self.string_units(source, (upto as usize).min(SOURCE_MAX))?;
-        let ends = text
-            .iter()
-            .enumerate()
-            .filter(|&(_, &c)| c == u16::from(b'\n'))
-            .filter_map(|(i, _)| u32::try_from(i).ok())
-            .collect();
-        Some((ends, upto))
+        let len = self.string_len(source)?.min(SOURCE_MAX);
+        let ends: Vec<u32> = match self.flat_one_byte(source) {
+            Some(chars) => {
+                let mut text = vec![0u8; len];
+                self.heap.read(chars, &mut text)?;
+                memchr::memchr_iter(b'\n', &text)
+                    .filter_map(|i| u32::try_from(i).ok())
+                    .collect()
+            }
+            None => self
+                .string_units(source, len)?
+                .iter()
+                .enumerate()
+                .filter(|&(_, &c)| c == u16::from(b'\n'))
+                .filter_map(|(i, _)| u32::try_from(i).ok())
+                .collect(),
+        };
+        Some((ends, u32::try_from(len).unwrap_or(u32::MAX)))
     }
 
     /// The source position of a bytecode offset, from the BytecodeArray's
@@ -984,6 +991,31 @@ impl<'v, 'a> Decoder<'v, 'a> {
         usize::try_from(self.heap.i32(at)?).ok()
     }
 
+    /// Where the characters of a flat one-byte string are (sequential or
+    /// external, behind any thin strings): sources usually are.
+    fn flat_one_byte(&mut self, mut s: u64) -> Option<u64> {
+        let l = self.l();
+        for _ in 0..CONS_DEPTH {
+            let ty = self.type_of(s)?;
+            if ty >= l.first_nonstring || ty & l.encoding_mask != l.one_byte_tag {
+                return None;
+            }
+            let repr = ty & l.representation_mask;
+            let base = s.checked_sub(l.heap_tag)?;
+            if repr == l.seq_tag {
+                return base.checked_add(l.seq_chars);
+            } else if repr == l.external_tag {
+                let data = self.heap.word(base.checked_add(l.external_resource + 8)?)?;
+                return (data != 0).then_some(data);
+            } else if repr == l.thin_tag {
+                s = self.field(s, l.thin_actual)?;
+            } else {
+                return None;
+            }
+        }
+        None
+    }
+
     /// The first `want` UTF-16 units of a string (all of it when shorter).
     fn string_units(&mut self, s: u64, want: usize) -> Option<Vec<u16>> {
         let mut out = Vec::with_capacity(want.min(1 << 16));
@@ -1003,7 +1035,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
         if depth > CONS_DEPTH {
             return None;
         }
-        let l = self.l().clone();
+        let l = self.l();
         let ty = self.type_of(s)?;
         if ty >= l.first_nonstring {
             return None;
