@@ -337,7 +337,7 @@ impl libproc_rs::Memory for Mutated {
         let mut word = addr & !7;
         while word < end {
             let h = mix(word ^ self.seed);
-            if h % self.rate == 0 {
+            if h.is_multiple_of(self.rate) {
                 // Garbage, a Smi, a tagged pointer near the word, or zero.
                 let value = match (h >> 40) % 4 {
                     0 => mix(h),

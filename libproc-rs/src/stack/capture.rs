@@ -45,6 +45,8 @@ pub struct Captured {
     pub window: (u64, Vec<u8>),
     /// Why the thread could not be captured, when it could not.
     pub problem: Option<String>,
+    /// How long a live thread was held stopped.
+    pub held: Option<Duration>,
 }
 
 impl Captured {
@@ -332,6 +334,7 @@ fn copy_stopped(
         registers: Some(registers),
         window,
         problem: None,
+        held: None,
     })
 }
 
@@ -342,6 +345,7 @@ fn lost(thread: &Thread, why: impl Into<String>) -> Captured {
         registers: None,
         window: (0, Vec::new()),
         problem: Some(why.into()),
+        held: None,
     }
 }
 
@@ -379,6 +383,7 @@ pub fn capture_live(
     match mode {
         StopMode::OneByOne => {
             for thread in threads {
+                let seized_at = Instant::now();
                 let mut s = match Seized::seize(thread.tid) {
                     Ok(s) => s,
                     Err(Errno::ESRCH) => {
@@ -408,7 +413,14 @@ pub fn capture_live(
                             on_stop(c);
                         }
                         s.detach();
-                        out.push(copied.unwrap_or_else(|why| lost(thread, why)));
+                        let held = seized_at.elapsed();
+                        out.push(copied.map_or_else(
+                            |why| lost(thread, why),
+                            |c| Captured {
+                                held: Some(held),
+                                ..c
+                            },
+                        ));
                     }
                     Waited::Exited => {
                         out.push(lost(thread, "the thread exited while it was being stopped"))
@@ -421,6 +433,7 @@ pub fn capture_live(
             }
         }
         StopMode::Snapshot => {
+            let seized_at = Instant::now();
             let mut seized = Vec::with_capacity(threads.len());
             for thread in threads {
                 match Seized::seize(thread.tid) {
@@ -458,6 +471,10 @@ pub fn capture_live(
             }
             for s in seized.iter_mut().flatten() {
                 s.detach();
+            }
+            let held = seized_at.elapsed();
+            for c in out.iter_mut().filter(|c| c.registers.is_some()) {
+                c.held = Some(held);
             }
             late.extend(seized.into_iter().flatten().filter(|s| !s.done));
         }
@@ -518,6 +535,7 @@ pub fn capture_core(threads: &[Thread]) -> Vec<Captured> {
                 registers: Some(r),
                 window: (0, Vec::new()),
                 problem: None,
+                held: None,
             },
             None => lost(t, "the core holds no registers for this thread"),
         })
@@ -561,6 +579,7 @@ mod tests {
             registers: None,
             window: (0x1000, bytes),
             problem: None,
+            held: None,
         };
         assert_eq!(c.window_word(0x1008), Some(0xdead_beef));
         assert_eq!(c.window_word(0x1009), None);

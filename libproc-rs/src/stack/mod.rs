@@ -160,6 +160,8 @@ pub struct ThreadStack {
     pub frames: Vec<Frame>,
     /// Why there are no frames, or why they stop early.
     pub problem: Option<String>,
+    /// How long a live thread was held stopped, in microseconds.
+    pub held_us: Option<u64>,
 }
 
 /// Every selected thread's stack.
@@ -382,6 +384,9 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
             role,
             frames,
             problem: cap.problem.clone().or(problem),
+            held_us: cap
+                .held
+                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
         });
     }
     out.notices = modules.take_notices();

@@ -629,7 +629,10 @@ impl<'v, 'a> Decoder<'v, 'a> {
         word: &mut dyn FnMut(u64) -> Option<u64>,
     ) -> Option<JsName> {
         let l = self.l();
-        let mut slot = |off: Option<i64>| off.and_then(|o| fp.checked_add_signed(o)).and_then(&mut *word);
+        let mut slot = |off: Option<i64>| {
+            off.and_then(|o| fp.checked_add_signed(o))
+                .and_then(&mut *word)
+        };
         let slots = FrameSlots {
             kind,
             function,
@@ -779,7 +782,9 @@ impl<'v, 'a> Decoder<'v, 'a> {
     fn receiver_type(&mut self, receiver: u64) -> Option<String> {
         let r = self.l().receiver.clone()?;
         let ty = self.type_of(receiver)?;
-        if ty < r.proxy_type || ty == r.proxy_type || ty == r.global_proxy_type {
+        // Not an object (below the first receiver type, JSProxy), a proxy,
+        // or the global proxy (a plain call's receiver).
+        if ty <= r.proxy_type || ty == r.global_proxy_type {
             return None;
         }
         let mut ctor = self.field(receiver, self.l().map)?;

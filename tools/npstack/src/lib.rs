@@ -364,6 +364,7 @@ fn thread_json(t: &ThreadStack) -> Map<String, Value> {
     );
     m.insert("role".into(), json!(t.role));
     m.insert("problem".into(), json!(t.problem));
+    m.insert("held_us".into(), json!(t.held_us));
     m.insert(
         "frames".into(),
         Value::Array(t.frames.iter().map(frame_json).collect()),
