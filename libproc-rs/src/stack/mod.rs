@@ -643,7 +643,7 @@ fn name_js_frames(
             if last_fp.replace(w.fp) == Some(w.fp) {
                 return None;
             }
-            decoder.frame(kind, w.fp, &mut word)
+            decoder.frame(kind, (w.pc, w.exact), w.fp, &mut word)
         })
         .collect()
 }

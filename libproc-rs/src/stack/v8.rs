@@ -199,6 +199,62 @@ struct Layout {
     /// receiver types), the Map type and where a map keeps its
     /// constructor. `None` when the metadata lacks any of them.
     receiver: Option<ReceiverLayout>,
+    /// For compiled (baseline, maglev, optimized) frames: the function's
+    /// Code object. `None` when the metadata lacks it.
+    code: Option<CodeLayout>,
+    /// Each bytecode's size at the three operand scales (V8's
+    /// `Bytecodes::kBytecodeSizes`), to step through a BytecodeArray.
+    bytecode_sizes: Option<Vec<u8>>,
+}
+
+/// Where a JSFunction keeps its Code, and a Code's fields: its instructions
+/// (start, size), its kind (in its flags) and its table (source positions
+/// for maglev and optimized code, bytecode offsets for baseline code).
+#[derive(Debug, Clone)]
+struct CodeLayout {
+    function_code: u64,
+    code_type: u16,
+    instruction_start: u64,
+    instruction_size: u64,
+    flags: u64,
+    kind_mask: u32,
+    table: u64,
+    baseline: u32,
+    maglev: u32,
+    turbofan: u32,
+}
+
+impl CodeLayout {
+    /// V8 12 gives the Code's fields in its metadata (not the table's); V8
+    /// 11 gives only the tables, and the rest is V8 11.3's layout (checked
+    /// by the Code's type and by the pc falling in its instructions).
+    fn from(c: &Constants) -> Option<CodeLayout> {
+        let baseline = u32::try_from(c.get("CodeKindBaseline")?).ok()?;
+        let v12 = c.field("Code", "instruction_start").is_some();
+        let (function_code, instruction_start, instruction_size, flags, table) = if v12 {
+            (
+                c.field("JSFunction", "code")?,
+                c.field("Code", "instruction_start")?,
+                c.field("Code", "instruction_size")?,
+                c.field("Code", "flags")?,
+                16,
+            )
+        } else {
+            (48, 40, 56, 48, c.field("Code", "source_position_table")?)
+        };
+        Some(CodeLayout {
+            function_code,
+            code_type: c.instance_type("Code")?,
+            instruction_start,
+            instruction_size,
+            flags,
+            kind_mask: u32::try_from(c.get("CodeKindFieldMask")?).ok()?,
+            table,
+            baseline,
+            maglev: baseline + 1,
+            turbofan: baseline + 2,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -311,6 +367,8 @@ impl Layout {
                     map_constructor: c.field("Map", "constructor_or_back_pointer")?,
                 })
             })(),
+            code: CodeLayout::from(c),
+            bytecode_sizes: None,
         })
     }
 }
@@ -329,10 +387,11 @@ pub struct V8 {
 
 const BLOB_CODE: &str = "v8_Default_embedded_blob_code_";
 const BLOB_CODE_SIZE: &str = "v8_Default_embedded_blob_code_size_";
+const BYTECODE_SIZES: &str = "_ZN2v88internal11interpreter9Bytecodes14kBytecodeSizesE";
 
-/// Symbols read from the node binary: the metadata, and where the
-/// embedded builtins are.
-pub const SYMBOL_PREFIXES: &[&[u8]] = &[b"v8dbg_", BLOB_CODE.as_bytes()];
+/// Symbols read from the node binary: the metadata, where the embedded
+/// builtins are, and the size of each bytecode.
+pub const SYMBOL_PREFIXES: &[&[u8]] = &[b"v8dbg_", BLOB_CODE.as_bytes(), BYTECODE_SIZES.as_bytes()];
 
 impl V8 {
     /// The V8 of an image whose symbols (from [`SYMBOL_PREFIXES`]) are
@@ -347,8 +406,12 @@ impl V8 {
         if constants.0.is_empty() {
             return Err("it has no V8 postmortem metadata (v8dbg_* symbols)".into());
         }
-        let layout = Layout::from(&constants).map_err(|m| format!("its V8 metadata lacks {m}"))?;
+        let mut layout =
+            Layout::from(&constants).map_err(|m| format!("its V8 metadata lacks {m}"))?;
         let by_name = |n: &str| symbols.iter().find(|s| s.name == n);
+        layout.bytecode_sizes = by_name(BYTECODE_SIZES)
+            .filter(|s| s.size % 3 == 0 && s.size <= 3 * 256)
+            .and_then(|s| read(s.value, s.size));
         let builtins = by_name(BLOB_CODE).and_then(|start| {
             let size = by_name(BLOB_CODE_SIZE)?;
             let bytes = read(size.value, 4)?;
@@ -369,8 +432,13 @@ impl V8 {
         // The metadata: exported data objects of 1 to 8 bytes (in .dynsym
         // and again in .symtab: read once). The builtins' bounds: two local
         // labels of .symtab.
+        // And the bytecode sizes: an exported table of three rows of at
+        // most 256.
         let symbols = symbols_with_prefix(data, SYMBOL_PREFIXES, |s| match s.kind {
-            STT_OBJECT => matches!(s.size, 1 | 2 | 4 | 8) && s.dynamic,
+            STT_OBJECT => {
+                s.dynamic
+                    && (matches!(s.size, 1 | 2 | 4 | 8) || (s.size % 3 == 0 && s.size <= 3 * 256))
+            }
             STT_NOTYPE => s.local && !s.dynamic && s.size == 0,
             _ => false,
         });
@@ -519,10 +587,24 @@ struct FunctionInfo {
     start: Option<u32>,
 }
 
+/// A function's compiled code that a pc is in.
+#[derive(Debug, Clone, Copy)]
+struct CodeAt {
+    start: u64,
+    tier: &'static str,
+    /// Its source position table (maglev, optimized) or bytecode offset
+    /// table (baseline).
+    table: u64,
+}
+
 /// The stack slots a JavaScript function's frame is decoded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct FrameSlots {
     kind: CodeKind,
+    /// The frame's pc, and whether it is the exact instruction (else a
+    /// return address).
+    pc: u64,
+    exact: bool,
     function: u64,
     receiver: Option<u64>,
     bytecode: Option<u64>,
@@ -587,11 +669,13 @@ impl<'v, 'a> Decoder<'v, 'a> {
         smi(self.field(obj, offset)?)
     }
 
-    /// Decode one frame: `fp` is its frame pointer, `word` reads its stack
-    /// slots (from the copied window first).
+    /// Decode one frame: `pc` is its pc (`exact` for the instruction
+    /// itself, else a return address), `fp` its frame pointer; `word` reads
+    /// its stack slots (from the copied window first).
     pub fn frame(
         &mut self,
         kind: CodeKind,
+        (pc, exact): (u64, bool),
         fp: u64,
         word: &mut dyn FnMut(u64) -> Option<u64>,
     ) -> Option<JsFrame> {
@@ -609,7 +693,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             };
         }
         let function = word(slot(l.fp_function)?)?;
-        let decoded = self.function_frame(kind, fp, function, word);
+        let decoded = self.function_frame(kind, (pc, exact), fp, function, word);
         match (decoded, kind) {
             (Some(js), _) => Some(JsFrame::Function(js)),
             (None, CodeKind::Jit) => Some(JsFrame::Unknown),
@@ -624,6 +708,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
     fn function_frame(
         &mut self,
         kind: CodeKind,
+        (pc, exact): (u64, bool),
         fp: u64,
         function: u64,
         word: &mut dyn FnMut(u64) -> Option<u64>,
@@ -635,6 +720,8 @@ impl<'v, 'a> Decoder<'v, 'a> {
         };
         let slots = FrameSlots {
             kind,
+            pc,
+            exact,
             function,
             receiver: slot(l.receiver.as_ref().map(|r| r.fp_receiver)),
             bytecode: slot(Some(l.fp_bytecode_array)),
@@ -652,6 +739,8 @@ impl<'v, 'a> Decoder<'v, 'a> {
         let l = self.l();
         let FrameSlots {
             kind,
+            pc,
+            exact,
             function,
             receiver,
             bytecode,
@@ -664,29 +753,46 @@ impl<'v, 'a> Decoder<'v, 'a> {
         let shared = self.field(function, l.function_shared)?;
         let info = self.function_info(shared)?;
         let type_name = receiver.and_then(|r| self.receiver_type(r));
-        let function = call_name(
+        let display = call_name(
             type_name.as_deref(),
             info.name.as_deref(),
             info.inferred.as_deref(),
         );
         // An interpreted or baseline frame holds its BytecodeArray.
         let bytecode = bytecode.filter(|&b| self.type_of(b) == Some(l.bytecode_type));
-        let tier = match (kind, bytecode) {
-            (CodeKind::Builtin, Some(_)) => "interpreted",
-            (CodeKind::Builtin, None) => return None,
-            (CodeKind::Jit, Some(_)) => "baseline",
-            (CodeKind::Jit, None) => "optimized",
+        // Compiled code: the function's Code, when the pc is in it (not in
+        // code the function has since left, deoptimized or replaced).
+        let code = match kind {
+            CodeKind::Jit => self.code_at(function, pc),
+            CodeKind::Builtin => None,
         };
-        // The position being executed: an interpreted frame saves its
-        // bytecode offset (as a Smi, counted from the tagged array).
-        let executing = match (tier, bytecode) {
-            ("interpreted", Some(array)) => offset
+        let tier = match (kind, bytecode, &code) {
+            (CodeKind::Builtin, Some(_), _) => "interpreted",
+            (CodeKind::Builtin, None, _) => return None,
+            (CodeKind::Jit, _, Some(c)) => c.tier,
+            (CodeKind::Jit, Some(_), None) => "baseline",
+            (CodeKind::Jit, None, None) => "optimized",
+        };
+        // The position being executed. An interpreted frame saves its
+        // bytecode offset (a Smi, counted from the tagged array); baseline
+        // code maps its pc to a bytecode offset; maglev and optimized code
+        // map their pc to a source position. A return address is looked up
+        // one byte back, in the call.
+        let executing = match (tier, bytecode, &code) {
+            ("interpreted", Some(array), _) => offset
                 .and_then(smi)
                 .and_then(|raw| {
                     let header = (l.bytecode_data - l.heap_tag) as i64;
                     u64::try_from(raw - header).ok()
                 })
                 .and_then(|offset| self.bytecode_position(array, offset)),
+            ("baseline", Some(array), Some(c)) => self
+                .baseline_bytecode_offset(c, array, pc)
+                .and_then(|offset| self.bytecode_position(array, offset)),
+            ("maglev" | "optimized", _, Some(c)) => {
+                let at = pc - c.start - u64::from(!exact && pc > c.start);
+                self.code_position(c.table, at)
+            }
             _ => None,
         };
         let (position, at_start) = match (executing, info.start) {
@@ -703,7 +809,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             None => (None, None, None),
         };
         Some(JsName {
-            function,
+            function: display,
             script,
             line,
             column,
@@ -773,6 +879,84 @@ impl<'v, 'a> Decoder<'v, 'a> {
             script,
             start,
         })
+    }
+
+    /// The function's current Code, if `pc` is in its instructions.
+    fn code_at(&mut self, function: u64, pc: u64) -> Option<CodeAt> {
+        let c = self.l().code.clone()?;
+        let code = self.field(function, c.function_code)?;
+        if self.type_of(code)? != c.code_type {
+            return None;
+        }
+        let base = code.checked_sub(self.l().heap_tag)?;
+        let start = self.heap.word(base.checked_add(c.instruction_start)?)?;
+        let size = self.heap.i32(base.checked_add(c.instruction_size)?)?;
+        let end = start.checked_add(u64::try_from(size).ok()?)?;
+        if !(start..end).contains(&pc) {
+            return None;
+        }
+        let flags = self.heap.i32(base.checked_add(c.flags)?)? as u32;
+        let tier = match flags & c.kind_mask {
+            k if k == c.baseline => "baseline",
+            k if k == c.maglev => "maglev",
+            k if k == c.turbofan => "optimized",
+            _ => return None,
+        };
+        Some(CodeAt {
+            start,
+            tier,
+            table: self.field(code, c.table)?,
+        })
+    }
+
+    /// A byte array's bytes (ByteArray or TrustedByteArray), bounded.
+    fn byte_array(&mut self, array: u64) -> Option<Vec<u8>> {
+        let l = self.l();
+        if !self
+            .type_of(array)
+            .is_some_and(|t| l.byte_array_types.contains(&t))
+        {
+            return None;
+        }
+        let len = usize::try_from(self.smi_field(array, l.array_length)?).ok()?;
+        if len == 0 || len > TABLE_MAX {
+            return None;
+        }
+        let mut bytes = vec![0u8; len];
+        // A byte array's bytes follow its map and length.
+        let base = array
+            .checked_sub(l.heap_tag)?
+            .checked_add(l.array_length + 8)?;
+        self.heap.read(base, &mut bytes)?;
+        Some(bytes)
+    }
+
+    /// The source position of an offset into maglev or optimized code, when
+    /// it is in the function itself (not in a function inlined into it).
+    fn code_position(&mut self, table: u64, offset: u64) -> Option<u32> {
+        let bytes = self.byte_array(table)?;
+        match position_entry_at(&bytes, offset)? {
+            (position, None) => Some(position),
+            (_, Some(_inlined)) => None,
+        }
+    }
+
+    /// The bytecode a baseline code pc is in, from the Code's bytecode
+    /// offset table.
+    fn baseline_bytecode_offset(&mut self, code: &CodeAt, array: u64, pc: u64) -> Option<u64> {
+        let sizes = self.l().bytecode_sizes.clone()?;
+        let table = self.byte_array(code.table)?;
+        let l = self.l();
+        let len = usize::try_from(self.smi_field(array, l.array_length)?).ok()?;
+        if len > TABLE_MAX {
+            return None;
+        }
+        let mut bytecodes = vec![0u8; len];
+        let base = array
+            .checked_sub(l.heap_tag)?
+            .checked_add(l.bytecode_data)?;
+        self.heap.read(base, &mut bytecodes)?;
+        baseline_offset_at(&table, &bytecodes, &sizes, pc.checked_sub(code.start)?)
     }
 
     /// The type name V8 puts before a method's name in a stack trace: the
@@ -947,22 +1131,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
     fn read_bytecode_position(&mut self, array: u64, offset: u64) -> Option<u32> {
         let l = self.l();
         let table = self.field(array, l.bytecode_positions)?;
-        if !self
-            .type_of(table)
-            .is_some_and(|t| l.byte_array_types.contains(&t))
-        {
-            return None;
-        }
-        let len = usize::try_from(self.smi_field(table, l.array_length)?).ok()?;
-        if len == 0 || len > TABLE_MAX {
-            return None;
-        }
-        let mut bytes = vec![0u8; len];
-        // A ByteArray's bytes follow its map and length.
-        let base = table
-            .checked_sub(l.heap_tag)?
-            .checked_add(l.array_length + 8)?;
-        self.heap.read(base, &mut bytes)?;
+        let bytes = self.byte_array(table)?;
         source_position_at(&bytes, offset)
     }
 
@@ -1154,6 +1323,12 @@ fn read_vlq(bytes: &[u8], at: &mut usize) -> Option<i64> {
 /// stack check on entry). A source position packs the script offset + 1 in bits
 /// 1..31 (bit 0 flags an external position, bits 31.. the inlining).
 pub fn source_position_at(table: &[u8], code_offset: u64) -> Option<u32> {
+    position_entry_at(table, code_offset).map(|(p, _)| p)
+}
+
+/// [`source_position_at`], with the inlining id of the entry (bits 31..47
+/// hold it plus one; `None` for the function itself).
+fn position_entry_at(table: &[u8], code_offset: u64) -> Option<(u32, Option<u32>)> {
     let mut at = 0usize;
     // Deltas start from the function-entry offset, -1.
     let (mut code, mut raw) = (-1i64, 0i64);
@@ -1174,7 +1349,67 @@ pub fn source_position_at(table: &[u8], code_offset: u64) -> Option<u32> {
         return None;
     }
     let offset = ((raw >> 1) & ((1 << 30) - 1)) - 1;
-    u32::try_from(offset).ok()
+    let inlined = ((raw >> 31) & 0xffff) - 1;
+    Some((u32::try_from(offset).ok()?, u32::try_from(inlined).ok()))
+}
+
+/// Read one unsigned VLQ (7 bits a byte, low first, high bit for more).
+fn read_uvlq(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut value: u64 = 0;
+    let mut shift = 0u32;
+    loop {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        if shift >= 64 {
+            return None;
+        }
+        value |= u64::from(b & 0x7f) << shift;
+        shift += 7;
+        if b & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+}
+
+/// The offset of the bytecode that baseline machine code at `pc_offset`
+/// (from its start) runs: the table gives, as unsigned VLQs, the machine
+/// code size of the function's entry and then of each bytecode in turn;
+/// bytecodes are stepped through with `sizes` (three rows: single, wide
+/// and extra-wide operands; opcodes 0 to 3 are the prefixes that choose
+/// the row). The bytecode whose code ends at or after `pc_offset` is the
+/// one (a call's return address is the end of its call). `None` in the
+/// function's entry (V8's offset -1, the stack check).
+pub fn baseline_offset_at(
+    table: &[u8],
+    bytecodes: &[u8],
+    sizes: &[u8],
+    pc_offset: u64,
+) -> Option<u64> {
+    let row = sizes.len() / 3;
+    let mut at = 0usize;
+    let mut end = read_uvlq(table, &mut at)?;
+    let mut offset = 0usize;
+    while end < pc_offset {
+        let here = offset;
+        let mut op = usize::from(*bytecodes.get(offset)?);
+        let (mut scale, mut size) = (0, 0);
+        if op < 4 {
+            // Wide (0, 2) or extra-wide (1, 3) prefix: the bytecode follows.
+            scale = if op % 2 == 0 { 1 } else { 2 };
+            size = 1;
+            op = usize::from(*bytecodes.get(offset + 1)?);
+        }
+        size += usize::from(*sizes.get(scale * row + op)?);
+        if size == 0 {
+            return None;
+        }
+        offset += size;
+        end = end.checked_add(read_uvlq(table, &mut at)?)?;
+        if end >= pc_offset {
+            return Some(here as u64);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -1216,6 +1451,40 @@ mod tests {
         assert_eq!(source_position_at(&t[..1], 3), None);
         assert_eq!(source_position_at(&[0xff; 20], 3), None);
         assert_eq!(source_position_at(&[], 3), None);
+    }
+
+    #[test]
+    fn baseline_pcs_map_to_bytecodes() {
+        // Six opcodes: 0 to 3 are the prefixes, 4 takes an operand (1, 2
+        // or 4 bytes by scale), 5 none. Sizes, in rows of six by scale.
+        let sizes = [
+            1, 1, 1, 1, 2, 1, // single
+            1, 1, 1, 1, 3, 1, // wide
+            1, 1, 1, 1, 5, 1, // extra-wide
+        ];
+        // Offsets 0: op4 x; 2: op5; 3: wide op4 x x; 7: op5.
+        let bytecodes = [4, 9, 5, 0, 4, 9, 9, 5];
+        // Machine code: the entry 10 bytes, then 5, 3, 8, 2.
+        let table = [10, 5, 3, 8, 2];
+        let at = |pc| baseline_offset_at(&table, &bytecodes, &sizes, pc);
+        assert_eq!(at(10), None, "the entry");
+        assert_eq!(at(11), Some(0));
+        assert_eq!(at(15), Some(0), "a return address at the end of a call");
+        assert_eq!(at(16), Some(2));
+        assert_eq!(at(19), Some(3));
+        assert_eq!(at(26), Some(3));
+        assert_eq!(at(27), Some(7));
+        assert_eq!(at(29), None, "past the last bytecode");
+        // Truncated tables and bytecodes give nothing, never a panic.
+        assert_eq!(
+            baseline_offset_at(&table[..2], &bytecodes, &sizes, 27),
+            None
+        );
+        assert_eq!(
+            baseline_offset_at(&table, &bytecodes[..4], &sizes, 27),
+            None
+        );
+        assert_eq!(baseline_offset_at(&table, &[0], &sizes, 27), None);
     }
 
     #[test]
