@@ -23,7 +23,7 @@ _npstack() {
 
     case "${cmd}" in
         npstack)
-            opts="-v -h -V --verbose --group --snapshot --sysroot --raw --json --help --version"
+            opts="-v -h -V --verbose --group --snapshot --no-heap-names --sysroot --raw --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -40,6 +40,13 @@ ls -l "/proc/$PID/fd" | grep -c socket
 show "$BIN/npmap" --summary "$PID"
 show "$BIN/npstack" --group "$PID"
 
+# Make the event loop run JavaScript (GET /spin never returns): npstack names
+# its frames from the V8 heap, here and in the core below.
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'GET /spin HTTP/1.1\r\nHost: demo\r\n\r\n' >&3
+sleep 1
+show "$BIN/npstack" "$PID/1"
+
 pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '|')
 if [[ $pattern != \|* && $pattern != */* && $(ulimit -Hc) != 0 ]]; then
     echo; echo "=== kernel core (SIGABRT) ==="

@@ -1,12 +1,33 @@
 // The nptools demo server: a small HTTP server on loopback that sets an
 // environment variable at run time (which only npenv's default, current
-// view shows) and keeps a few connections to itself open.
+// view shows) and keeps a few connections to itself open. GET /spin makes
+// its event loop run JavaScript until the process ends, for npstack to name.
 'use strict';
 const http = require('http');
 
 process.env.DEMO_STARTED_AT = new Date().toISOString();
 
+function checksum(data, rounds) {
+  let sum = 0;
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < data.length; i++) {
+      sum = (sum * 31 + data[i]) >>> 0;
+    }
+  }
+  return sum;
+}
+
+function buildReport(url) {
+  const data = Buffer.from(url.repeat(64));
+  for (;;) {
+    checksum(data, 1000);
+  }
+}
+
 const server = http.createServer((req, res) => {
+  if (req.url === '/spin') {
+    buildReport(req.url);
+  }
   res.setHeader('content-type', 'text/plain');
   res.end(`hello from ${process.pid}\n`);
 });
