@@ -268,30 +268,23 @@ fn hot_code_is_named_optimized_as_the_perf_map_names_it() {
     // The loop's body is what runs.
     let body = format!("{}:{}:", script().display(), line_of("sum = (sum + i * i)"));
     // The loop runs in optimized code most of the time: catch it there.
-    let mut heap = None;
-    eventually(20, "hot never seen in optimized code", || {
-        let f = hot_frame(p.pid(), &[])?;
-        if f.tier == "optimized" {
-            heap = Some(f);
-            Ok(())
-        } else {
-            Err(format!("{f:?}"))
-        }
-    });
-    let heap = heap.unwrap();
+    let optimized = |flags: &[&str], what: &str| {
+        let mut seen = None;
+        eventually(20, what, || {
+            let f = hot_frame(p.pid(), flags)?;
+            if f.tier == "optimized" {
+                seen = Some(f);
+                Ok(())
+            } else {
+                Err(format!("{f:?}"))
+            }
+        });
+        seen.unwrap()
+    };
+    let heap = optimized(&[], "hot never seen in optimized code");
     assert!(heap.location.starts_with(&body), "{heap:?}");
-    let mut perf = None;
-    eventually(20, "hot never named from the perf map", || {
-        let f = hot_frame(p.pid(), &["--no-heap-names"])?;
-        if f.tier == "optimized" {
-            perf = Some(f);
-            Ok(())
-        } else {
-            Err(format!("{f:?}"))
-        }
-    });
+    let perf = optimized(&["--no-heap-names"], "hot never named from the perf map");
     // The perf map names the function and where it starts.
-    let perf = perf.unwrap();
     let start = format!("{}:{}, start", script().display(), line_of("function hot("));
     assert_eq!(
         (perf.name.as_str(), perf.tier.as_str()),

@@ -1299,20 +1299,7 @@ fn smi(word: u64) -> Option<i64> {
 
 /// Read one VLQ-encoded, zigzagged integer from a source position table.
 fn read_vlq(bytes: &[u8], at: &mut usize) -> Option<i64> {
-    let mut value: u64 = 0;
-    let mut shift = 0u32;
-    loop {
-        let b = *bytes.get(*at)?;
-        *at += 1;
-        if shift >= 64 {
-            return None;
-        }
-        value |= u64::from(b & 0x7f) << shift;
-        shift += 7;
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
+    let value = read_uvlq(bytes, at)?;
     Some(((value >> 1) as i64) ^ -((value & 1) as i64))
 }
 
