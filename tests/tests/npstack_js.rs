@@ -29,7 +29,11 @@ fn node22() -> PathBuf {
 
 /// The 1-based number of the first line of the script containing `text`.
 fn line_of(text: &str) -> usize {
-    let src = std::fs::read_to_string(script()).unwrap();
+    line_in(&script(), text)
+}
+
+fn line_in(path: &Path, text: &str) -> usize {
+    let src = std::fs::read_to_string(path).unwrap();
     src.lines().position(|l| l.contains(text)).expect(text) + 1
 }
 
@@ -42,8 +46,10 @@ struct JsLine {
     tier: String,
 }
 
+/// An inlined function's line has no pc and ends with ` (inlined)`.
 fn parse_js_line(line: &str) -> Option<JsLine> {
     let rest = line.get(18..)?;
+    let rest = rest.strip_suffix(" (inlined)").unwrap_or(rest);
     let (head, tier) = rest.rsplit_once(" [js, ")?;
     let (name, location) = head.rsplit_once(" (")?;
     Some(JsLine {
@@ -206,6 +212,44 @@ fn baseline_and_optimized_frames_give_the_line_being_executed() {
     ground_truth_live(&node(), &["--always-sparkplug"], ("baseline", true));
     ground_truth_live(&node(), &["--always-turbofan"], ("optimized", true));
     ground_truth_live(&node22(), &["--always-sparkplug"], ("baseline", false));
+}
+
+/// Functions inlined into optimized code show as frames of their own,
+/// where each runs, as V8's stack trace has them.
+#[test]
+fn functions_inlined_into_optimized_code_have_frames() {
+    inlined_frames(&node());
+    inlined_frames(&node22());
+}
+
+fn inlined_frames(node: &Path) {
+    let fixture = workspace().join("tests/fixtures/jsinline.js");
+    let p = Spawn::new(node)
+        .arg("--allow-natives-syntax")
+        .arg(&fixture)
+        .start();
+    wait_in_syscall(p.pid(), p.pid(), SYS_FUTEX);
+    let stack = stack_of(&p.ready_line);
+    let theirs = v8_frames(&stack);
+    let text = run_tool("npstack", [format!("{}/1", p.pid())]).ok();
+    assert!(text.contains(" (inlined)"), "{text}");
+    let ours = main_thread_js(&text);
+    let report = format!("npstack:\n{text}\nV8:\n{stack}");
+    assert_eq!(ours.len(), theirs.len(), "{report}");
+    let blocks = format!(
+        "{}:{}:",
+        fixture.display(),
+        line_in(&fixture, "npstack: blocks here")
+    );
+    for (i, (o, (name, loc))) in ours.iter().zip(&theirs).take(3).enumerate() {
+        assert_eq!(&o.name, name, "frame {i}: {report}");
+        assert_eq!(o.tier, "optimized", "frame {i}: {report}");
+        if i == 0 {
+            assert!(o.location.starts_with(&blocks), "{report}");
+        } else {
+            assert_eq!(&o.location, loc, "frame {i}: {report}");
+        }
+    }
 }
 
 #[test]

@@ -183,7 +183,10 @@ impl Modules {
                 // A loaded file's mappings keep address - offset within
                 // its size of each other; an executable mapping far from
                 // them maps its code a second time.
-                let first = maps[0].start.wrapping_sub(maps[0].offset);
+                // The mapping of the file's start (its ELF header) is
+                // part of the load.
+                let head = maps.iter().find(|m| m.offset == 0).unwrap_or(&maps[0]);
+                let first = head.start.wrapping_sub(head.offset);
                 let (near, far): (Vec<&Mapping>, Vec<&Mapping>) = maps
                     .iter()
                     .partition(|m| m.start.wrapping_sub(m.offset).abs_diff(first) < ALIAS_DISTANCE);

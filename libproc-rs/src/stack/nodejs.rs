@@ -61,6 +61,9 @@ pub struct JsName {
     pub at_start: bool,
     /// interpreted, baseline, maglev or optimized.
     pub tier: Option<&'static str>,
+    /// Functions inlined into this one's optimized code where it runs,
+    /// innermost first.
+    pub inlined: Vec<JsName>,
 }
 
 /// Parse a perf map (`START SIZE NAME` per line, hex numbers), sorted by
@@ -133,6 +136,7 @@ pub fn js_name(name: &str) -> Option<JsName> {
     };
     Some(JsName {
         function,
+        inlined: Vec::new(),
         at_start: line.is_some(),
         script,
         line,

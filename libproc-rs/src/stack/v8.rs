@@ -222,6 +222,11 @@ struct CodeLayout {
     baseline: u32,
     maglev: u32,
     turbofan: u32,
+    /// The deoptimization data of maglev and optimized code, and in it the
+    /// indices of the inlined functions' count, their SharedFunctionInfos
+    /// (a weak array) and the inlining positions.
+    deopt_data: u64,
+    deopt: Option<(u64, u64, u64)>,
 }
 
 impl CodeLayout {
@@ -231,17 +236,34 @@ impl CodeLayout {
     fn from(c: &Constants) -> Option<CodeLayout> {
         let baseline = u32::try_from(c.get("CodeKindBaseline")?).ok()?;
         let v12 = c.field("Code", "instruction_start").is_some();
-        let (function_code, instruction_start, instruction_size, flags, table) = if v12 {
+        let (function_code, instruction_start, instruction_size, flags, table, deopt_data) = if v12
+        {
             (
                 c.field("JSFunction", "code")?,
                 c.field("Code", "instruction_start")?,
                 c.field("Code", "instruction_size")?,
                 c.field("Code", "flags")?,
                 16,
+                8,
             )
         } else {
-            (48, 40, 56, 48, c.field("Code", "source_position_table")?)
+            (
+                48,
+                40,
+                56,
+                48,
+                c.field("Code", "source_position_table")?,
+                c.field("Code", "deoptimization_data")?,
+            )
         };
+        let index = |n: &str| c.get(n).and_then(|v| u64::try_from(v).ok());
+        let deopt = (|| {
+            Some((
+                index("DeoptimizationDataInlinedFunctionCountIndex")?,
+                index("DeoptimizationDataLiteralArrayIndex")?,
+                index("DeoptimizationDataInliningPositionsIndex")?,
+            ))
+        })();
         Some(CodeLayout {
             function_code,
             code_type: c.instance_type("Code")?,
@@ -253,6 +275,8 @@ impl CodeLayout {
             baseline,
             maglev: baseline + 1,
             turbofan: baseline + 2,
+            deopt_data,
+            deopt,
         })
     }
 }
@@ -590,6 +614,7 @@ struct FunctionInfo {
 /// A function's compiled code that a pc is in.
 #[derive(Debug, Clone, Copy)]
 struct CodeAt {
+    code: u64,
     start: u64,
     tier: &'static str,
     /// Its source position table (maglev, optimized) or bytecode offset
@@ -773,6 +798,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             (CodeKind::Jit, Some(_), None) => "baseline",
             (CodeKind::Jit, None, None) => "optimized",
         };
+        let mut inlined = Vec::new();
         // The position being executed. An interpreted frame saves its
         // bytecode offset (a Smi, counted from the tagged array); baseline
         // code maps its pc to a bytecode offset; maglev and optimized code
@@ -791,7 +817,17 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 .and_then(|offset| self.bytecode_position(array, offset)),
             ("maglev" | "optimized", _, Some(c)) => {
                 let at = pc - c.start - u64::from(!exact && pc > c.start);
-                self.code_position(c.table, at)
+                match self.code_positions(c, at) {
+                    Some((outer, calls)) => {
+                        inlined = calls
+                            .into_iter()
+                            .map(|(sfi, p)| self.inlined_frame(sfi, p, tier))
+                            .collect::<Option<Vec<_>>>()
+                            .unwrap_or_default();
+                        Some(outer)
+                    }
+                    None => None,
+                }
             }
             _ => None,
         };
@@ -815,6 +851,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             column,
             at_start: line.is_some() && at_start,
             tier: Some(tier),
+            inlined,
         })
     }
 
@@ -903,6 +940,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             _ => return None,
         };
         Some(CodeAt {
+            code,
             start,
             tier,
             table: self.field(code, c.table)?,
@@ -931,14 +969,69 @@ impl<'v, 'a> Decoder<'v, 'a> {
         Some(bytes)
     }
 
-    /// The source position of an offset into maglev or optimized code, when
-    /// it is in the function itself (not in a function inlined into it).
-    fn code_position(&mut self, table: u64, offset: u64) -> Option<u32> {
-        let bytes = self.byte_array(table)?;
-        match position_entry_at(&bytes, offset)? {
-            (position, None) => Some(position),
-            (_, Some(_inlined)) => None,
+    /// The source position of an offset into maglev or optimized code, in
+    /// the function itself, and the functions inlined into it there with
+    /// their positions, innermost first. A position in inlined code names
+    /// its function by an inlining id: the deoptimization data holds, for
+    /// each, the inlined function and the position of its call in the
+    /// function it was inlined into (itself inlined, or not).
+    fn code_positions(&mut self, code: &CodeAt, offset: u64) -> Option<(u32, Vec<(u64, u32)>)> {
+        let bytes = self.byte_array(code.table)?;
+        let (mut position, mut inlining) = position_entry_at(&bytes, offset)?;
+        let mut inlined = Vec::new();
+        if inlining.is_none() {
+            return Some((position, inlined));
         }
+        let c = self.l().code.clone()?;
+        let (count_at, literals_at, positions_at) = c.deopt?;
+        let l = self.l();
+        let data = self.field(code.code, c.deopt_data)?;
+        let element = |i: u64| l.array_data + 8 * i;
+        let count = u64::try_from(self.smi_field(data, element(count_at))?).ok()?;
+        let literals = self.field(data, element(literals_at))?;
+        let records = self.field(data, element(positions_at))?;
+        let records = self.byte_array(records)?;
+        // Each record: the call's raw source position (8 bytes), the
+        // inlined function's index among the literals (4), padding.
+        while let Some(id) = inlining {
+            if inlined.len() > 64 {
+                return None;
+            }
+            let rec = records.get(16 * id as usize..16 * id as usize + 16)?;
+            let raw = i64::from_le_bytes(rec[..8].try_into().ok()?);
+            let function = u32::from_le_bytes(rec[8..12].try_into().ok()?);
+            if u64::from(function) >= count {
+                return None;
+            }
+            // A weak reference: clear its weak bit.
+            let sfi = self.field(literals, element(u64::from(function)))? & !2;
+            inlined.push((sfi, position));
+            (position, inlining) = unpack_position(raw)?;
+        }
+        Some((position, inlined))
+    }
+
+    /// An inlined function as a frame: its name (no receiver is known), its
+    /// script and where in it it runs.
+    fn inlined_frame(&mut self, shared: u64, position: u32, tier: &'static str) -> Option<JsName> {
+        let info = self.function_info(shared)?;
+        let (script, line, column) = match info.script {
+            Some(script) => {
+                let name = self.script(script).name.clone();
+                let lc = self.line_column(script, position);
+                (name, lc.map(|x| x.0), lc.map(|x| x.1))
+            }
+            None => (None, None, None),
+        };
+        Some(JsName {
+            function: call_name(None, info.name.as_deref(), info.inferred.as_deref()),
+            script,
+            line,
+            column,
+            at_start: false,
+            tier: Some(tier),
+            inlined: Vec::new(),
+        })
     }
 
     /// The bytecode a baseline code pc is in, from the Code's bytecode
@@ -1331,7 +1424,13 @@ fn position_entry_at(table: &[u8], code_offset: u64) -> Option<(u32, Option<u32>
         }
         found = Some(raw);
     }
-    let raw = found?;
+    unpack_position(found?)
+}
+
+/// A raw source position: the script offset + 1 in bits 1..31 and the
+/// inlining id + 1 in bits 31..47 (bit 0 flags an external position, not
+/// decoded).
+fn unpack_position(raw: i64) -> Option<(u32, Option<u32>)> {
     if raw & 1 != 0 {
         return None;
     }

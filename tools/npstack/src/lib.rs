@@ -198,6 +198,19 @@ fn js_location(js: &JsName) -> Option<String> {
     Some(text)
 }
 
+/// A JavaScript function: `name (script:line:column) [js, tier]`.
+fn js_text(js: &JsName) -> String {
+    let mut text = escape_bytes(js.function.as_bytes()).into_owned();
+    if let Some(loc) = js_location(js) {
+        text.push_str(&format!(" ({loc})"));
+    }
+    match js.tier {
+        Some(tier) => text.push_str(&format!(" [js, {tier}]")),
+        None => text.push_str(" [js]"),
+    }
+    text
+}
+
 /// One frame line: ` <pc> <symbol> () + <offset>`, or the module and
 /// offset, or the bare pc; a JavaScript frame as `name (script:line) [js,
 /// tier]`; a frame of V8 itself adds what it is (`<entry frame>`).
@@ -205,14 +218,7 @@ fn frame_line(f: &Frame) -> String {
     let mut line = format!(" {:016x}", f.pc);
     if let Some(js) = &f.js {
         line.push(' ');
-        line.push_str(&escape_bytes(js.function.as_bytes()));
-        if let Some(loc) = js_location(js) {
-            line.push_str(&format!(" ({loc})"));
-        }
-        match js.tier {
-            Some(tier) => line.push_str(&format!(" [js, {tier}]")),
-            None => line.push_str(" [js]"),
-        }
+        line.push_str(&js_text(js));
     } else if let Some(sym) = &f.symbol {
         line.push_str(&format!(
             " {} () + {:x}",
@@ -248,6 +254,9 @@ fn write_frames(out: &mut dyn Write, t: &ThreadStack, _raw: bool) -> Result<(), 
                 line.push_str(&format!(" [{}:{l}]", escape_bytes(file.as_bytes())));
             }
             writeln!(out, "{line}")?;
+        }
+        for js in f.js.iter().flat_map(|j| &j.inlined) {
+            writeln!(out, " {:>16} {} (inlined)", "", js_text(js))?;
         }
         if f.interrupted_by_signal {
             writeln!(out, " --- called from signal handler ---")?;
@@ -339,19 +348,21 @@ fn frame_json(f: &Frame) -> Value {
         ),
     );
     if let Some(js) = &f.js {
-        m.insert(
-            "js".into(),
-            json!({
-                "function": js.function,
-                "script": js.script,
-                "line": js.line,
-                "column": js.column,
-                "line_is_function_start": js.at_start,
-                "tier": js.tier,
-            }),
-        );
+        m.insert("js".into(), js_json(js));
     }
     Value::Object(m)
+}
+
+fn js_json(js: &JsName) -> Value {
+    json!({
+        "function": js.function,
+        "script": js.script,
+        "line": js.line,
+        "column": js.column,
+        "line_is_function_start": js.at_start,
+        "tier": js.tier,
+        "inlined": js.inlined.iter().map(js_json).collect::<Vec<_>>(),
+    })
 }
 
 fn thread_json(t: &ThreadStack) -> Map<String, Value> {
