@@ -37,9 +37,10 @@ Frames are unwound with the binaries' .eh_frame tables, and by frame pointer whe
 none (V8's JIT code).\n\n\
 JavaScript frames are named from the V8 heap, with no flag needed in node: the function (as \
 a JavaScript stack trace names it, Type.method for a method call), the script, the line and \
-column being executed, and the tier (interpreted, baseline, optimized): `blockHere \
-(/app/x.js:23:11) [js, interpreted]`. Where only the line the function starts on is known \
-(optimized and baseline code) the location reads `(/app/x.js:56, start)`. V8's own frames \
+column being executed, and the tier (interpreted, baseline, maglev, optimized): `blockHere \
+(/app/x.js:23:11) [js, interpreted]`. Functions inlined into optimized code show on lines \
+of their own above it, marked (inlined). Where only the line the function starts on is known \
+(code the function has left) the location reads `(/app/x.js:56, start)`. V8's own frames \
 show what they are: <entry frame>, <exit frame>, <internal frame>, <stub frame>, ... A frame \
 in V8's code that does not decode shows <unknown JS frame>. The layout of V8's objects comes \
 from the v8dbg_* symbols node carries; node 20 and 22 are decoded. On a live process each \
