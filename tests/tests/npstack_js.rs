@@ -202,7 +202,7 @@ fn js_frames_are_v8s_own_live_and_from_both_cores() {
 
 #[test]
 fn js_frames_are_v8s_own_on_node_22() {
-    ground_truth(&node22(), false);
+    ground_truth(&node22(), true);
 }
 
 /// Compiled code has no saved bytecode offset: baseline code maps its pc
@@ -211,7 +211,7 @@ fn js_frames_are_v8s_own_on_node_22() {
 fn baseline_and_optimized_frames_give_the_line_being_executed() {
     ground_truth_live(&node(), &["--always-sparkplug"], ("baseline", true));
     ground_truth_live(&node(), &["--always-turbofan"], ("optimized", true));
-    ground_truth_live(&node22(), &["--always-sparkplug"], ("baseline", false));
+    ground_truth_live(&node22(), &["--always-sparkplug"], ("baseline", true));
 }
 
 /// Functions inlined into optimized code show as frames of their own,
@@ -283,8 +283,16 @@ fn a_worker_threads_worker_has_its_frames_on_its_own_thread() {
         }
         // node's own functions in a worker come from its snapshot without
         // the names V8 inferred for them: V8's stack trace then names them
-        // by the property holding them, which npstack does not look up.
+        // by the property holding them, as npstack does, but for a property
+        // keyed by a symbol (`[nodejs.internal.kHybridDispatch]`), which
+        // npstack does not look at: those are compared by location only.
         assert_same_frames(&js_frames(lines), &stack, ("interpreted", false), what);
+        let named = js_frames(lines);
+        let loader = named
+            .iter()
+            .find(|f| f.location.starts_with("node:internal/modules/cjs/loader"))
+            .expect("a loader frame");
+        assert_eq!(loader.name, "Module._compile", "{what}: {report}");
     }
 }
 

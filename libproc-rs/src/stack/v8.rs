@@ -288,6 +288,80 @@ struct ReceiverLayout {
     global_proxy_type: u16,
     map_type: u16,
     map_constructor: u64,
+    /// To find the property holding a function (see
+    /// [`Decoder::method_name`]). `None` when the metadata lacks any of it.
+    properties: Option<PropertyLayout>,
+}
+
+/// Where an object's named properties are: fast ones through its map's
+/// descriptors (in the object or its property array), the others in a
+/// name dictionary; and how a property's details read.
+#[derive(Debug, Clone)]
+struct PropertyLayout {
+    map_prototype: u64,
+    map_bit_field3: u64,
+    own_descriptors: (u32, u32),
+    dictionary_shift: u32,
+    map_descriptors: u64,
+    map_size_words: u64,
+    map_inobject_start: u64,
+    object_properties: u64,
+    descriptors_header: u64,
+    descriptor_size: u64,
+    descriptor_details: u64,
+    descriptor_value: u64,
+    kind_mask: i64,
+    location: (i64, i64),
+    location_descriptor: i64,
+    dont_enum: i64,
+    attributes_shift: i64,
+    index: (i64, i64),
+    representation: (i64, i64),
+    representation_double: i64,
+    dictionary_entries: u64,
+    dictionary_entry_size: u64,
+}
+
+impl PropertyLayout {
+    fn from(c: &Constants) -> Option<PropertyLayout> {
+        let n = |name: &str| c.get(name);
+        let u = |name: &str| c.get(name).and_then(|v| u64::try_from(v).ok());
+        let u32_ = |name: &str| c.get(name).and_then(|v| u32::try_from(v).ok());
+        Some(PropertyLayout {
+            map_prototype: c.field("Map", "prototype")?,
+            map_bit_field3: c.field("Map", "bit_field3")?,
+            own_descriptors: (
+                u32_("bit_field3_number_of_own_descriptors_mask")?,
+                u32_("bit_field3_number_of_own_descriptors_shift")?,
+            ),
+            dictionary_shift: u32_("bit_field3_is_dictionary_map_shift")?,
+            map_descriptors: c.field("Map", "instance_descriptors")?,
+            map_size_words: c.field("Map", "instance_size_in_words")?,
+            map_inobject_start: c.field(
+                "Map",
+                "inobject_properties_start_or_constructor_function_index",
+            )?,
+            object_properties: c.field("JSReceiver", "raw_properties_or_hash")?,
+            descriptors_header: c.field("DescriptorArray", "header_size")?,
+            descriptor_size: u("prop_desc_size")?,
+            descriptor_details: u("prop_desc_details")?,
+            descriptor_value: u("prop_desc_value")?,
+            kind_mask: n("prop_kind_mask")?,
+            location: (n("prop_location_mask")?, n("prop_location_shift")?),
+            location_descriptor: n("prop_location_Descriptor")?,
+            dont_enum: n("prop_attributes_DONT_ENUM")?,
+            attributes_shift: n("prop_attributes_shift")?,
+            index: (n("prop_index_mask")?, n("prop_index_shift")?),
+            representation: (
+                n("prop_representation_mask")?,
+                n("prop_representation_shift")?,
+            ),
+            representation_double: n("prop_representation_double")?,
+            dictionary_entries: u("namedictionary_prefix_start_index")?
+                + u("namedictionaryshape_prefix_size")?,
+            dictionary_entry_size: u("namedictionaryshape_entry_size")?,
+        })
+    }
 }
 
 impl Layout {
@@ -389,6 +463,7 @@ impl Layout {
                     global_proxy_type: c.instance_type("JSGlobalProxy")?,
                     map_type: c.instance_type("Map")?,
                     map_constructor: c.field("Map", "constructor_or_back_pointer")?,
+                    properties: PropertyLayout::from(c),
                 })
             })(),
             code: CodeLayout::from(c),
@@ -508,6 +583,10 @@ pub enum CodeKind {
 const READ_BUDGET: usize = 64 << 20;
 /// Longest function or script name kept, in UTF-16 units.
 const NAME_MAX: usize = 4096;
+/// Most prototypes searched, and properties read on one object, when
+/// looking for the property that holds a function.
+const MAX_PROTOTYPES: usize = 16;
+const MAX_PROPERTIES: u64 = 4096;
 /// Deepest cons-string nesting followed.
 const CONS_DEPTH: usize = 32;
 /// Largest source prefix read to count lines, in UTF-16 units.
@@ -575,6 +654,12 @@ impl<'a> Heap<'a> {
         let mut b = [0u8; 8];
         self.read(addr, &mut b)?;
         Some(u64::from_le_bytes(b))
+    }
+
+    fn u8(&mut self, addr: u64) -> Option<u8> {
+        let mut b = [0u8; 1];
+        self.read(addr, &mut b)?;
+        Some(b[0])
     }
 
     fn u16(&mut self, addr: u64) -> Option<u16> {
@@ -778,9 +863,15 @@ impl<'v, 'a> Decoder<'v, 'a> {
         let shared = self.field(function, l.function_shared)?;
         let info = self.function_info(shared)?;
         let type_name = receiver.and_then(|r| self.receiver_type(r));
+        // A method with no name of its own, as V8's stack traces name it:
+        // by the property of the receiver (or its prototypes) holding it.
+        let method = match (&type_name, &info.name, &info.inferred, receiver) {
+            (Some(_), None, None, Some(r)) => self.method_name(r, function),
+            _ => None,
+        };
         let display = call_name(
             type_name.as_deref(),
-            info.name.as_deref(),
+            info.name.as_deref().or(method.as_deref()),
             info.inferred.as_deref(),
         );
         // An interpreted or baseline frame holds its BytecodeArray.
@@ -1079,6 +1170,114 @@ impl<'v, 'a> Decoder<'v, 'a> {
         let shared = self.field(ctor, self.l().function_shared)?;
         let info = self.function_info(shared)?;
         info.name.or(info.inferred)
+    }
+
+    /// The name of the one enumerable property of `object` or its
+    /// prototypes whose value is `function` (none when there are several,
+    /// as V8 does). Properties keyed by symbols are not looked at.
+    fn method_name(&mut self, object: u64, function: u64) -> Option<String> {
+        let p = self.l().receiver.as_ref()?.properties.clone()?;
+        let mut found: Option<u64> = None;
+        let mut current = object;
+        for _ in 0..MAX_PROTOTYPES {
+            let ty = self.type_of(current)?;
+            let r = self.l().receiver.as_ref()?;
+            if ty <= r.proxy_type || self.l().js_function.contains(&ty) && current != object {
+                break;
+            }
+            for key in self.keys_holding(current, function, &p)? {
+                if found.replace(key).is_some_and(|k| k != key) {
+                    return None;
+                }
+            }
+            let map = self.field(current, self.l().map)?;
+            current = self.field(map, p.map_prototype)?;
+            if !self.is_heap(current) {
+                break;
+            }
+        }
+        self.string(found?, NAME_MAX)
+    }
+
+    /// The keys (strings) of `object`'s own enumerable data properties whose
+    /// value is `value`.
+    fn keys_holding(&mut self, object: u64, value: u64, p: &PropertyLayout) -> Option<Vec<u64>> {
+        let l = self.l();
+        let map = self.field(object, l.map)?;
+        let base = map.checked_sub(l.heap_tag)?;
+        let bits = self.heap.i32(base.checked_add(p.map_bit_field3)?)? as u32;
+        let properties = self.field(object, p.object_properties)?;
+        let mut keys = Vec::new();
+        let is_string = |d: &mut Self, k: u64| d.type_of(k).is_some_and(|t| t < l.first_nonstring);
+        if bits >> p.dictionary_shift & 1 == 1 {
+            // A name dictionary: a hash table of (key, value, details).
+            let len = self.smi_field(properties, l.array_length)?;
+            let capacity = self.smi_field(properties, l.array_data + 16)?;
+            let entries = p.dictionary_entries;
+            let size = p.dictionary_entry_size;
+            let (Ok(len), Ok(capacity)) = (u64::try_from(len), u64::try_from(capacity)) else {
+                return None;
+            };
+            if capacity > MAX_PROPERTIES || entries + capacity * size > len {
+                return None;
+            }
+            for i in 0..capacity {
+                let at = |k: u64| l.array_data + 8 * (entries + i * size + k);
+                if self.field(properties, at(1))? != value {
+                    continue;
+                }
+                let key = self.field(properties, at(0))?;
+                let details = self.smi_field(properties, at(2))?;
+                if is_string(self, key) && self.enumerable_data(details, p) {
+                    keys.push(key);
+                }
+            }
+            return Some(keys);
+        }
+        let count = u64::from((bits & p.own_descriptors.0) >> p.own_descriptors.1);
+        if count > MAX_PROPERTIES {
+            return None;
+        }
+        let descriptors = self.field(map, p.map_descriptors)?;
+        let size_words = u64::from(self.heap.u8(base.checked_add(p.map_size_words)?)?);
+        let start_words = u64::from(self.heap.u8(base.checked_add(p.map_inobject_start)?)?);
+        let inobject = size_words.saturating_sub(start_words);
+        for i in 0..count {
+            let at = |k: u64| p.descriptors_header + 8 * (i * p.descriptor_size + k);
+            let details = self.smi_field(descriptors, at(p.descriptor_details))?;
+            if !self.enumerable_data(details, p) {
+                continue;
+            }
+            let (mask, shift) = p.location;
+            let held = if (details & mask) >> shift == p.location_descriptor {
+                self.field(descriptors, at(p.descriptor_value))?
+            } else {
+                let (mask, shift) = p.representation;
+                if (details & mask) >> shift == p.representation_double {
+                    continue;
+                }
+                let (mask, shift) = p.index;
+                let index = u64::try_from((details & mask) >> shift).ok()?;
+                if index < inobject {
+                    self.field(object, 8 * (start_words + index))?
+                } else {
+                    // The property array: map, length, then the values.
+                    self.field(properties, 16 + 8 * (index - inobject))?
+                }
+            };
+            if held == value {
+                let key = self.field(descriptors, at(0))?;
+                if is_string(self, key) {
+                    keys.push(key);
+                }
+            }
+        }
+        Some(keys)
+    }
+
+    /// Whether property details are those of an enumerable data property.
+    fn enumerable_data(&self, details: i64, p: &PropertyLayout) -> bool {
+        details & p.kind_mask == 0 && (details >> p.attributes_shift) & p.dont_enum == 0
     }
 
     /// The function name, inferred name and start position in a ScopeInfo.
