@@ -481,8 +481,14 @@ fn js_names(stacks: &libproc_rs::stack::Stacks) -> Vec<String> {
 
 #[test]
 fn mutated_heap_bytes_give_unknown_frames_never_a_crash() {
+    mutated_heap(&node(), 200);
+    // node 22's loader frames go through the property search too.
+    mutated_heap(&node22(), 100);
+}
+
+fn mutated_heap(node: &Path, seeds: u64) {
     use libproc_rs::stack::{Options, collect};
-    let p = Spawn::new(node()).arg(script()).start();
+    let p = Spawn::new(node).arg(script()).start();
     wait_in_syscall(p.pid(), p.pid(), SYS_FUTEX);
     let dir = scratch();
     let path = gcore(p.pid(), dir.path());
@@ -500,7 +506,7 @@ fn mutated_heap_bytes_give_unknown_frames_never_a_crash() {
         "{clean:#?}"
     );
     let mut changed = 0;
-    for seed in 1..=60u64 {
+    for seed in 1..=seeds {
         let rate = [7, 50, 400, 3000][(seed % 4) as usize];
         let target = open(seed, rate);
         // Any outcome but a panic (which fails the test) is acceptable;
@@ -533,7 +539,7 @@ fn mutated_heap_bytes_give_unknown_frames_never_a_crash() {
     }
     // The mutations reached what npstack reads.
     assert!(
-        changed >= 15,
-        "only {changed} of 60 mutated cores read differently"
+        changed >= seeds / 4,
+        "only {changed} of {seeds} mutated cores read differently"
     );
 }
