@@ -255,9 +255,10 @@ def main():
         victim = start_server(started, cwd=work, allow_core=True)
         victim.send_signal(signal.SIGABRT)
         victim.wait()
-        core = os.path.join(work, "core")
-        if not os.path.exists(core):
+        cores = [f for f in os.listdir(work) if f.startswith("core")]
+        if not cores:
             raise SystemExit("bench: no kernel core written (set kernel.core_pattern=core)")
+        core = os.path.join(work, cores[0])
         pid = str(live.pid)
         many = start_many_mappings(work, started)
         mpid = str(many.pid)

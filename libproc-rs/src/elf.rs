@@ -119,30 +119,11 @@ impl ElfImage {
             }
         };
         // .dynsym through the GNU hash table.
-        if let Ok(dynsym) = sections.symbols(e, data, elf::SHT_DYNSYM)
-            && let Ok(Some((hash, link))) = sections.gnu_hash(e, data)
-            && link == dynsym.section()
+        if let Some(found) = names
+            .iter()
+            .find_map(|n| hashed_symbol_in(data, n).flatten())
         {
-            let versions = sections
-                .versions(e, data)
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            for name in names {
-                let found = hash.find(
-                    e,
-                    name.as_bytes(),
-                    elf::gnu_hash(name.as_bytes()),
-                    None,
-                    &dynsym,
-                    &versions,
-                );
-                if let Some((_, sym)) = found
-                    && defined(sym)
-                {
-                    return Some(make(name, sym));
-                }
-            }
+            return Some(found);
         }
         // Linear search: .dynsym without a hash table, then .symtab (a static
         // binary has only that).
@@ -182,6 +163,43 @@ impl ElfImage {
         }
         None
     }
+}
+
+/// A defined symbol of `.dynsym` by name, through the GNU hash table, in an
+/// ELF image at offset 0 of `data`: `Some(None)` when the table says it is
+/// not there, `None` when there is no table to ask.
+pub fn hashed_symbol_in<'a, R: ReadRef<'a>>(data: R, name: &str) -> Option<Option<Symbol>> {
+    use object::read::elf::Sym;
+    let h = FileHeader64::<LittleEndian>::parse(data).ok()?;
+    let e = LittleEndian;
+    let sections = h.sections(e, data).ok()?;
+    let dynsym = sections.symbols(e, data, elf::SHT_DYNSYM).ok()?;
+    let (hash, link) = sections.gnu_hash(e, data).ok()??;
+    if link != dynsym.section() {
+        return None;
+    }
+    let versions = sections
+        .versions(e, data)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let found = hash.find(
+        e,
+        name.as_bytes(),
+        elf::gnu_hash(name.as_bytes()),
+        None,
+        &dynsym,
+        &versions,
+    );
+    Some(
+        found
+            .filter(|(_, sym)| sym.st_shndx(e) != elf::SHN_UNDEF && sym.st_value(e) != 0)
+            .map(|(_, sym)| Symbol {
+                name: name.to_owned(),
+                value: sym.st_value(e),
+                size: sym.st_size(e),
+            }),
+    )
 }
 
 /// The build-id in the `PT_NOTE` segments of an ELF image that starts at
@@ -431,8 +449,8 @@ pub struct SymbolKind {
 
 /// The defined symbols whose names start with one of `prefixes`, from
 /// `.dynsym` and then `.symtab` (each name once: the first seen wins).
-/// Only the names of symbols `worth` keeps are read, one by one: reading
-/// all of node's 180,000 names would cost more than the search.
+/// Only the names of symbols `worth` keeps are read: reading all of
+/// node's 180,000 names would cost more than the search.
 pub fn symbols_with_prefix<'a, R: ReadRef<'a>>(
     data: R,
     prefixes: &[&[u8]],
@@ -449,33 +467,71 @@ pub fn symbols_with_prefix<'a, R: ReadRef<'a>>(
     };
     let mut seen = std::collections::HashSet::new();
     for kind in [elf::SHT_DYNSYM, elf::SHT_SYMTAB] {
+        use object::read::elf::SectionHeader;
         let Ok(table) = sections.symbols(e, data, kind) else {
             continue;
         };
-        for sym in table.iter() {
-            let what = SymbolKind {
-                dynamic: kind == elf::SHT_DYNSYM,
-                kind: sym.st_type(),
-                local: sym.st_bind() == elf::STB_LOCAL,
-                size: sym.st_size(e),
-            };
-            if sym.st_shndx(e) == elf::SHN_UNDEF || !worth(what) {
-                continue;
+        let Some((strtab, strtab_len)) = sections
+            .section(table.string_section())
+            .ok()
+            .and_then(|sh| sh.file_range(e))
+        else {
+            continue;
+        };
+        // The names worth reading, by their place in the string table:
+        // read in runs (node's v8dbg_ names lie together), not one by one.
+        let mut wanted: Vec<(u64, &elf::Sym64<LittleEndian>)> = table
+            .iter()
+            .filter(|sym| {
+                sym.st_shndx(e) != elf::SHN_UNDEF
+                    && worth(SymbolKind {
+                        dynamic: kind == elf::SHT_DYNSYM,
+                        kind: sym.st_type(),
+                        local: sym.st_bind() == elf::STB_LOCAL,
+                        size: sym.st_size(e),
+                    })
+            })
+            .map(|sym| (u64::from(sym.st_name(e)), sym))
+            .filter(|&(at, _)| at < strtab_len)
+            .collect();
+        wanted.sort_unstable_by_key(|&(at, _)| at);
+        let mut i = 0;
+        while i < wanted.len() {
+            // A run: names close together.
+            let first = wanted[i].0;
+            let mut j = i + 1;
+            while j < wanted.len() && wanted[j].0 - wanted[j - 1].0 < RUN_GAP {
+                j += 1;
             }
-            let Ok(name) = sym.name(e, table.strings()) else {
+            let end = (wanted[j - 1].0 + NAME_READ).min(strtab_len);
+            let run = &wanted[i..j];
+            i = j;
+            let Ok(bytes) = data.read_bytes_at(strtab + first, end - first) else {
                 continue;
             };
-            if prefixes.iter().any(|p| name.starts_with(p)) && seen.insert(name) {
-                out.push(Symbol {
-                    name: String::from_utf8_lossy(name).into_owned(),
-                    value: sym.st_value(e),
-                    size: what.size,
-                });
+            for &(at, sym) in run {
+                let tail = &bytes[(at - first) as usize..];
+                let Some(len) = tail.iter().position(|&b| b == 0) else {
+                    continue;
+                };
+                let name = &tail[..len];
+                if prefixes.iter().any(|p| name.starts_with(p)) && seen.insert(name) {
+                    out.push(Symbol {
+                        name: String::from_utf8_lossy(name).into_owned(),
+                        value: sym.st_value(e),
+                        size: sym.st_size(e),
+                    });
+                }
             }
         }
     }
     out
 }
+
+/// The longest symbol name [`symbols_with_prefix`] reads.
+const NAME_READ: u64 = 512;
+/// Names less than this far apart in a string table are read together.
+const RUN_GAP: u64 = 4096;
 
 /// `len` bytes at link-time address `vaddr`, from the `PT_LOAD` segment
 /// holding them: its file contents, and zeros past them (`.bss`, where a

@@ -213,8 +213,8 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         None => (None, None),
     };
     if live && v8.is_some() {
-        // Walking a stopped thread must not wait for a module to open.
-        modules.load_all(target);
+        // Walking a stopped thread should not wait for a module to open.
+        modules.load_common(target);
     }
     let mut cache = Caches {
         unwind: CacheX86_64::new(),

@@ -329,11 +329,20 @@ impl Modules {
         Some(dwarf.lookup(addr.wrapping_sub(*bias)))
     }
 
-    /// Open every module (before threads are stopped, so that walking a
-    /// stopped thread opens nothing).
-    pub fn load_all(&mut self, target: &dyn ProcessTarget) {
+    /// Open the modules a stopped thread's walk most likely needs before
+    /// threads are stopped: the C library (where threads wait), the dynamic
+    /// loader and the vDSO. (The V8 module is open already.) Any other is
+    /// opened when a walk first needs it.
+    pub fn load_common(&mut self, target: &dyn ProcessTarget) {
         for i in 0..self.list.len() {
-            self.load(i, target);
+            let name = self.list[i].short_name().as_encoded_bytes();
+            if self.list[i].vdso
+                || name.starts_with(b"libc.so")
+                || name.starts_with(b"libc-")
+                || name.starts_with(b"ld-linux")
+            {
+                self.load(i, target);
+            }
         }
     }
 

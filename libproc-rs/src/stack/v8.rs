@@ -3,28 +3,34 @@
 //!
 //! node exports V8's postmortem metadata: `v8dbg_*` symbols whose values
 //! are the frame layout, the object field offsets and the instance types
-//! of its V8 version. [`V8::find`] reads them from the node binary on disk.
-//! [`Decoder`] then reads a thread's JavaScript frames: for each frame the
-//! JSFunction in its fixed slot, its SharedFunctionInfo, the function's
-//! name (a String, or inside a ScopeInfo), its Script's name, and the line
-//! being executed (from the bytecode offset saved in an interpreted frame
-//! and the bytecode's source position table) or else where the function
-//! starts. On a live process this runs while the thread is stopped: the
-//! garbage collector moves objects once the thread runs again.
+//! of its V8 version. [`V8::from_image`] reads them from the node binary on
+//! disk (found by [`super::modules::Modules::v8`]). A [`Decoder`] then reads
+//! a stopped thread's V8 frames: V8's own frames by the type marker they
+//! hold; a JavaScript frame by the JSFunction in its fixed slot, its
+//! SharedFunctionInfo, the function's name (a String, or inside a
+//! ScopeInfo; else the property holding it), the receiver's type, the
+//! Script's name, and the position being executed: from the bytecode offset
+//! an interpreted frame saves, from the pc through a baseline Code's
+//! bytecode offset table, or from an optimized Code's source positions
+//! (with the functions inlined there); else where the function starts. On a
+//! live process this runs while the thread is stopped: the garbage
+//! collector moves objects once the thread runs again.
 //!
 //! Every read is checked: instance types, string lengths, bounded string
-//! nesting, bounded table sizes. What does not check out gives
-//! `<unknown JS frame>`, never a guess.
+//! nesting, bounded table sizes, names without control characters. What
+//! does not check out gives `<unknown JS frame>`, never a guess.
 //!
-//! Decoded versions: node 20 (V8 11.3) and node 22 (V8 12.4). The
-//! ScopeInfo layout is not in the metadata; [`ScopeLayout`] holds it per
-//! V8 version, told apart by the instance types the metadata gives.
+//! Decoded versions: node 20 (V8 11.3) and node 22 (V8 12.4). What the
+//! metadata does not give is these versions' layout: the ScopeInfo
+//! ([`SCOPE_V11_V12`]), and the Code fields of V8 11.3 and the Code
+//! tables' offsets of V8 12.4 ([`CodeLayout`]); each is checked by the
+//! object's type and, for a Code, by the pc falling in its instructions.
 
 use std::collections::HashMap;
 use std::ops::Range;
 
 use super::nodejs::JsName;
-use crate::elf::{Symbol, bytes_at_vaddr, symbols_with_prefix};
+use crate::elf::{Symbol, bytes_at_vaddr, hashed_symbol_in, symbols_with_prefix};
 use crate::target::Memory;
 
 /// The constants this module reads, by name without `v8dbg_`. Field
@@ -62,7 +68,8 @@ impl Constants {
         self.0.get(name).copied()
     }
 
-    /// A field offset: `class_CLASS__FIELD__TYPE` whatever the type.
+    /// A field offset: `class_CLASS__FIELD__TYPE` whatever the type (a
+    /// field listed under two types must have one offset).
     fn field(&self, class: &str, field: &str) -> Option<u64> {
         let prefix = format!("class_{class}__{field}__");
         let mut found = self
@@ -71,18 +78,27 @@ impl Constants {
             .filter(|(k, _)| k.starts_with(&prefix))
             .map(|(_, &v)| v);
         let v = found.next()?;
+        if found.any(|other| other != v) {
+            return None;
+        }
         u64::try_from(v).ok()
     }
 
     /// An instance type: `type_CLASS__TYPE_NAME`, by class, whatever the
-    /// type's name (`STRING_TYPE` became `SEQ_TWO_BYTE_STRING_TYPE`).
+    /// type's name (`STRING_TYPE` became `SEQ_TWO_BYTE_STRING_TYPE`). A
+    /// class with several types (cons strings, one- and two-byte) has none
+    /// here.
     fn instance_type(&self, class: &str) -> Option<u16> {
         let prefix = format!("type_{class}__");
-        let v = self
+        let mut found = self
             .0
             .iter()
-            .find(|(k, _)| k.starts_with(&prefix))
-            .map(|(_, &v)| v)?;
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, &v)| v);
+        let v = found.next()?;
+        if found.any(|other| other != v) {
+            return None;
+        }
         u16::try_from(v).ok()
     }
 
@@ -488,9 +504,9 @@ const BLOB_CODE: &str = "v8_Default_embedded_blob_code_";
 const BLOB_CODE_SIZE: &str = "v8_Default_embedded_blob_code_size_";
 const BYTECODE_SIZES: &str = "_ZN2v88internal11interpreter9Bytecodes14kBytecodeSizesE";
 
-/// Symbols read from the node binary: the metadata, where the embedded
-/// builtins are, and the size of each bytecode.
-pub const SYMBOL_PREFIXES: &[&[u8]] = &[b"v8dbg_", BLOB_CODE.as_bytes(), BYTECODE_SIZES.as_bytes()];
+/// Symbols searched for in the node binary: the metadata, and where the
+/// embedded builtins are. (The bytecode sizes are looked up by name.)
+pub const SYMBOL_PREFIXES: &[&[u8]] = &[b"v8dbg_", BLOB_CODE.as_bytes()];
 
 impl V8 {
     /// The V8 of an image whose symbols (from [`SYMBOL_PREFIXES`]) are
@@ -528,21 +544,48 @@ impl V8 {
     /// The V8 of an ELF image at offset 0 of `data`.
     pub fn from_image<'a, R: object::ReadRef<'a>>(data: R, bias: u64) -> Result<V8, String> {
         use object::elf::{STT_NOTYPE, STT_OBJECT};
-        // The metadata: exported data objects of 1 to 8 bytes (in .dynsym
-        // and again in .symtab: read once). The builtins' bounds: two local
-        // labels of .symtab.
-        // And the bytecode sizes: an exported table of three rows of at
-        // most 256.
-        let symbols = symbols_with_prefix(data, SYMBOL_PREFIXES, |s| match s.kind {
-            STT_OBJECT => {
-                s.dynamic
-                    && (matches!(s.size, 1 | 2 | 4 | 8) || (s.size % 3 == 0 && s.size <= 3 * 256))
+        // The metadata: exported data objects (in .dynsym, and again in
+        // .symtab: read once), 4-byte ints in node 20 and 22, else of 1 to
+        // 8 bytes. The builtins' bounds: two local labels of .symtab.
+        let search = |sizes: &[u64]| {
+            symbols_with_prefix(data, SYMBOL_PREFIXES, |s| match s.kind {
+                STT_OBJECT => sizes.contains(&s.size) && s.dynamic,
+                STT_NOTYPE => s.local && !s.dynamic && s.size == 0,
+                _ => false,
+            })
+        };
+        let mut symbols = search(&[4]);
+        if !symbols.iter().any(|s| s.name.starts_with("v8dbg_")) {
+            symbols = search(&[1, 2, 4, 8]);
+        }
+        symbols.extend(hashed_symbol_in(data, BYTECODE_SIZES).flatten());
+        // The constants lie together in .data: read them in runs, not one
+        // read each.
+        let mut spans: Vec<(u64, u64)> = symbols.iter().map(|s| (s.value, s.size.max(4))).collect();
+        spans.sort_unstable();
+        let mut runs: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut i = 0;
+        while i < spans.len() {
+            let start = spans[i].0;
+            let mut end = start.saturating_add(spans[i].1);
+            let mut j = i + 1;
+            while j < spans.len() && spans[j].0 < end.saturating_add(4096) {
+                end = end.max(spans[j].0.saturating_add(spans[j].1));
+                j += 1;
             }
-            STT_NOTYPE => s.local && !s.dynamic && s.size == 0,
-            _ => false,
-        });
+            if let Some(bytes) = bytes_at_vaddr(data, start, end - start) {
+                runs.push((start, bytes));
+            }
+            i = j;
+        }
         V8::from_symbols(&symbols, bias, |vaddr, len| {
-            bytes_at_vaddr(data, vaddr, len)
+            let (start, bytes) = runs
+                .iter()
+                .find(|(s, b)| *s <= vaddr && vaddr - s < b.len() as u64)?;
+            let at = usize::try_from(vaddr - start).ok()?;
+            bytes
+                .get(at..at.checked_add(usize::try_from(len).ok()?)?)
+                .map(<[u8]>::to_vec)
         })
     }
 
