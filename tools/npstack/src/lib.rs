@@ -281,8 +281,12 @@ fn groups(threads: &[ThreadStack]) -> Vec<Vec<&ThreadStack>> {
             first.problem == t.problem
                 && first.frames.len() == t.frames.len()
                 && first.frames.iter().zip(&t.frames).all(|(a, b)| {
-                    a.pc == b.pc
-                        || (a.symbol.is_some() && a.symbol == b.symbol && a.offset == b.offset)
+                    // JavaScript frames share the interpreter's pc: their
+                    // functions tell them apart.
+                    (a.pc == b.pc
+                        || (a.symbol.is_some() && a.symbol == b.symbol && a.offset == b.offset))
+                        && a.js == b.js
+                        && a.v8_frame == b.v8_frame
                 })
         };
         match out.iter_mut().find(|g| same(g)) {
