@@ -303,13 +303,16 @@ def main():
         cases.append(js_naming_case(js_busy.pid))
         for title, ours_argv, others in cases:
             ours = measure(ours_argv)
-            shown = " ".join(os.path.basename(a) for a in ours_argv)
+            shown = " ".join(os.path.basename(a) if a.startswith("/") else a for a in ours_argv)
             print(f"{title}\n  {'nptools: ' + shown:<44} {ours[0]:9.1f} ms {ours[1]:7.1f} MiB")
             for label, argv in others:
                 if not shutil.which(argv[0]):
                     print(f"  {label:<44} (not installed)")
                     continue
                 row(label, ours, measure(argv))
+                if "--no-heap-names" in argv:
+                    print(f"  {'naming JavaScript frames costs':<44} x{ours[0] / measure(argv)[0]:7.2f} time "
+                          f"of npstack without it")
             print()
         js_busy.kill()
         stall_bench(work)
