@@ -925,12 +925,14 @@ impl<'v, 'a> Decoder<'v, 'a> {
             CodeKind::Jit => self.code_at(function, pc),
             CodeKind::Builtin => None,
         };
+        // Compiled code that is not the function's Code (entered by
+        // on-stack replacement for a hot loop, or left since): its tier is
+        // not known, only that it is compiled.
         let tier = match (kind, bytecode, &code) {
             (CodeKind::Builtin, Some(_), _) => "interpreted",
             (CodeKind::Builtin, None, _) => return None,
             (CodeKind::Jit, _, Some(c)) => c.tier,
-            (CodeKind::Jit, Some(_), None) => "baseline",
-            (CodeKind::Jit, None, None) => "optimized",
+            (CodeKind::Jit, _, None) => "compiled",
         };
         let mut inlined = Vec::new();
         // The position being executed. An interpreted frame saves its
@@ -984,7 +986,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             line,
             column,
             at_start: line.is_some() && at_start,
-            tier: Some(tier),
+            tier: (tier != "compiled").then_some(tier),
             inlined,
         })
     }

@@ -40,7 +40,8 @@ a JavaScript stack trace names it, Type.method for a method call), the script, t
 column being executed, and the tier (interpreted, baseline, maglev, optimized): `blockHere \
 (/app/x.js:23:11) [js, interpreted]`. Functions inlined into optimized code show on lines \
 of their own above it, marked (inlined). Where only the line the function starts on is known \
-(code the function has left) the location reads `(/app/x.js:56, start)`. V8's own frames \
+(compiled code that is not the function's own: on-stack replacement, or code it has left) \
+the location reads `(/app/x.js:18, start)`, with no tier. V8's own frames \
 show what they are: <entry frame>, <exit frame>, <internal frame>, <stub frame>, ... A frame \
 in V8's code that does not decode shows <unknown JS frame>. The layout of V8's objects comes \
 from the v8dbg_* symbols node carries; node 20 and 22 are decoded. On a live process each \
