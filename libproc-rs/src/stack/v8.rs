@@ -68,20 +68,22 @@ impl Constants {
         self.0.get(name).copied()
     }
 
-    /// A field offset: `class_CLASS__FIELD__TYPE` whatever the type (a
-    /// field listed under two types must have one offset).
-    fn field(&self, class: &str, field: &str) -> Option<u64> {
-        let prefix = format!("class_{class}__{field}__");
+    /// The one value of the constants named `prefix...` (none when they
+    /// disagree).
+    fn unique(&self, prefix: &str) -> Option<i64> {
         let mut found = self
             .0
             .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| k.starts_with(prefix))
             .map(|(_, &v)| v);
         let v = found.next()?;
-        if found.any(|other| other != v) {
-            return None;
-        }
-        u64::try_from(v).ok()
+        found.all(|other| other == v).then_some(v)
+    }
+
+    /// A field offset: `class_CLASS__FIELD__TYPE` whatever the type (a
+    /// field listed under two types must have one offset).
+    fn field(&self, class: &str, field: &str) -> Option<u64> {
+        u64::try_from(self.unique(&format!("class_{class}__{field}__"))?).ok()
     }
 
     /// An instance type: `type_CLASS__TYPE_NAME`, by class, whatever the
@@ -89,17 +91,7 @@ impl Constants {
     /// class with several types (cons strings, one- and two-byte) has none
     /// here.
     fn instance_type(&self, class: &str) -> Option<u16> {
-        let prefix = format!("type_{class}__");
-        let mut found = self
-            .0
-            .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
-            .map(|(_, &v)| v);
-        let v = found.next()?;
-        if found.any(|other| other != v) {
-            return None;
-        }
-        u16::try_from(v).ok()
+        u16::try_from(self.unique(&format!("type_{class}__"))?).ok()
     }
 
     /// Frame type numbers and their labels (`EntryFrame` → `entry frame`).
