@@ -964,14 +964,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             (None, Some(s)) => (Some(s), true),
             (None, None) => (None, false),
         };
-        let (script, line, column) = match info.script {
-            Some(script) => {
-                let name = self.script(script).name.clone();
-                let lc = position.and_then(|p| self.line_column(script, p));
-                (name, lc.map(|x| x.0), lc.map(|x| x.1))
-            }
-            None => (None, None, None),
-        };
+        let (script, line, column) = self.located(info.script, position);
         Some(JsName {
             function: display,
             script,
@@ -1048,7 +1041,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
 
     /// The function's current Code, if `pc` is in its instructions.
     fn code_at(&mut self, function: u64, pc: u64) -> Option<CodeAt> {
-        let c = self.l().code.clone()?;
+        let c = self.l().code.as_ref()?;
         let code = self.field(function, c.function_code)?;
         if self.type_of(code)? != c.code_type {
             return None;
@@ -1110,7 +1103,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
         if inlining.is_none() {
             return Some((position, inlined));
         }
-        let c = self.l().code.clone()?;
+        let c = self.l().code.as_ref()?;
         let (count_at, literals_at, positions_at) = c.deopt?;
         let l = self.l();
         let data = self.field(code.code, c.deopt_data)?;
@@ -1143,14 +1136,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// script and where in it it runs.
     fn inlined_frame(&mut self, shared: u64, position: u32, tier: &'static str) -> Option<JsName> {
         let info = self.function_info(shared)?;
-        let (script, line, column) = match info.script {
-            Some(script) => {
-                let name = self.script(script).name.clone();
-                let lc = self.line_column(script, position);
-                (name, lc.map(|x| x.0), lc.map(|x| x.1))
-            }
-            None => (None, None, None),
-        };
+        let (script, line, column) = self.located(info.script, Some(position));
         Some(JsName {
             function: call_name(None, info.name.as_deref(), info.inferred.as_deref()),
             script,
@@ -1165,7 +1151,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// The bytecode a baseline code pc is in, from the Code's bytecode
     /// offset table.
     fn baseline_bytecode_offset(&mut self, code: &CodeAt, array: u64, pc: u64) -> Option<u64> {
-        let sizes = self.l().bytecode_sizes.clone()?;
+        let sizes = self.l().bytecode_sizes.as_deref()?;
         let table = self.byte_array(code.table)?;
         let l = self.l();
         let len = usize::try_from(self.smi_field(array, l.array_length)?).ok()?;
@@ -1177,7 +1163,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             .checked_sub(l.heap_tag)?
             .checked_add(l.bytecode_data)?;
         self.heap.read(base, &mut bytecodes)?;
-        baseline_offset_at(&table, &bytecodes, &sizes, pc.checked_sub(code.start)?)
+        baseline_offset_at(&table, &bytecodes, sizes, pc.checked_sub(code.start)?)
     }
 
     /// The type name V8 puts before a method's name in a stack trace: the
@@ -1185,7 +1171,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// object (not undefined, a primitive or the global proxy, as in a
     /// plain call).
     fn receiver_type(&mut self, receiver: u64) -> Option<String> {
-        let r = self.l().receiver.clone()?;
+        let r = self.l().receiver.as_ref()?;
         let ty = self.type_of(receiver)?;
         // Not an object (below the first receiver type, JSProxy), a proxy,
         // or the global proxy (a plain call's receiver).
@@ -1213,7 +1199,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// prototypes whose value is `function` (none when there are several,
     /// as V8 does). Properties keyed by symbols are not looked at.
     fn method_name(&mut self, object: u64, function: u64) -> Option<String> {
-        let p = self.l().receiver.as_ref()?.properties.clone()?;
+        let p = self.l().receiver.as_ref()?.properties.as_ref()?;
         let mut found: Option<u64> = None;
         let mut current = object;
         for _ in 0..MAX_PROTOTYPES {
@@ -1222,7 +1208,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             if ty <= r.proxy_type || self.l().js_function.contains(&ty) && current != object {
                 break;
             }
-            for key in self.keys_holding(current, function, &p)? {
+            for key in self.keys_holding(current, function, p)? {
                 if found.replace(key).is_some_and(|k| k != key) {
                     return None;
                 }
@@ -1377,6 +1363,20 @@ impl<'v, 'a> Decoder<'v, 'a> {
             );
         }
         &self.scripts[&script]
+    }
+
+    /// A script's name, and the 1-based line and column of a position in it.
+    fn located(
+        &mut self,
+        script: Option<u64>,
+        position: Option<u32>,
+    ) -> (Option<String>, Option<u32>, Option<u32>) {
+        let Some(script) = script else {
+            return (None, None, None);
+        };
+        let name = self.script(script).name.clone();
+        let lc = position.and_then(|p| self.line_column(script, p));
+        (name, lc.map(|x| x.0), lc.map(|x| x.1))
     }
 
     /// 1-based line and column of a source position in a script: from the
