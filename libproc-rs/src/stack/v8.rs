@@ -1494,6 +1494,14 @@ impl<'v, 'a> Decoder<'v, 'a> {
         usize::try_from(self.heap.i32(at)?).ok()
     }
 
+    /// Where an external string's characters are (`base`, its untagged
+    /// address): the resource's data pointer, cached right after it (not in
+    /// "uncached" external strings, which are rare: then no text).
+    fn external_chars(&mut self, base: u64) -> Option<u64> {
+        let at = base.checked_add(self.l().external_resource + 8)?;
+        self.heap.word(at).filter(|&data| data != 0)
+    }
+
     /// Where the characters of a flat one-byte string are (sequential or
     /// external, behind any thin strings): sources usually are.
     fn flat_one_byte(&mut self, mut s: u64) -> Option<u64> {
@@ -1508,8 +1516,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             if repr == l.seq_tag {
                 return base.checked_add(l.seq_chars);
             } else if repr == l.external_tag {
-                let data = self.heap.word(base.checked_add(l.external_resource + 8)?)?;
-                return (data != 0).then_some(data);
+                return self.external_chars(base);
             } else if repr == l.thin_tag {
                 s = self.field(s, l.thin_actual)?;
             } else {
@@ -1566,12 +1573,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
         if repr == l.seq_tag {
             chars(base.checked_add(l.seq_chars)?, &mut self.heap, out)
         } else if repr == l.external_tag {
-            // The resource's data pointer is cached right after it (not in
-            // "uncached" external strings, which are rare: then no text).
-            let data = self.heap.word(base.checked_add(l.external_resource + 8)?)?;
-            if data == 0 {
-                return None;
-            }
+            let data = self.external_chars(base)?;
             chars(data, &mut self.heap, out)
         } else if repr == l.cons_tag {
             let first = self.field(s, l.cons_first)?;
