@@ -306,10 +306,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         let mut frames = Vec::with_capacity(walked.len());
         let mut js = js.into_iter();
         for w in walked {
-            let (pc, lookup) = (w.pc, w.lookup());
-            // Where the code is in its module (the pc itself but in a
-            // second mapping of the code).
-            let at = pc.wrapping_sub(w.shift);
+            let (pc, lookup, at) = (w.pc, w.lookup(), w.code_address());
             let hit = symbols[next].clone();
             next += 1;
             let module_index = modules.exec_module_at(lookup);
@@ -482,11 +479,17 @@ struct Walked {
 }
 
 impl Walked {
+    /// Where the pc's code is in its module: the pc itself, but in a second
+    /// mapping of the code.
+    fn code_address(&self) -> u64 {
+        self.pc.wrapping_sub(self.shift)
+    }
+
     /// The address to look the frame up by: a return address points after
     /// the call, possibly into the next function, so callers are looked up
     /// one byte back.
     fn lookup(&self) -> u64 {
-        let at = self.pc.wrapping_sub(self.shift);
+        let at = self.code_address();
         if self.exact { at } else { at.wrapping_sub(1) }
     }
 }

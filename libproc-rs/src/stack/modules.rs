@@ -180,11 +180,10 @@ impl Modules {
             .into_iter()
             .filter(|(_, maps)| maps.iter().any(|m| m.perms.exec))
             .map(|(path, maps)| {
-                // A loaded file's mappings keep address - offset within
-                // its size of each other; an executable mapping far from
-                // them maps its code a second time.
-                // The mapping of the file's start (its ELF header) is
-                // part of the load.
+                // A loaded file's mappings keep address - offset close to
+                // that of the mapping of its start (its ELF header); an
+                // executable mapping far from it maps its code a second
+                // time.
                 let head = maps.iter().find(|m| m.offset == 0).unwrap_or(&maps[0]);
                 let first = head.start.wrapping_sub(head.offset);
                 let (near, far): (Vec<&Mapping>, Vec<&Mapping>) = maps
