@@ -495,21 +495,13 @@ pub fn symbols_with_prefix<'a, R: ReadRef<'a>>(
             .filter(|&(at, _)| at < strtab_len)
             .collect();
         wanted.sort_unstable_by_key(|&(at, _)| at);
-        let mut i = 0;
-        while i < wanted.len() {
-            // A run: names close together.
-            let first = wanted[i].0;
-            let mut j = i + 1;
-            while j < wanted.len() && wanted[j].0 - wanted[j - 1].0 < RUN_GAP {
-                j += 1;
-            }
-            let end = (wanted[j - 1].0 + NAME_READ).min(strtab_len);
-            let run = &wanted[i..j];
-            i = j;
+        let spans: Vec<(u64, u64)> = wanted.iter().map(|&(at, _)| (at, NAME_READ)).collect();
+        for (run, first, end) in runs(&spans) {
+            let end = end.min(strtab_len);
             let Ok(bytes) = data.read_bytes_at(strtab + first, end - first) else {
                 continue;
             };
-            for &(at, sym) in run {
+            for &(at, sym) in &wanted[run] {
                 let tail = &bytes[(at - first) as usize..];
                 let Some(len) = tail.iter().position(|&b| b == 0) else {
                     continue;
@@ -530,8 +522,28 @@ pub fn symbols_with_prefix<'a, R: ReadRef<'a>>(
 
 /// The longest symbol name [`symbols_with_prefix`] reads.
 const NAME_READ: u64 = 512;
-/// Names less than this far apart in a string table are read together.
+/// Spans less than this far apart are read together.
 const RUN_GAP: u64 = 4096;
+
+/// Spans (start, length), sorted by start, grouped into runs to read in
+/// one piece each: spans less than [`RUN_GAP`] apart share a run. Each run
+/// is the range of its spans' indices and the bytes it covers.
+pub fn runs(spans: &[(u64, u64)]) -> Vec<(std::ops::Range<usize>, u64, u64)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < spans.len() {
+        let start = spans[i].0;
+        let mut end = start.saturating_add(spans[i].1);
+        let mut j = i + 1;
+        while j < spans.len() && spans[j].0 < end.saturating_add(RUN_GAP) {
+            end = end.max(spans[j].0.saturating_add(spans[j].1));
+            j += 1;
+        }
+        out.push((i..j, start, end));
+        i = j;
+    }
+    out
+}
 
 /// `len` bytes at link-time address `vaddr`, from the `PT_LOAD` segment
 /// holding them: its file contents, and zeros past them (`.bss`, where a
@@ -552,4 +564,27 @@ pub fn bytes_at_vaddr<'a, R: ReadRef<'a>>(data: R, vaddr: u64, len: u64) -> Opti
         out[..bytes.len()].copy_from_slice(bytes);
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_close_together_are_read_in_one_run() {
+        // Two spans 100 bytes apart, one far away, one inside the first.
+        let spans = [(0, 8), (100, 8), (10, 2), (100_000, 4)];
+        let mut sorted = spans.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(
+            runs(&sorted),
+            vec![(0..3, 0, 108), (3..4, 100_000, 100_004)]
+        );
+        assert_eq!(runs(&[]), vec![]);
+        // A span at the end of the address space does not overflow.
+        assert_eq!(
+            runs(&[(u64::MAX - 1, 8)]),
+            vec![(0..1, u64::MAX - 1, u64::MAX)]
+        );
+    }
 }

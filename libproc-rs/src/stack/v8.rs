@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::nodejs::JsName;
-use crate::elf::{Symbol, bytes_at_vaddr, hashed_symbol_in, symbols_with_prefix};
+use crate::elf::{Symbol, bytes_at_vaddr, hashed_symbol_in, runs, symbols_with_prefix};
 use crate::target::Memory;
 
 /// The constants this module reads, by name without `v8dbg_`. Field
@@ -555,21 +555,10 @@ impl V8 {
         // read each.
         let mut spans: Vec<(u64, u64)> = symbols.iter().map(|s| (s.value, s.size.max(4))).collect();
         spans.sort_unstable();
-        let mut runs: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut i = 0;
-        while i < spans.len() {
-            let start = spans[i].0;
-            let mut end = start.saturating_add(spans[i].1);
-            let mut j = i + 1;
-            while j < spans.len() && spans[j].0 < end.saturating_add(4096) {
-                end = end.max(spans[j].0.saturating_add(spans[j].1));
-                j += 1;
-            }
-            if let Some(bytes) = bytes_at_vaddr(data, start, end - start) {
-                runs.push((start, bytes));
-            }
-            i = j;
-        }
+        let runs: Vec<(u64, Vec<u8>)> = runs(&spans)
+            .into_iter()
+            .filter_map(|(_, start, end)| Some((start, bytes_at_vaddr(data, start, end - start)?)))
+            .collect();
         V8::from_symbols(&symbols, bias, |vaddr, len| {
             let (start, bytes) = runs
                 .iter()
