@@ -119,20 +119,16 @@ pub fn js_name(name: &str) -> Option<JsName> {
     } else {
         function.to_owned()
     };
-    // `script:line:column`, where the function starts.
-    let mut parts = location.map(|l| l.rsplitn(3, ':'));
-    let column = parts.as_mut().and_then(|p| p.next());
-    let line = parts.as_mut().and_then(|p| p.next());
-    let (script, line, column) = match (location, line, column) {
-        (Some(_), Some(line), Some(col)) => match (line.parse().ok(), col.parse().ok()) {
-            (Some(line), Some(col)) => (
-                parts.and_then(|mut p| p.next()).map(str::to_owned),
-                Some(line),
-                Some(col),
-            ),
-            _ => (location.map(str::to_owned), None, None),
-        },
-        _ => (location.map(str::to_owned), None, None),
+    // `script:line:column`, where the function starts; else kept whole.
+    let parsed = location.and_then(|loc| {
+        let mut parts = loc.rsplitn(3, ':');
+        let column = parts.next()?.parse().ok()?;
+        let line = parts.next()?.parse().ok()?;
+        Some((parts.next().map(str::to_owned), line, column))
+    });
+    let (script, line, column) = match parsed {
+        Some((script, line, column)) => (script, Some(line), Some(column)),
+        None => (location.map(str::to_owned), None, None),
     };
     Some(JsName {
         function,

@@ -185,14 +185,13 @@ fn write_name_and_role(
 /// line the function starts on is known.
 fn js_location(js: &JsName) -> Option<String> {
     let script = js.script.as_deref().map(|s| escape_bytes(s.as_bytes()));
-    let mut text = match (script, js.line) {
-        (Some(s), Some(l)) if !js.at_start && js.column.is_some() => {
-            format!("{s}:{l}:{}", js.column.unwrap_or(0))
-        }
-        (Some(s), Some(l)) => format!("{s}:{l}"),
-        (Some(s), None) => s.into_owned(),
-        (None, Some(l)) => format!("line {l}"),
-        (None, None) => return None,
+    let column = js.column.filter(|_| !js.at_start);
+    let mut text = match (script, js.line, column) {
+        (Some(s), Some(l), Some(c)) => format!("{s}:{l}:{c}"),
+        (Some(s), Some(l), None) => format!("{s}:{l}"),
+        (Some(s), None, _) => s.into_owned(),
+        (None, Some(l), _) => format!("line {l}"),
+        (None, None, _) => return None,
     };
     if js.at_start {
         text.push_str(", start");
