@@ -910,10 +910,10 @@ impl<'v, 'a> Decoder<'v, 'a> {
         // on-stack replacement for a hot loop, or left since): its tier is
         // not known, only that it is compiled.
         let tier = match (kind, bytecode, &code) {
-            (CodeKind::Builtin, Some(_), _) => "interpreted",
+            (CodeKind::Builtin, Some(_), _) => Some("interpreted"),
             (CodeKind::Builtin, None, _) => return None,
-            (CodeKind::Jit, _, Some(c)) => c.tier,
-            (CodeKind::Jit, _, None) => "compiled",
+            (CodeKind::Jit, _, Some(c)) => Some(c.tier),
+            (CodeKind::Jit, _, None) => None,
         };
         let mut inlined = Vec::new();
         // The position being executed. An interpreted frame saves its
@@ -922,23 +922,23 @@ impl<'v, 'a> Decoder<'v, 'a> {
         // map their pc to a source position. A return address is looked up
         // one byte back, in the call.
         let executing = match (tier, bytecode, &code) {
-            ("interpreted", Some(array), _) => offset
+            (Some("interpreted"), Some(array), _) => offset
                 .and_then(smi)
                 .and_then(|raw| {
                     let header = (l.bytecode_data - l.heap_tag) as i64;
                     u64::try_from(raw - header).ok()
                 })
                 .and_then(|offset| self.bytecode_position(array, offset)),
-            ("baseline", Some(array), Some(c)) => self
+            (Some("baseline"), Some(array), Some(c)) => self
                 .baseline_bytecode_offset(c, array, pc)
                 .and_then(|offset| self.bytecode_position(array, offset)),
-            ("maglev" | "optimized", _, Some(c)) => {
+            (Some(compiled @ ("maglev" | "optimized")), _, Some(c)) => {
                 let at = pc - c.start - u64::from(!exact && pc > c.start);
                 match self.code_positions(c, at) {
                     Some((outer, calls)) => {
                         inlined = calls
                             .into_iter()
-                            .map(|(sfi, p)| self.inlined_frame(sfi, p, tier))
+                            .map(|(sfi, p)| self.inlined_frame(sfi, p, compiled))
                             .collect::<Option<Vec<_>>>()
                             .unwrap_or_default();
                         Some(outer)
@@ -960,7 +960,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             line,
             column,
             at_start: line.is_some() && at_start,
-            tier: (tier != "compiled").then_some(tier),
+            tier,
             inlined,
         })
     }
