@@ -23,7 +23,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
-use crate::target::{Mapping, ProcessTarget, Registers, Thread};
+use crate::target::{Mapping, MemoryExt, ProcessTarget, Registers, Thread};
 
 /// How many bytes of stack above the stack pointer are copied while a live
 /// thread is stopped. Deeper frames (callers that do not run while the
@@ -56,6 +56,14 @@ impl Captured {
         let off = usize::try_from(addr.checked_sub(*start)?).ok()?;
         let b = bytes.get(off..off.checked_add(8)?)?;
         Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+
+    /// A word of stack: from the window, else from the target's memory.
+    pub fn stack_word(&self, target: &dyn ProcessTarget, addr: u64) -> Result<u64> {
+        match self.window_word(addr) {
+            Some(w) => Ok(w),
+            None => target.read_u64(addr),
+        }
     }
 }
 

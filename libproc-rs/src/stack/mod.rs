@@ -511,10 +511,7 @@ fn walk(
     };
     let mut missing_stack = None;
     let mut read_stack = |addr: u64| -> std::result::Result<u64, ()> {
-        if let Some(w) = cap.window_word(addr) {
-            return Ok(w);
-        }
-        target.read_u64(addr).map_err(|e| {
+        cap.stack_word(target, addr).map_err(|e| {
             missing_stack.get_or_insert(e.to_string());
         })
     };
@@ -629,7 +626,7 @@ fn name_js_frames(
     walked: &[Walked],
 ) -> Vec<Option<JsFrame>> {
     let mut decoder = Decoder::new(v8, target);
-    let mut word = |a: u64| cap.window_word(a).or_else(|| target.read_u64(a).ok());
+    let mut word = |a: u64| cap.stack_word(target, a).ok();
     let mut last_fp = None;
     walked
         .iter()
