@@ -674,28 +674,27 @@ impl<'a> Heap<'a> {
         Some(())
     }
 
-    fn word(&mut self, addr: u64) -> Option<u64> {
-        let mut b = [0u8; 8];
+    /// `N` bytes at `addr`, for the little-endian integers below.
+    fn array<const N: usize>(&mut self, addr: u64) -> Option<[u8; N]> {
+        let mut b = [0u8; N];
         self.read(addr, &mut b)?;
-        Some(u64::from_le_bytes(b))
+        Some(b)
+    }
+
+    fn word(&mut self, addr: u64) -> Option<u64> {
+        self.array(addr).map(u64::from_le_bytes)
     }
 
     fn u8(&mut self, addr: u64) -> Option<u8> {
-        let mut b = [0u8; 1];
-        self.read(addr, &mut b)?;
-        Some(b[0])
+        self.array(addr).map(u8::from_le_bytes)
     }
 
     fn u16(&mut self, addr: u64) -> Option<u16> {
-        let mut b = [0u8; 2];
-        self.read(addr, &mut b)?;
-        Some(u16::from_le_bytes(b))
+        self.array(addr).map(u16::from_le_bytes)
     }
 
     fn i32(&mut self, addr: u64) -> Option<i32> {
-        let mut b = [0u8; 4];
-        self.read(addr, &mut b)?;
-        Some(i32::from_le_bytes(b))
+        self.array(addr).map(i32::from_le_bytes)
     }
 }
 
