@@ -13,18 +13,24 @@ FUZZ_SECONDS ?= 60
 
 export NPTOOLS_BIN_DIR := $(BIN)
 
-.PHONY: all build node22 test lint man install demo bench fuzz clean
+.PHONY: all build nodes packages test lint man install demo bench fuzz clean
 
 all: build
 
 build:
 	$(CARGO) build --release $(addprefix -p ,$(TOOLS))
 
-# node 22: the second Node.js major npstack's V8 frame tests run against.
-node22:
-	tests/fetch-node22.sh $(CARGO_TARGET_DIR)/node22
+# The official node build of every release line npstack's V8 frame tests
+# run against (20, 22, 24, 25, 26), pinned by sha512, into target/node/MAJOR.
+nodes:
+	tests/fetch-node.sh $(CARGO_TARGET_DIR)/node
 
-test: build node22
+# Real npm packages (pinned by their lockfile's integrity) that the
+# debugger comparison runs hot, into target/npm.
+packages:
+	tests/fetch-packages.sh $(CARGO_TARGET_DIR)/npm
+
+test: build nodes packages
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 lint:

@@ -580,3 +580,24 @@ pub fn node_eval(setup: &str) -> Spawn {
         .arg(script.trim_start())
         .env("PATH", "/usr/bin:/bin")
 }
+
+/// The node release lines the V8 frame tests run on, newest last: the
+/// official builds `make nodes` fetches (tests/fetch-node.sh pins them).
+pub const NODE_MAJORS: &[u32] = &[20, 22, 24, 25, 26];
+
+/// The official node build of release line `major`, fetched by `make nodes`
+/// (part of `make test`) into `target/node/MAJOR`; fails loudly when it is
+/// not there.
+pub fn fetched_node(major: u32) -> PathBuf {
+    let p = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+        .join(format!("node/{major}/bin/node"));
+    assert!(
+        p.is_file(),
+        "node {major} is not at {}: run `make nodes` (make test does), which fetches \
+         it from the npm registry",
+        p.display()
+    );
+    p
+}

@@ -118,17 +118,29 @@ fn words(camel: &str) -> String {
     out
 }
 
-/// The ScopeInfo layout of one V8 version: bit positions in its flags
-/// word. The fields after the three header Smis (flags, parameter count,
-/// context local count) are, in order: context local names (inline when
-/// fewer than `max_inlined_locals`, else one hash table), context local
-/// infos, [saved class variable info], [function variable name, slot],
-/// [inferred name], [start, end position], then fields not read here.
+/// The ScopeInfo layout of one V8 version: where its header's counts are
+/// and bit positions in its flags word. After the header come, in order:
+/// [module variable count], context local names (inline when fewer than
+/// `max_inlined_locals`, else one hash table), context local infos, [saved
+/// class variable info], [function variable name, slot], [inferred name],
+/// [start, end position: before V8 12.9], then fields not read here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ScopeLayout {
+    /// The flags are a raw u32 (V8 12.9 on), not a Smi.
+    raw_flags: bool,
+    /// Index of the first variable-length slot (after the map): V8's
+    /// `scopeinfo_idx_first_vars`.
+    first_vars: u64,
+    /// Start and end position are header slots 3 and 4 (V8 12.9 on), not
+    /// after the names.
+    positions_in_header: bool,
     scope_type_mask: u64,
-    /// Scope types with position info: eval, function, module, script.
+    /// Scope types with position info after the names: eval, function,
+    /// module, script.
     positioned: &'static [u64],
+    /// The module scope type, whose ScopeInfo counts its module variables
+    /// before the local names (V8 12.9 on).
+    module_scope: Option<u64>,
     has_saved_class_variable: u64,
     function_variable_shift: u64,
     has_inferred_function_name: u64,
@@ -137,18 +149,66 @@ struct ScopeLayout {
 }
 
 /// V8 11.3 (node 20) and V8 12.4 (node 22): the same flag bits.
-/// (V8 12.9 moved the positions into the header: not decoded.)
 const SCOPE_V11_V12: ScopeLayout = ScopeLayout {
+    raw_flags: false,
+    first_vars: 3,
+    positions_in_header: false,
     scope_type_mask: 0xf,
     // ScopeType: class 0, eval 1, function 2, module 3, script 4, catch 5,
     // block 6, with 7, shadow realm 8.
     positioned: &[1, 2, 3, 4],
+    module_scope: None,
     has_saved_class_variable: 1 << 10,
     function_variable_shift: 12,
     has_inferred_function_name: 1 << 14,
     is_empty: 1 << 29,
     max_inlined_locals: 75,
 };
+
+/// V8 13.6 (node 24) to 14.6 (node 26): flags a u32 (and 4 bytes of
+/// padding), positions in the header (`scopeinfo_idx_first_vars` 5), scope
+/// types renumbered (script 0, REPL 1, class 2, eval 3, function 4, module
+/// 5), the empty flag one bit lower.
+const SCOPE_V13: ScopeLayout = ScopeLayout {
+    raw_flags: true,
+    first_vars: 5,
+    positions_in_header: true,
+    scope_type_mask: 0xf,
+    positioned: &[],
+    module_scope: Some(5),
+    has_saved_class_variable: 1 << 10,
+    function_variable_shift: 12,
+    has_inferred_function_name: 1 << 14,
+    is_empty: 1 << 28,
+    max_inlined_locals: 75,
+};
+
+impl ScopeLayout {
+    /// The layout the metadata's ScopeInfo indices imply.
+    fn from(c: &Constants) -> Result<ScopeLayout, String> {
+        let index = |name: &str| c.get(&format!("scopeinfo_idx_{name}"));
+        match (
+            index("nparams"),
+            index("ncontextlocals"),
+            index("first_vars"),
+        ) {
+            (Some(1), Some(2), Some(3)) => Ok(SCOPE_V11_V12),
+            (Some(1), Some(2), Some(5)) => Ok(SCOPE_V13),
+            (p, l, f) => Err(format!(
+                "ScopeInfo layout not recognised (scopeinfo_idx_nparams {}, \
+                 ncontextlocals {}, first_vars {})",
+                shown(p),
+                shown(l),
+                shown(f)
+            )),
+        }
+    }
+}
+
+/// A constant's value for a message, `missing` when there is none.
+fn shown(v: Option<i64>) -> String {
+    v.map_or_else(|| "missing".to_owned(), |v| v.to_string())
+}
 
 /// Where the metadata and the heap layout it implies are: every offset is
 /// from the untagged object start.
@@ -175,7 +235,8 @@ struct Layout {
     function_shared: u64,
     sfi_name: u64,
     sfi_script: u64,
-    sfi_function_data: Option<u64>,
+    /// Where the function's data may be (see [`Layout::from`]).
+    sfi_function_data: Vec<u64>,
     script_name: u64,
     script_source: u64,
     script_line_ends: Option<u64>,
@@ -220,7 +281,13 @@ struct Layout {
 /// for maglev and optimized code, bytecode offsets for baseline code).
 #[derive(Debug, Clone)]
 struct CodeLayout {
-    function_code: u64,
+    /// Where a JSFunction keeps its Code: gone in V8 13 (a dispatch
+    /// handle there instead).
+    function_code: Option<u64>,
+    /// A Code's instruction stream field and the InstructionStream type
+    /// (V8 12 on): a pc's Code is found from the stream's header before
+    /// its instructions (see [`Decoder::code_of_pc`]).
+    instruction_stream: Option<(u64, u16)>,
     code_type: u16,
     instruction_start: u64,
     instruction_size: u64,
@@ -247,7 +314,7 @@ impl CodeLayout {
         let (function_code, instruction_start, instruction_size, flags, table, deopt_data) = if v12
         {
             (
-                c.field("JSFunction", "code")?,
+                c.field("JSFunction", "code"),
                 c.field("Code", "instruction_start")?,
                 c.field("Code", "instruction_size")?,
                 c.field("Code", "flags")?,
@@ -256,7 +323,7 @@ impl CodeLayout {
             )
         } else {
             (
-                48,
+                Some(48),
                 40,
                 56,
                 48,
@@ -272,8 +339,15 @@ impl CodeLayout {
                 index("DeoptimizationDataInliningPositionsIndex")?,
             ))
         })();
+        let instruction_stream = c
+            .field("Code", "instruction_stream")
+            .zip(c.instance_type("InstructionStream"));
+        if function_code.is_none() && instruction_stream.is_none() {
+            return None;
+        }
         Some(CodeLayout {
             function_code,
+            instruction_stream,
             code_type: c.instance_type("Code")?,
             instruction_start,
             instruction_size,
@@ -374,17 +448,18 @@ impl PropertyLayout {
 
 impl Layout {
     fn from(c: &Constants) -> Result<Layout, String> {
-        let need = |name: &str| c.get(name).ok_or_else(|| format!("v8dbg_{name}"));
+        let lacks = |what: String| format!("its V8 metadata lacks {what}");
+        let need = |name: &str| c.get(name).ok_or_else(|| lacks(format!("v8dbg_{name}")));
         let field = |class: &str, f: &str| {
             c.field(class, f)
-                .ok_or_else(|| format!("v8dbg_class_{class}__{f}"))
+                .ok_or_else(|| lacks(format!("v8dbg_class_{class}__{f}")))
         };
         let ty = |class: &str| {
             c.instance_type(class)
-                .ok_or_else(|| format!("v8dbg_type_{class}"))
+                .ok_or_else(|| lacks(format!("v8dbg_type_{class}")))
         };
         let small = |name: &str| -> Result<u16, String> {
-            u16::try_from(need(name)? & 0xffff).map_err(|_| format!("v8dbg_{name}"))
+            u16::try_from(need(name)? & 0xffff).map_err(|_| lacks(format!("v8dbg_{name}")))
         };
         let js_function = ty("JSFunction")?;
         // V8 12 gives the range of function types; V8 11 only the first,
@@ -403,6 +478,19 @@ impl Layout {
                 .filter(|(k, _)| k.starts_with("type_UncompiledData"))
                 .filter_map(|(_, &v)| u16::try_from(v).ok())
                 .collect();
+        let sfi_name = field("SharedFunctionInfo", "name_or_scope_info")?;
+        // The function's data (UncompiledData until it is compiled): named
+        // in V8 11's metadata; since, the untagged field before the name
+        // (V8 12), or the one before that (V8 13 keeps trusted data first,
+        // then untrusted): each candidate is taken only where its object
+        // has an UncompiledData type.
+        let sfi_function_data = match field("SharedFunctionInfo", "function_data") {
+            Ok(off) => vec![off],
+            Err(_) => [8, 16]
+                .into_iter()
+                .filter_map(|back| sfi_name.checked_sub(back).filter(|&o| o >= 8))
+                .collect(),
+        };
         let sfi_script = field("SharedFunctionInfo", "script_or_debug_info")
             .or_else(|_| field("SharedFunctionInfo", "script"))
             .or_else(|_| field("SharedFunctionInfo", "raw_script"))?;
@@ -428,9 +516,9 @@ impl Layout {
             fixed_array_type: ty("FixedArray")?,
             uncompiled_types,
             function_shared: field("JSFunction", "shared")?,
-            sfi_name: field("SharedFunctionInfo", "name_or_scope_info")?,
+            sfi_name,
             sfi_script,
-            sfi_function_data: field("SharedFunctionInfo", "function_data").ok(),
+            sfi_function_data,
             script_name: field("Script", "name")?,
             script_source: field("Script", "source")?,
             script_line_ends: field("Script", "line_ends").ok(),
@@ -463,7 +551,7 @@ impl Layout {
             bytecode_data,
             uncompiled_inferred_name: field("UncompiledData", "inferred_name").ok(),
             uncompiled_start: field("UncompiledData", "start_position").ok(),
-            scope: SCOPE_V11_V12,
+            scope: ScopeLayout::from(c)?,
             receiver: (|| {
                 Some(ReceiverLayout {
                     fp_receiver: c.get("off_fp_args")?,
@@ -513,8 +601,7 @@ impl V8 {
         if constants.0.is_empty() {
             return Err("it has no V8 postmortem metadata (v8dbg_* symbols)".into());
         }
-        let mut layout =
-            Layout::from(&constants).map_err(|m| format!("its V8 metadata lacks {m}"))?;
+        let mut layout = Layout::from(&constants)?;
         let by_name = |n: &str| symbols.iter().find(|s| s.name == n);
         layout.bytecode_sizes = by_name(BYTECODE_SIZES)
             .filter(|s| s.size % 3 == 0 && s.size <= 3 * 256)
@@ -550,7 +637,21 @@ impl V8 {
         if !symbols.iter().any(|s| s.name.starts_with("v8dbg_")) {
             symbols = search(&[1, 2, 4, 8]);
         }
-        symbols.extend(hashed_symbol_in(data, BYTECODE_SIZES).flatten());
+        // The bytecode sizes: exported to node 22; since node 24 in
+        // `.symtab` only, among the few data objects of their size.
+        match hashed_symbol_in(data, BYTECODE_SIZES).flatten() {
+            Some(s) => symbols.push(s),
+            None => symbols.extend(symbols_with_prefix(
+                data,
+                &[BYTECODE_SIZES.as_bytes()],
+                |s| {
+                    s.kind == STT_OBJECT
+                        && !s.dynamic
+                        && s.size % 3 == 0
+                        && (3 * 128..=3 * 256).contains(&s.size)
+                },
+            )),
+        }
         // The constants lie together in .data: read them in runs, not one
         // read each.
         let mut spans: Vec<(u64, u64)> = symbols.iter().map(|s| (s.value, s.size.max(4))).collect();
@@ -618,6 +719,12 @@ const SOURCE_MAX: usize = 64 << 20;
 /// Most entries of a line-ends array or position table read.
 const TABLE_MAX: usize = 16 << 20;
 const PAGE: u64 = 4096;
+/// Compiled code's instructions start 64-byte aligned, 32 bytes after
+/// the start of their InstructionStream.
+const CODE_ALIGNMENT: u64 = 64;
+const ISTREAM_HEADER: u64 = 32;
+/// Farthest searched back from a pc for its code's start: 1 MiB.
+const MAX_CODE_STEPS: usize = 1 << 14;
 
 /// Reads of the heap for one stopped thread, a page at a time, each page
 /// read once. Nothing is kept after the thread runs again.
@@ -752,6 +859,10 @@ pub(crate) struct Decoder<'v, 'a> {
     functions: HashMap<u64, Option<FunctionInfo>>,
     scripts: HashMap<u64, ScriptInfo>,
     positions: HashMap<(u64, u64), Option<u32>>,
+    /// Compiled code found from pcs: (start, end, Code).
+    codes: Vec<(u64, u64, u64)>,
+    /// The InstructionStream map, once seen.
+    stream_map: Option<u64>,
 }
 
 impl<'v, 'a> Decoder<'v, 'a> {
@@ -763,6 +874,8 @@ impl<'v, 'a> Decoder<'v, 'a> {
             functions: HashMap::new(),
             scripts: HashMap::new(),
             positions: HashMap::new(),
+            codes: Vec::new(),
+            stream_map: None,
         }
     }
 
@@ -787,13 +900,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             return None;
         }
         let map = self.field(obj, self.l().map)?;
-        if !self.is_heap(map) {
-            return None;
-        }
-        let at = map
-            .checked_sub(self.l().heap_tag)?
-            .checked_add(self.l().instance_type)?;
-        self.heap.u16(at)
+        self.map_type(map)
     }
 
     /// A Smi field's value (x86_64 without pointer compression: the upper
@@ -995,12 +1102,19 @@ impl<'v, 'a> Decoder<'v, 'a> {
         }
         // A function not compiled yet keeps its inferred name and start in
         // its UncompiledData.
-        if let (Some(off), true) = (l.sfi_function_data, inferred.is_none() || start.is_none()) {
-            let data = self.field(shared, off)?;
-            if self
-                .type_of(data)
-                .is_some_and(|t| l.uncompiled_types.contains(&t))
-            {
+        if inferred.is_none() || start.is_none() {
+            let mut uncompiled = None;
+            for &off in &l.sfi_function_data {
+                let data = self.field(shared, off)?;
+                if self
+                    .type_of(data)
+                    .is_some_and(|t| l.uncompiled_types.contains(&t))
+                {
+                    uncompiled = Some(data);
+                    break;
+                }
+            }
+            if let Some(data) = uncompiled {
                 if inferred.is_none()
                     && let Some(o) = l.uncompiled_inferred_name
                     && let Some(n) = self.field(data, o)
@@ -1027,10 +1141,22 @@ impl<'v, 'a> Decoder<'v, 'a> {
         })
     }
 
-    /// The function's current Code, if `pc` is in its instructions.
+    /// The compiled code `pc` is in: found from the pc itself where the
+    /// layout allows (see [`Decoder::code_of_pc`]), else the function's
+    /// current Code if `pc` is in it.
     fn code_at(&mut self, function: u64, pc: u64) -> Option<CodeAt> {
         let c = self.l().code.as_ref()?;
-        let code = self.field(function, c.function_code)?;
+        let code = match (c.instruction_stream, c.function_code) {
+            (Some(_), _) => self.code_of_pc(pc)?,
+            (None, Some(off)) => self.field(function, off)?,
+            (None, None) => return None,
+        };
+        self.code_info(code, pc)
+    }
+
+    /// A Code object's kind and table, if `pc` is in its instructions.
+    fn code_info(&mut self, code: u64, pc: u64) -> Option<CodeAt> {
+        let c = self.l().code.as_ref()?;
         if self.type_of(code)? != c.code_type {
             return None;
         }
@@ -1054,6 +1180,62 @@ impl<'v, 'a> Decoder<'v, 'a> {
             tier,
             table: self.field(code, c.table)?,
         })
+    }
+
+    /// The Code whose instructions hold `pc`, from the pc alone: compiled
+    /// code lies in an InstructionStream, a 32-byte header (its map, then
+    /// its Code) right before instructions that start 64-byte aligned.
+    /// Stepping back from the pc, the first start whose header has the
+    /// InstructionStream map and a Code pointing back at that stream, and
+    /// whose instructions hold the pc, is it. This needs neither the
+    /// function (its Code may since have changed: on-stack replacement,
+    /// deoptimization) nor V8's dispatch table.
+    fn code_of_pc(&mut self, pc: u64) -> Option<u64> {
+        if let Some(&(_, _, code)) = self
+            .codes
+            .iter()
+            .find(|(start, end, _)| (*start..*end).contains(&pc))
+        {
+            return Some(code);
+        }
+        let c = self.l().code.as_ref()?;
+        let (stream_field, stream_type) = c.instruction_stream?;
+        let tag = self.l().heap_tag;
+        let mut start = pc & !(CODE_ALIGNMENT - 1);
+        for _ in 0..MAX_CODE_STEPS {
+            let header = start.checked_sub(ISTREAM_HEADER)?;
+            // An unreadable word: no code starts below the gap.
+            let map = self.heap.word(header)?;
+            let is_stream = match self.stream_map {
+                Some(known) => map == known,
+                None => self.map_type(map) == Some(stream_type),
+            };
+            if is_stream
+                && let Some(code) = self.heap.word(header + 8)
+                && self.field(code, stream_field) == Some(header + tag)
+                && let Some(at) = self.code_info(code, pc)
+                && at.start == start
+            {
+                self.stream_map = Some(map);
+                let size = self.heap.i32(code - tag + c.instruction_size)?;
+                let end = start.checked_add(u64::try_from(size).ok()?)?;
+                self.codes.push((start, end, code));
+                return Some(code);
+            }
+            start = start.checked_sub(CODE_ALIGNMENT)?;
+        }
+        None
+    }
+
+    /// The instance type a map (tagged) gives its objects.
+    fn map_type(&mut self, map: u64) -> Option<u16> {
+        if !self.is_heap(map) {
+            return None;
+        }
+        let at = map
+            .checked_sub(self.l().heap_tag)?
+            .checked_add(self.l().instance_type)?;
+        self.heap.u16(at)
     }
 
     /// A byte array's bytes (ByteArray or TrustedByteArray), bounded.
@@ -1296,7 +1478,12 @@ impl<'v, 'a> Decoder<'v, 'a> {
         let s = self.l().scope;
         // Tagged slots after the map, by index.
         let at = |i: u64| 8 + 8 * i;
-        let flags = self.smi_field(scope, at(0))? as u64;
+        let flags = if s.raw_flags {
+            // A u32, then 4 bytes of padding.
+            self.field(scope, at(0))? & 0xffff_ffff
+        } else {
+            self.smi_field(scope, at(0))? as u64
+        };
         let count = u64::try_from(self.smi_field(scope, at(2))?).ok()?;
         if count > 1 << 20 {
             return None;
@@ -1305,14 +1492,17 @@ impl<'v, 'a> Decoder<'v, 'a> {
         if flags & s.is_empty != 0 {
             return Some(names);
         }
-        let mut next = 3u64;
+        let scope_type = flags & s.scope_type_mask;
+        let mut next = s.first_vars;
+        if s.module_scope == Some(scope_type) {
+            next += 1;
+        }
         next += if count < s.max_inlined_locals {
             count
         } else {
             1
         };
         next += count;
-        let scope_type = flags & s.scope_type_mask;
         if flags & s.has_saved_class_variable != 0 {
             next += 1;
         }
@@ -1327,9 +1517,14 @@ impl<'v, 'a> Decoder<'v, 'a> {
             names.inferred = self.string(n, NAME_MAX);
             next += 1;
         }
-        if s.positioned.contains(&scope_type) {
+        let start_slot = if s.positions_in_header {
+            Some(3)
+        } else {
+            s.positioned.contains(&scope_type).then_some(next)
+        };
+        if let Some(slot) = start_slot {
             names.start = self
-                .smi_field(scope, at(next))
+                .smi_field(scope, at(slot))
                 .and_then(|v| u32::try_from(v).ok());
         }
         Some(names)
@@ -1623,25 +1818,60 @@ fn read_vlq(bytes: &[u8], at: &mut usize) -> Option<i64> {
 }
 
 /// The script offset of the last entry at or before `code_offset` in a
-/// V8 source position table: pairs of (code offset delta, with its sign
-/// saying whether it is a statement; source position delta), each a
-/// zigzag VLQ, from code offset -1 (V8's function-entry offset, for the
-/// stack check on entry). A source position packs the script offset + 1 in bits
-/// 1..31 (bit 0 flags an external position, bits 31.. the inlining).
+/// V8 source position table: pairs of (code offset delta, with whether it
+/// is a statement; source position delta), each a zigzag VLQ, from code
+/// offset -1 (V8's function-entry offset, for the stack check on entry). A
+/// source position packs the script offset + 1 in bits 1..31 (bit 0 flags
+/// an external position, bits 31.. the inlining).
 pub fn source_position_at(table: &[u8], code_offset: u64) -> Option<u32> {
     position_entry_at(table, code_offset).map(|(p, _)| p)
+}
+
+/// How a table's code offset deltas are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeltaCoding {
+    /// To V8 14.1: the delta, or for an expression -delta - 1.
+    Signed,
+    /// V8 14.6: `2 * delta + 1`, bitwise negated for a statement. Every
+    /// such value is odd once un-negated, which tells the two apart: a
+    /// table whose first entry reads +1 and all of whose deltas are odd is
+    /// of this coding (the other's first entry is the function entry, -1).
+    Odd,
+}
+
+/// The code offset deltas of a table: each pair's first value.
+fn delta_coding(table: &[u8]) -> Option<DeltaCoding> {
+    let mut at = 0usize;
+    let mut first = None;
+    let mut all_odd = true;
+    while at < table.len() {
+        let v = read_vlq(table, &mut at)?;
+        read_vlq(table, &mut at)?;
+        first.get_or_insert(v);
+        all_odd &= (if v < 0 { !v } else { v }) & 1 == 1;
+    }
+    Some(if first == Some(1) && all_odd {
+        DeltaCoding::Odd
+    } else {
+        DeltaCoding::Signed
+    })
 }
 
 /// [`source_position_at`], with the inlining id of the entry (bits 31..47
 /// hold it plus one; `None` for the function itself).
 fn position_entry_at(table: &[u8], code_offset: u64) -> Option<(u32, Option<u32>)> {
+    let coding = delta_coding(table)?;
     let mut at = 0usize;
     // Deltas start from the function-entry offset, -1.
     let (mut code, mut raw) = (-1i64, 0i64);
     let mut found = None;
     while at < table.len() {
-        let delta = read_vlq(table, &mut at)?;
-        let delta = if delta >= 0 { delta } else { -delta - 1 };
+        let v = read_vlq(table, &mut at)?;
+        let delta = match coding {
+            DeltaCoding::Signed if v >= 0 => v,
+            DeltaCoding::Signed => -v - 1,
+            DeltaCoding::Odd => (if v < 0 { !v } else { v }) >> 1,
+        };
         let pos = read_vlq(table, &mut at)?;
         code = code.checked_add(delta)?;
         raw = raw.checked_add(pos)?;
