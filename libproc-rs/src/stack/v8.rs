@@ -863,6 +863,9 @@ pub(crate) struct Decoder<'v, 'a> {
     codes: Vec<(u64, u64, u64)>,
     /// The InstructionStream map, once seen.
     stream_map: Option<u64>,
+    /// How this V8's position tables are written, bytecode arrays' and
+    /// Codes', once a table of the kind shows it.
+    coding: [Option<DeltaCoding>; 2],
 }
 
 impl<'v, 'a> Decoder<'v, 'a> {
@@ -876,6 +879,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             positions: HashMap::new(),
             codes: Vec::new(),
             stream_map: None,
+            coding: [None; 2],
         }
     }
 
@@ -1268,7 +1272,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// function it was inlined into (itself inlined, or not).
     fn code_positions(&mut self, code: &CodeAt, offset: u64) -> Option<(u32, Vec<(u64, u32)>)> {
         let bytes = self.byte_array(code.table)?;
-        let (mut position, mut inlining) = position_entry_at(&bytes, offset)?;
+        let (mut position, mut inlining) = self.position_entry(&bytes, offset, CODE_TABLE)?;
         let mut inlined = Vec::new();
         if inlining.is_none() {
             return Some((position, inlined));
@@ -1644,7 +1648,30 @@ impl<'v, 'a> Decoder<'v, 'a> {
         let l = self.l();
         let table = self.field(array, l.bytecode_positions)?;
         let bytes = self.byte_array(table)?;
-        source_position_at(&bytes, offset)
+        self.position_entry(&bytes, offset, BYTECODE_TABLE)
+            .map(|(p, _)| p)
+    }
+
+    /// [`position_entry_at`] in a table of this V8 (a bytecode array's or
+    /// a Code's: `kind`), whose coding is learnt from the first table of
+    /// its kind that shows it (see [`DeltaCoding`]).
+    fn position_entry(
+        &mut self,
+        table: &[u8],
+        offset: u64,
+        kind: usize,
+    ) -> Option<(u32, Option<u32>)> {
+        let coding = match self.coding[kind] {
+            Some(c) => c,
+            None => {
+                let (c, sure) = delta_coding(table)?;
+                if sure {
+                    self.coding[kind] = Some(c);
+                }
+                c
+            }
+        };
+        position_entry_at(table, offset, coding)
     }
 
     /// A string's text, at most `max` UTF-16 units (longer ones are cut
@@ -1824,43 +1851,58 @@ fn read_vlq(bytes: &[u8], at: &mut usize) -> Option<i64> {
 /// source position packs the script offset + 1 in bits 1..31 (bit 0 flags
 /// an external position, bits 31.. the inlining).
 pub fn source_position_at(table: &[u8], code_offset: u64) -> Option<u32> {
-    position_entry_at(table, code_offset).map(|(p, _)| p)
+    let (coding, _) = delta_coding(table)?;
+    position_entry_at(table, code_offset, coding).map(|(p, _)| p)
 }
 
-/// How a table's code offset deltas are written.
+/// Indices of [`Decoder::coding`].
+const BYTECODE_TABLE: usize = 0;
+const CODE_TABLE: usize = 1;
+
+/// How a V8's tables write code offset deltas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DeltaCoding {
-    /// To V8 14.1: the delta, or for an expression -delta - 1.
+    /// To V8 14.1's bytecode tables: the delta for a statement, -delta - 1
+    /// for an expression.
     Signed,
-    /// V8 14.6: `2 * delta + 1`, bitwise negated for a statement. Every
-    /// such value is odd once un-negated, which tells the two apart: a
-    /// table whose first entry reads +1 and all of whose deltas are odd is
-    /// of this coding (the other's first entry is the function entry, -1).
+    /// V8 14.1's code tables and all of V8 14.6's: `2 * delta + 1`,
+    /// bitwise negated for a statement. Un-negated, every such value is
+    /// odd; the other coding's bytecode tables start with an even one (the
+    /// function entry, -1), and a table of either gives itself away once
+    /// one value is even.
     Odd,
 }
 
-/// The code offset deltas of a table: each pair's first value.
-fn delta_coding(table: &[u8]) -> Option<DeltaCoding> {
+/// A table's coding, and whether the table shows it for sure (an even
+/// value: `Signed`) or only makes it likely (all of at least 4 values odd:
+/// `Odd`; fewer: `Odd` too, but not sure).
+fn delta_coding(table: &[u8]) -> Option<(DeltaCoding, bool)> {
     let mut at = 0usize;
-    let mut first = None;
-    let mut all_odd = true;
+    let mut count = 0;
     while at < table.len() {
         let v = read_vlq(table, &mut at)?;
         read_vlq(table, &mut at)?;
-        first.get_or_insert(v);
-        all_odd &= (if v < 0 { !v } else { v }) & 1 == 1;
+        if un_negated(v) & 1 == 0 {
+            return Some((DeltaCoding::Signed, true));
+        }
+        count += 1;
     }
-    Some(if first == Some(1) && all_odd {
-        DeltaCoding::Odd
-    } else {
-        DeltaCoding::Signed
-    })
+    Some((DeltaCoding::Odd, count >= 4))
 }
 
-/// [`source_position_at`], with the inlining id of the entry (bits 31..47
-/// hold it plus one; `None` for the function itself).
-fn position_entry_at(table: &[u8], code_offset: u64) -> Option<(u32, Option<u32>)> {
-    let coding = delta_coding(table)?;
+/// A delta value with a statement's negation undone.
+fn un_negated(v: i64) -> i64 {
+    if v < 0 { !v } else { v }
+}
+
+/// The script offset of the last entry at or before `code_offset` in a
+/// table of `coding`, with the inlining id of the entry (bits 31..47 hold
+/// it plus one; `None` for the function itself).
+fn position_entry_at(
+    table: &[u8],
+    code_offset: u64,
+    coding: DeltaCoding,
+) -> Option<(u32, Option<u32>)> {
     let mut at = 0usize;
     // Deltas start from the function-entry offset, -1.
     let (mut code, mut raw) = (-1i64, 0i64);
@@ -1868,9 +1910,8 @@ fn position_entry_at(table: &[u8], code_offset: u64) -> Option<(u32, Option<u32>
     while at < table.len() {
         let v = read_vlq(table, &mut at)?;
         let delta = match coding {
-            DeltaCoding::Signed if v >= 0 => v,
-            DeltaCoding::Signed => -v - 1,
-            DeltaCoding::Odd => (if v < 0 { !v } else { v }) >> 1,
+            DeltaCoding::Signed => un_negated(v),
+            DeltaCoding::Odd => un_negated(v) >> 1,
         };
         let pos = read_vlq(table, &mut at)?;
         code = code.checked_add(delta)?;
@@ -1993,6 +2034,30 @@ mod tests {
         assert_eq!(source_position_at(&t[..1], 3), None);
         assert_eq!(source_position_at(&[0xff; 20], 3), None);
         assert_eq!(source_position_at(&[], 3), None);
+    }
+
+    #[test]
+    fn position_tables_of_v8_14() {
+        // The same entries as above, with V8 14.6's coding: 2 * delta + 1,
+        // negated for a statement.
+        let mut t = Vec::new();
+        let raw = |o: i64| (o + 1) << 1;
+        vlq(&mut t, !3);
+        vlq(&mut t, raw(10));
+        vlq(&mut t, 2 * 5 + 1);
+        vlq(&mut t, raw(42) - raw(10));
+        vlq(&mut t, !(2 * 4 + 1));
+        vlq(&mut t, raw(100) - raw(42));
+        assert_eq!(delta_coding(&t), Some((DeltaCoding::Odd, false)));
+        assert_eq!(source_position_at(&t, 0), Some(10));
+        assert_eq!(source_position_at(&t, 4), Some(10));
+        assert_eq!(source_position_at(&t, 5), Some(42));
+        assert_eq!(source_position_at(&t, 9), Some(100));
+        // An even value settles it: the older coding.
+        let mut old = Vec::new();
+        vlq(&mut old, -1);
+        vlq(&mut old, raw(10));
+        assert_eq!(delta_coding(&old), Some((DeltaCoding::Signed, true)));
     }
 
     #[test]
