@@ -162,6 +162,10 @@ pub struct ThreadStack {
     pub problem: Option<String>,
     /// How long a live thread was held stopped, in microseconds.
     pub held_us: Option<u64>,
+    /// JavaScript frames that could not be named (shown as `<unknown JS
+    /// frame>`, or as the interpreter or bare JIT addresses when V8's
+    /// layout was not recognised at all).
+    pub js_unnamed: usize,
 }
 
 /// Every selected thread's stack.
@@ -224,10 +228,13 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     // With V8 metadata, each thread is walked and its JavaScript frames
     // named while it is stopped: the heap may move once it runs.
     let mut early: HashMap<i32, Early> = HashMap::new();
+    // The first step that failed for a JavaScript frame left unnamed.
+    let mut js_failed: Option<&'static str> = None;
     let mut on_stop = |cap: &Captured| {
         if let Some(v8) = &v8 {
             let (walked, problem) = walk_loading(target, &mut modules, &mut cache, cap);
-            let js = name_js_frames(v8, target, &modules, &jit, cap, &walked);
+            let (js, failed) = name_js_frames(v8, target, &modules, &jit, cap, &walked);
+            js_failed = js_failed.or(failed);
             early.insert(cap.tid, (walked, problem, js));
         }
     };
@@ -297,6 +304,14 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     let mut next = 0;
     let mut out = Stacks::default();
     let mut unnamed_jit = false;
+    // V8's metadata is there but its layout was not recognised: every
+    // frame in the interpreter or in compiled code is JavaScript left
+    // unnamed.
+    let layout_failed = v8.is_none()
+        && !options.no_heap_names
+        && v8_missing
+            .as_deref()
+            .is_some_and(|why| !why.contains("no V8 postmortem metadata"));
     for (((cap, walked), js), (problem, number)) in captured
         .iter()
         .zip(&pcs)
@@ -304,6 +319,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         .zip(problems.into_iter().zip(numbers))
     {
         let mut frames = Vec::with_capacity(walked.len());
+        let mut js_unnamed = 0;
         let mut js = js.into_iter();
         for w in walked {
             let (pc, lookup, at) = (w.pc, w.lookup(), w.code_address());
@@ -336,11 +352,23 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
                     frame.js = Some(name);
                 }
                 Some(JsFrame::Internal(what)) => frame.v8_frame = Some(what),
-                Some(JsFrame::Unknown) => frame.v8_frame = Some("unknown JS frame".into()),
+                Some(JsFrame::Unknown) => {
+                    frame.v8_frame = Some("unknown JS frame".into());
+                    js_unnamed += 1;
+                }
                 None => {}
             }
             if module.is_none() && v8.is_none() && !options.no_heap_names && jit.contains(lookup) {
                 unnamed_jit = true;
+            }
+            let in_interpreter = || {
+                frame
+                    .symbol
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("Builtins_InterpreterEntryTrampoline"))
+            };
+            if layout_failed && (module.is_none() && jit.contains(lookup) || in_interpreter()) {
+                js_unnamed += 1;
             }
             if module.is_none() && frame.js.is_none() {
                 let entries = perf.get_or_insert_with(|| {
@@ -384,10 +412,23 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
             held_us: cap
                 .held
                 .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            js_unnamed,
         });
     }
     out.notices = modules.take_notices();
-    if unnamed_jit {
+    let unnamed: usize = out.threads.iter().map(|t| t.js_unnamed).sum();
+    if unnamed > 0 && (v8.is_some() || layout_failed) {
+        let step = match (js_failed, &v8_missing) {
+            (Some(step), _) => step.to_owned(),
+            (None, Some(why)) => why.clone(),
+            (None, None) => "the frames did not decode".to_owned(),
+        };
+        out.notices.push(format!(
+            "{unnamed} JavaScript frame{} not named: {}: {step}",
+            if unnamed == 1 { "" } else { "s" },
+            modules.v8_versions(target),
+        ));
+    } else if unnamed_jit {
         out.notices.push(format!(
             "JavaScript frames are not named from the V8 heap: {}",
             v8_missing
@@ -624,11 +665,11 @@ fn name_js_frames(
     jit: &JitRanges,
     cap: &Captured,
     walked: &[Walked],
-) -> Vec<Option<JsFrame>> {
+) -> (Vec<Option<JsFrame>>, Option<&'static str>) {
     let mut decoder = Decoder::new(v8, target);
     let mut word = |a: u64| cap.stack_word(target, a).ok();
     let mut last_fp = None;
-    walked
+    let named = walked
         .iter()
         .map(|w| {
             let lookup = w.lookup();
@@ -645,7 +686,8 @@ fn name_js_frames(
             }
             decoder.frame(kind, (w.pc, w.exact), w.fp, &mut word)
         })
-        .collect()
+        .collect();
+    (named, decoder.failed_step())
 }
 
 /// Whether the code at `pc` is the signal-return trampoline.

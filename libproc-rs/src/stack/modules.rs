@@ -127,6 +127,7 @@ trait ImageData {
     fn section_range(&self, name: &[u8]) -> Option<std::ops::Range<u64>>;
     fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>>;
     fn v8(&self, bias: u64) -> Result<V8, String>;
+    fn v8_versions(&self) -> String;
 }
 
 impl<'a, R: object::ReadRef<'a>> ImageData for R {
@@ -141,6 +142,9 @@ impl<'a, R: object::ReadRef<'a>> ImageData for R {
     }
     fn v8(&self, bias: u64) -> Result<V8, String> {
         V8::from_image(*self, bias)
+    }
+    fn v8_versions(&self) -> String {
+        V8::versions_in(*self)
     }
 }
 
@@ -349,21 +353,8 @@ impl Modules {
     /// executable (node) or a library named like node's (libnode.so).
     /// `None` when no candidate module could be opened.
     pub fn v8(&mut self, target: &dyn ProcessTarget) -> Option<Result<V8, String>> {
-        let entry = target.auxv().ok().and_then(|a| {
-            a.iter()
-                .find(|e| e.key == crate::auxv::AT_ENTRY)
-                .map(|e| e.value)
-        });
-        let candidates: Vec<usize> = (0..self.list.len())
-            .filter(|&i| {
-                let m = &self.list[i];
-                !m.vdso
-                    && (entry.is_some_and(|e| m.start <= e && e < m.end)
-                        || m.short_name().as_encoded_bytes().starts_with(b"libnode"))
-            })
-            .collect();
         let mut found = None;
-        for i in candidates {
+        for i in self.v8_candidates(target) {
             self.load(i, target);
             let m = &self.list[i];
             let Some(bias) = m.bias() else { continue };
@@ -374,6 +365,33 @@ impl Modules {
             }
         }
         found
+    }
+
+    /// Which node and V8 the module with V8 in it is (see
+    /// [`V8::versions_in`]), for messages.
+    pub fn v8_versions(&mut self, target: &dyn ProcessTarget) -> String {
+        self.v8_candidates(target)
+            .into_iter()
+            .find_map(|i| self.list[i].with_data(|d| d.v8_versions()))
+            .unwrap_or_else(|| "node of unknown version".to_owned())
+    }
+
+    /// The modules that may hold V8: the executable (node) or a library
+    /// named like node's (libnode.so).
+    fn v8_candidates(&self, target: &dyn ProcessTarget) -> Vec<usize> {
+        let entry = target.auxv().ok().and_then(|a| {
+            a.iter()
+                .find(|e| e.key == crate::auxv::AT_ENTRY)
+                .map(|e| e.value)
+        });
+        (0..self.list.len())
+            .filter(|&i| {
+                let m = &self.list[i];
+                !m.vdso
+                    && (entry.is_some_and(|e| m.start <= e && e < m.end)
+                        || m.short_name().as_encoded_bytes().starts_with(b"libnode"))
+            })
+            .collect()
     }
 
     /// Warnings from opening modules (a file that is not the one the

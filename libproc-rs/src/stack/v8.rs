@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::nodejs::JsName;
-use crate::elf::{Symbol, bytes_at_vaddr, hashed_symbol_in, runs, symbols_with_prefix};
+use crate::elf::{Symbol, bytes_at_vaddr, hashed_symbol_in, runs, section_in, symbols_with_prefix};
 use crate::target::Memory;
 
 /// The constants this module reads, by name without `v8dbg_`. Field
@@ -583,6 +583,8 @@ pub struct V8 {
 const BLOB_CODE: &str = "v8_Default_embedded_blob_code_";
 const BLOB_CODE_SIZE: &str = "v8_Default_embedded_blob_code_size_";
 const BYTECODE_SIZES: &str = "_ZN2v88internal11interpreter9Bytecodes14kBytecodeSizesE";
+/// `v8::internal::Version::`, before `6major_E` and the like.
+const VERSION: &str = "_ZN2v88internal7Version";
 
 /// Symbols searched for in the node binary: the metadata, and where the
 /// embedded builtins are. (The bytecode sizes are looked up by name.)
@@ -669,6 +671,45 @@ impl V8 {
                 .get(at..at.checked_add(usize::try_from(len).ok()?)?)
                 .map(<[u8]>::to_vec)
         })
+    }
+
+    /// Which node and V8 an image holds, for messages: `node 24.22.3 (V8
+    /// 13.6.233.17)`. node's version is where its release URL names it in
+    /// `.rodata`, V8's in `v8::internal::Version`'s four ints (in
+    /// `.symtab`). Read only when a message needs it.
+    pub fn versions_in<'a, R: object::ReadRef<'a>>(data: R) -> String {
+        use object::elf::STT_OBJECT;
+        const RELEASE: &[u8] = b"/download/release/v";
+        let node = section_in(data, b".rodata").and_then(|(_, text)| {
+            let at = memchr::memmem::find(text, RELEASE)? + RELEASE.len();
+            let rest = text.get(at..at + 32)?;
+            let end = rest.iter().position(|&b| b == b'/')?;
+            std::str::from_utf8(&rest[..end]).ok().map(str::to_owned)
+        });
+        let parts: Vec<Symbol> = symbols_with_prefix(data, &[VERSION.as_bytes()], |s| {
+            s.kind == STT_OBJECT && s.size == 4
+        });
+        let part = |name: &str| {
+            let s = parts
+                .iter()
+                .find(|s| s.name == format!("{VERSION}{name}"))?;
+            let b = bytes_at_vaddr(data, s.value, 4)?;
+            Some(i32::from_le_bytes(b[..4].try_into().ok()?))
+        };
+        let v8 = (|| {
+            Some(format!(
+                "{}.{}.{}.{}",
+                part("6major_E")?,
+                part("6minor_E")?,
+                part("6build_E")?,
+                part("6patch_E")?
+            ))
+        })();
+        format!(
+            "node {} (V8 {})",
+            node.as_deref().unwrap_or("of unknown version"),
+            v8.as_deref().unwrap_or("unknown")
+        )
     }
 
     /// Whether `pc` is in V8's embedded builtins.
@@ -866,6 +907,8 @@ pub(crate) struct Decoder<'v, 'a> {
     /// How this V8's position tables are written, bytecode arrays' and
     /// Codes', once a table of the kind shows it.
     coding: [Option<DeltaCoding>; 2],
+    /// The first step that failed for a JavaScript frame left unnamed.
+    failed: Option<&'static str>,
 }
 
 impl<'v, 'a> Decoder<'v, 'a> {
@@ -880,6 +923,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             codes: Vec::new(),
             stream_map: None,
             coding: [None; 2],
+            failed: None,
         }
     }
 
@@ -938,13 +982,46 @@ impl<'v, 'a> Decoder<'v, 'a> {
         }
         let function = word(slot(l.fp_function)?)?;
         let decoded = self.function_frame(kind, (pc, exact), fp, function, word);
+        let js_function = |d: &mut Self| {
+            d.type_of(function)
+                .is_some_and(|t| d.l().js_function.contains(&t))
+        };
+        let interpreted = |d: &mut Self, word: &mut dyn FnMut(u64) -> Option<u64>| {
+            let bytecode = slot(l.fp_bytecode_array).and_then(word);
+            bytecode.is_some_and(|b| d.type_of(b) == Some(l.bytecode_type))
+        };
         match (decoded, kind) {
             (Some(js), _) => Some(JsFrame::Function(js)),
-            (None, CodeKind::Jit) => Some(JsFrame::Unknown),
+            (None, CodeKind::Jit) => {
+                let step = if js_function(self) {
+                    "the function's SharedFunctionInfo did not decode"
+                } else {
+                    "no JSFunction in the frame of compiled code"
+                };
+                self.unnamed(step);
+                Some(JsFrame::Unknown)
+            }
+            // An interpreter frame (a function and its bytecode) that did
+            // not decode: say so rather than show the interpreter.
+            (None, CodeKind::Builtin) if js_function(self) && interpreted(self, word) => {
+                self.unnamed("the function's SharedFunctionInfo did not decode");
+                Some(JsFrame::Unknown)
+            }
             // A builtin whose frame is not a JavaScript one: its symbol
             // says more than `<unknown>` would.
             (None, CodeKind::Builtin) => None,
         }
+    }
+
+    /// Note the first step that failed for a JavaScript frame left
+    /// unnamed (a more precise one may have been noted on the way).
+    fn unnamed(&mut self, step: &'static str) {
+        self.failed.get_or_insert(step);
+    }
+
+    /// The first step that failed for a JavaScript frame left unnamed.
+    pub fn failed_step(&self) -> Option<&'static str> {
+        self.failed
     }
 
     /// A JavaScript function's frame, decoded once for each distinct set of
@@ -1094,7 +1171,10 @@ impl<'v, 'a> Decoder<'v, 'a> {
         let mut inferred = None;
         let mut start = None;
         if self.type_of(name_or_scope) == Some(l.scope_info_type) {
-            let s = self.scope_info(name_or_scope)?;
+            let Some(s) = self.scope_info(name_or_scope) else {
+                self.failed.get_or_insert("ScopeInfo layout not recognised");
+                return None;
+            };
             name = s.name;
             inferred = s.inferred;
             start = s.start;

@@ -128,7 +128,7 @@ pub fn main() -> ExitCode {
                 diag.warn(n);
             }
             if args.common.json {
-                write_json(out, target, &stacks.threads, args.group)?;
+                write_json(out, target, &stacks, args.group)?;
             } else if args.group {
                 for group in groups(&stacks.threads) {
                     write_group(out, &group, raw)?;
@@ -381,6 +381,7 @@ fn thread_json(t: &ThreadStack) -> Map<String, Value> {
     m.insert("role".into(), json!(t.role));
     m.insert("problem".into(), json!(t.problem));
     m.insert("held_us".into(), json!(t.held_us));
+    m.insert("js_unnamed".into(), json!(t.js_unnamed));
     m.insert(
         "frames".into(),
         Value::Array(t.frames.iter().map(frame_json).collect()),
@@ -391,10 +392,13 @@ fn thread_json(t: &ThreadStack) -> Map<String, Value> {
 fn write_json(
     out: &mut dyn Write,
     target: &dyn ProcessTarget,
-    threads: &[ThreadStack],
+    stacks: &stack::Stacks,
     group: bool,
 ) -> Result<(), ReportError> {
+    let threads = &stacks.threads;
     let mut doc = report::target_json(target);
+    // What stderr says is missing, for scripts.
+    doc.insert("notices".into(), json!(stacks.notices));
     if let Some(sig) = target.fatal_signal().filter(|s| s.is_fatal()) {
         doc.insert(
             "signal".into(),
