@@ -1,7 +1,9 @@
 //! npstack names JavaScript frames from the V8 heap: checked against V8's
 //! own `new Error().stack` of the same frames, live, on a gcore core and on
-//! a kernel core, on node 20 and node 22.
+//! a kernel core, on the system's node and on the official build of every
+//! release line in NODE_MAJORS (fetched by `make nodes`).
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use nptools_tests::*;
@@ -12,19 +14,87 @@ fn script() -> PathBuf {
     workspace().join("tests/fixtures/jsstack.js")
 }
 
-/// node 22, fetched by `make node22` (part of `make test`).
-fn node22() -> PathBuf {
-    let p = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"))
-        .join("node22/bin/node");
+/// A node the frame tests run on: its path, release line and version.
+struct Node {
+    path: PathBuf,
+    major: u32,
+    version: String,
+}
+
+impl Node {
+    fn at(path: PathBuf) -> Node {
+        let out = std::process::Command::new(&path)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let major = version
+            .strip_prefix('v')
+            .and_then(|v| v.split('.').next())
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("{} --version says {version:?}", path.display()));
+        Node {
+            path,
+            major,
+            version,
+        }
+    }
+
+    /// Whether `--always-turbofan` optimizes a function on its first call:
+    /// in V8 11.3 (node 20) it does; from V8 12 (node 22) it only lowers
+    /// the bar for tiering up, which a function run once never reaches, and
+    /// V8 14.1 (node 25) removed it. Where it does not, natives syntax
+    /// optimizes the script instead.
+    fn always_turbofan_optimizes_first_calls(&self) -> bool {
+        self.major <= 20
+    }
+
+    /// The official builds of node 20 and 22 are built without Maglev
+    /// (`process.config.variables.v8_enable_maglev` is 0), as is the system
+    /// node 20.
+    fn has_maglev(&self) -> bool {
+        self.major >= 24
+    }
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "node {} ({})", self.version, self.path.display())
+    }
+}
+
+/// The system's node, then each fetched release line, oldest first.
+fn nodes() -> Vec<Node> {
+    std::iter::once(node())
+        .chain(NODE_MAJORS.iter().map(|&m| fetched_node(m)))
+        .map(Node::at)
+        .collect()
+}
+
+/// Runs `check` on each of `nodes`, every one of them to its end, and
+/// fails naming each node it failed on, with its message.
+fn on_each(nodes: &[Node], check: impl Fn(&Node)) {
+    assert!(!nodes.is_empty(), "no node to run on");
+    let failed: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(n)));
+            let payload = run.err()?;
+            let why = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            Some(format!("=== on {n}:\n{why}"))
+        })
+        .collect();
     assert!(
-        p.is_file(),
-        "node 22 is not at {}: run `make node22` (make test does), which fetches it \
-         from the npm registry",
-        p.display()
+        failed.is_empty(),
+        "failed on {} of {} nodes:\n{}",
+        failed.len(),
+        nodes.len(),
+        failed.join("\n")
     );
-    p
 }
 
 /// The 1-based number of the first line of the script containing `text`.
@@ -106,27 +176,48 @@ fn stack_of(ready_line: &str) -> String {
     v["stack"].as_str().expect("stack").to_owned()
 }
 
+/// What a run of the script must show.
+#[derive(Debug, Clone, Copy)]
+struct Expect {
+    /// The tier of the script's functions.
+    tier: &'static str,
+    /// The tier of the script's top level (`Object.<anonymous>`).
+    top_level: &'static str,
+    /// Compare the names of node's own functions too (node 22 names some
+    /// of them by looking up the property that holds them, which npstack
+    /// does but for properties keyed by a symbol).
+    internal_names: bool,
+}
+
+impl Expect {
+    /// Every function of the script of `tier`.
+    const fn all(tier: &'static str) -> Expect {
+        Expect {
+            tier,
+            top_level: tier,
+            internal_names: true,
+        }
+    }
+}
+
 /// npstack's JavaScript frames must be V8's, in order: same functions,
-/// scripts, lines and columns, the script's own frames of `tier` (node's,
-/// from its snapshot, may be compiled otherwise), with the innermost frame
-/// at the line where it blocks. `internal_names`: compare the names of node's
-/// own functions too (node 22 names some of them by looking up the
-/// property that holds them, which npstack does not).
-fn assert_same_frames(
-    ours: &[JsLine],
-    stack: &str,
-    (tier, internal_names): (&str, bool),
-    what: &str,
-) {
+/// scripts, lines and columns, the script's own frames of the expected
+/// tier (node's, from its snapshot, may be compiled otherwise), with the
+/// innermost frame at the line where it blocks.
+fn assert_same_frames(ours: &[JsLine], stack: &str, expect: Expect, what: &str) {
     let theirs = v8_frames(stack);
-    let report = format!("{what}\nnpstack: {ours:#?}\nV8:\n{stack}");
+    let report = format!("{what}, expecting {expect:?}\nnpstack: {ours:#?}\nV8:\n{stack}");
     assert!(theirs.len() >= 8, "{report}");
     assert_eq!(ours.len(), theirs.len(), "frame count: {report}");
     let script = script().display().to_string();
     let blocks = format!("{script}:{}:", line_of("npstack: blocks here"));
     for (i, (o, (name, loc))) in ours.iter().zip(&theirs).enumerate() {
         if loc.starts_with(&script) {
-            assert_eq!(o.tier, tier, "frame {i}: {report}");
+            let tier = match name.as_str() {
+                "Object.<anonymous>" => expect.top_level,
+                _ => expect.tier,
+            };
+            assert_eq!(o.tier, tier, "frame {i} tier: {report}");
         }
         if i == 0 {
             assert_eq!(o.name, "blockHere", "{report}");
@@ -134,7 +225,7 @@ fn assert_same_frames(
             continue;
         }
         assert_eq!(&o.location, loc, "frame {i} location: {report}");
-        if internal_names || loc.starts_with(&script) {
+        if expect.internal_names || loc.starts_with(&script) {
             assert_eq!(&o.name, name, "frame {i} name: {report}");
         }
     }
@@ -155,14 +246,15 @@ fn main_thread_js(report: &str) -> Vec<JsLine> {
 /// The futex system call, where Atomics.wait blocks.
 const SYS_FUTEX: u32 = 202;
 
-/// The script run by `node` with `flags`, blocked: its frames live and
-/// from a gcore core must be V8's, of `tier`. Returns how it was started.
-fn ground_truth_live(node: &Path, flags: &[&str], expect: (&str, bool)) -> Spawn {
+/// The script run by `node` with `flags` and then `mode` (the script's
+/// argument), blocked: its frames live and from a gcore core must be V8's,
+/// as `expect`ed. Returns how it was started.
+fn ground_truth_live(node: &Path, flags: &[&str], mode: &str, expect: Expect) -> Spawn {
     let mut spawn = Spawn::new(node);
     for f in flags {
         spawn = spawn.arg(f);
     }
-    let spawn = spawn.arg(script());
+    let spawn = spawn.arg(script()).arg(mode);
     let p = spawn.start();
     // It says it is ready just before it blocks.
     wait_in_syscall(p.pid(), p.pid(), SYS_FUTEX);
@@ -177,9 +269,9 @@ fn ground_truth_live(node: &Path, flags: &[&str], expect: (&str, bool)) -> Spawn
     spawn
 }
 
-fn ground_truth(node: &Path, internal_names: bool) {
-    let expect = ("interpreted", internal_names);
-    let spawn = ground_truth_live(node, &[], expect);
+fn ground_truth(node: &Path) {
+    let expect = Expect::all("interpreted");
+    let spawn = ground_truth_live(node, &[], "main", expect);
 
     let mut aborted = String::new();
     let (_dir, core) = kernel_core(&spawn, |p| {
@@ -197,44 +289,82 @@ fn ground_truth(node: &Path, internal_names: bool) {
 
 #[test]
 fn js_frames_are_v8s_own_live_and_from_both_cores() {
-    ground_truth(&node(), true);
-}
-
-#[test]
-fn js_frames_are_v8s_own_on_node_22() {
-    ground_truth(&node22(), true);
+    on_each(&nodes(), |n| ground_truth(&n.path));
 }
 
 /// Compiled code has no saved bytecode offset: baseline code maps its pc
 /// to a bytecode, optimized code to a source position.
 #[test]
 fn baseline_and_optimized_frames_give_the_line_being_executed() {
-    ground_truth_live(&node(), &["--always-sparkplug"], ("baseline", true));
-    ground_truth_live(&node(), &["--always-turbofan"], ("optimized", true));
-    ground_truth_live(&node22(), &["--always-sparkplug"], ("baseline", true));
+    on_each(&nodes(), |n| {
+        let baseline = Expect::all("baseline");
+        ground_truth_live(&n.path, &["--always-sparkplug"], "main", baseline);
+        if n.always_turbofan_optimizes_first_calls() {
+            let optimized = Expect::all("optimized");
+            ground_truth_live(&n.path, &["--always-turbofan"], "main", optimized);
+        } else {
+            let flags = ["--allow-natives-syntax", "--no-turbo-inlining"];
+            ground_truth_live(&n.path, &flags, "turbofan", optimized_by("optimized"));
+        }
+    });
+}
+
+/// Maglev, V8's mid-tier optimizing compiler, where node has it.
+#[test]
+fn maglev_frames_give_the_line_being_executed() {
+    let with_maglev: Vec<Node> = nodes().into_iter().filter(Node::has_maglev).collect();
+    on_each(&with_maglev, |n| {
+        let flags = ["--allow-natives-syntax", "--no-maglev-inlining"];
+        ground_truth_live(&n.path, &flags, "maglev", optimized_by("maglev"));
+    });
+}
+
+/// The chain optimized by natives syntax (the script's `maglev` and
+/// `turbofan` modes, run with inlining off so that each function has a
+/// frame of its own in that tier; inlined frames are tested below): the
+/// top level that calls it stays interpreted.
+const fn optimized_by(tier: &'static str) -> Expect {
+    Expect {
+        tier,
+        top_level: "interpreted",
+        internal_names: true,
+    }
 }
 
 /// Functions inlined into optimized code show as frames of their own,
 /// where each runs, as V8's stack trace has them.
 #[test]
 fn functions_inlined_into_optimized_code_have_frames() {
-    inlined_frames(&node());
-    inlined_frames(&node22());
+    on_each(&nodes(), |n| {
+        inlined_frames(&n.path, "optimized");
+        if n.has_maglev() {
+            inlined_frames(&n.path, "maglev");
+        }
+    });
 }
 
-fn inlined_frames(node: &Path) {
+/// The inlining fixture optimized to `tier` (`optimized` by Turbofan, or
+/// `maglev`).
+fn inlined_frames(node: &Path, tier: &str) {
     let fixture = workspace().join("tests/fixtures/jsinline.js");
-    let p = Spawn::new(node)
-        .arg("--allow-natives-syntax")
-        .arg(&fixture)
-        .start();
+    let mut spawn = Spawn::new(node).arg("--allow-natives-syntax");
+    if tier == "maglev" {
+        // leaf's bytecode (107 bytes) is over Maglev's default limit for
+        // inlining (100).
+        spawn = spawn.arg("--max-maglev-inlined-bytecode-size=200");
+    }
+    let mut spawn = spawn.arg(&fixture);
+    if tier == "maglev" {
+        spawn = spawn.arg("maglev");
+    }
+    let p = spawn.start();
     wait_in_syscall(p.pid(), p.pid(), SYS_FUTEX);
     let stack = stack_of(&p.ready_line);
     let theirs = v8_frames(&stack);
     let text = run_tool("npstack", [format!("{}/1", p.pid())]).ok();
     assert!(text.contains(" (inlined)"), "{text}");
     let ours = main_thread_js(&text);
-    let report = format!("npstack:\n{text}\nV8:\n{stack}");
+    let report = format!("{tier}: npstack:\n{text}\nV8:\n{stack}");
     assert_eq!(ours.len(), theirs.len(), "{report}");
     let blocks = format!(
         "{}:{}:",
@@ -243,7 +373,7 @@ fn inlined_frames(node: &Path) {
     );
     for (i, (o, (name, loc))) in ours.iter().zip(&theirs).take(3).enumerate() {
         assert_eq!(&o.name, name, "frame {i}: {report}");
-        assert_eq!(o.tier, "optimized", "frame {i}: {report}");
+        assert_eq!(o.tier, tier, "frame {i}: {report}");
         if i == 0 {
             assert!(o.location.starts_with(&blocks), "{report}");
         } else {
@@ -254,7 +384,11 @@ fn inlined_frames(node: &Path) {
 
 #[test]
 fn a_worker_threads_worker_has_its_frames_on_its_own_thread() {
-    let p = Spawn::new(node()).arg(script()).arg("worker").start();
+    on_each(&nodes(), |n| worker_frames(&n.path));
+}
+
+fn worker_frames(node: &Path) {
+    let p = Spawn::new(node).arg(script()).arg("worker").start();
     let stack = stack_of(&p.ready_line);
     // It says it is ready just before it blocks.
     eventually(10, "the worker never blocked", || {
@@ -286,7 +420,11 @@ fn a_worker_threads_worker_has_its_frames_on_its_own_thread() {
         // by the property holding them, as npstack does, but for a property
         // keyed by a symbol (`[nodejs.internal.kHybridDispatch]`), which
         // npstack does not look at: those are compared by location only.
-        assert_same_frames(&js_frames(lines), &stack, ("interpreted", false), what);
+        let expect = Expect {
+            internal_names: false,
+            ..Expect::all("interpreted")
+        };
+        assert_same_frames(&js_frames(lines), &stack, expect, what);
         let named = js_frames(lines);
         let loader = named
             .iter()
@@ -310,8 +448,12 @@ fn hot_frame(pid: i32, flags: &[&str]) -> Result<JsLine, String> {
 
 #[test]
 fn hot_code_is_named_optimized_as_the_perf_map_names_it() {
+    on_each(&nodes(), |n| hot_code(&n.path));
+}
+
+fn hot_code(node: &Path) {
     let dir = scratch();
-    let p = Spawn::new(node())
+    let p = Spawn::new(node)
         .cwd(dir.path())
         .arg("--perf-basic-prof")
         .arg(script())
@@ -481,9 +623,19 @@ fn js_names(stacks: &libproc_rs::stack::Stacks) -> Vec<String> {
 
 #[test]
 fn mutated_heap_bytes_give_unknown_frames_never_a_crash() {
-    mutated_heap(&node(), 200);
-    // node 22's loader frames go through the property search too.
-    mutated_heap(&node22(), 100);
+    // The system's node 20; node 22, whose loader frames go through the
+    // property search too; 24 and 26, the newer layouts (25 is 24's but for
+    // a few offsets). Fewer seeds on the newer ones, for time.
+    let mut nodes = vec![Node::at(node())];
+    nodes.extend([22, 24, 26].map(|m| Node::at(fetched_node(m))));
+    on_each(&nodes, |n| {
+        let seeds = match n.major {
+            20 => 200,
+            22 => 100,
+            _ => 40,
+        };
+        mutated_heap(&n.path, seeds);
+    });
 }
 
 fn mutated_heap(node: &Path, seeds: u64) {
