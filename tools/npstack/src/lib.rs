@@ -40,11 +40,16 @@ a JavaScript stack trace names it, Type.method for a method call), the script, t
 column being executed, and the tier (interpreted, baseline, maglev, optimized): `blockHere \
 (/app/x.js:23:11) [js, interpreted]`. Functions inlined into optimized code show on lines \
 of their own above it, marked (inlined). Where only the line the function starts on is known \
-(compiled code that is not the function's own: on-stack replacement, or code it has left) \
-the location reads `(/app/x.js:18, start)`, with no tier. V8's own frames \
+the location reads `(/app/x.js:18, start)`; on node 20, compiled code that is not the \
+function's own (on-stack replacement, or code it has left) has no tier (from node 22 on a \
+frame's code is found from its pc). V8's own frames \
 show what they are: <entry frame>, <exit frame>, <internal frame>, <stub frame>, ... A frame \
 in V8's code that does not decode shows <unknown JS frame>. The layout of V8's objects comes \
-from the v8dbg_* symbols node carries; node 20 and 22 are decoded. On a live process each \
+from the v8dbg_* symbols node carries, read from .dynsym and .symtab: node 20, 22, 24, 25 \
+and 26 are decoded, the rest of each layout chosen by what the metadata shows. JavaScript \
+frames left unnamed are said once on stderr, with node's and V8's versions and the step that \
+failed (`4 JavaScript frames not named: node 27.0.0 (V8 15.1.1.1): ScopeInfo layout not \
+recognised`); --json gives the count per thread (js_unnamed) and the notices. On a live process each \
 thread's frames are named while it is stopped (the heap moves once it runs), which adds the \
 reads of a few words per JavaScript frame to the stop. Without those symbols, or with \
 --no-heap-names, JavaScript frames are named from /tmp/perf-PID.map when node runs with \
