@@ -4,10 +4,14 @@
 Starts the demo Node.js server, a node server holding 4,000 TCP connections
 (bench/conns.js), takes a kernel core of a second demo server, and
 times each command over repeated runs (median wall time, and peak RSS from
-wait4), printing every other tool as a ratio to nptools. Nothing here is
-asserted: benchmarks report, tests check.
+wait4), printing every other tool as a ratio to nptools. The naming of
+JavaScript frames is measured on the system node and on each release line
+`make nodes` fetches (target/node/MAJOR). Nothing here is asserted:
+benchmarks report, tests check.
 """
+import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -130,9 +134,66 @@ def npstack_cases(pid, work, started):
     ]
 
 
-def start_js_busy(started):
-    """node busy in JavaScript 120 frames deep (bench/jsbusy.js)."""
-    return start(["node", os.path.join(HERE, "jsbusy.js")], {"PATH": "/usr/bin:/bin"}, started)
+def start_js_busy(started, node="node"):
+    """`node` busy in JavaScript 120 frames deep (bench/jsbusy.js)."""
+    return start([node, os.path.join(HERE, "jsbusy.js")], {"PATH": "/usr/bin:/bin"}, started)
+
+
+def fetched_nodes():
+    """(major, path) of each release line the V8 frame tests run on
+    (NODE_MAJORS in tests/src/lib.rs), where `make nodes` puts it."""
+    with open(os.path.join(HERE, "..", "tests", "src", "lib.rs")) as f:
+        majors = re.search(r"NODE_MAJORS: &\[u32\] = &\[([0-9, ]+)\]", f.read()).group(1)
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(HERE, "..", "target")
+    return [(int(m), os.path.join(target, "node", m.strip(), "bin", "node")) for m in majors.split(",")]
+
+
+def held_us(argv):
+    """How long npstack (argv, without --json) held the main thread, and
+    its JavaScript frames: (held_us, JavaScript frames, of them named from
+    the heap), inlined ones counted."""
+    out = subprocess.run(argv[:1] + ["--json"] + argv[1:], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, check=True).stdout
+    thread = json.loads(out)["threads"][0]
+    named = [f["js"] for f in thread["frames"] if f["kind"] == "js"]
+    named = len(named) + sum(len(j["inlined"]) for j in named)
+    unnamed = sum(1 for f in thread["frames"] if f.get("v8_frame") == "unknown JS frame")
+    return thread["held_us"], named + unnamed, named
+
+
+def js_naming_by_release(started):
+    """npstack naming JavaScript frames beside npstack --no-heap-names on
+    a node main thread 120 JS frames deep, on the system node and each
+    fetched release line: the time of a run (median) and the ratio (the
+    goal: within x1.2), and the main thread's hold (--json held_us, median
+    of 20) with what naming adds to it per JavaScript frame."""
+    print("naming JavaScript frames by node release line: a main thread 120 JS frames deep (bench/jsbusy.js); "
+          "npstack PID/1\nbeside npstack --no-heap-names PID/1 (goal: within x1.2), and how long it holds the thread "
+          "(--json held_us, median of 20)")
+    print(f"  {'node':<18} {'V8':<13} {'JS named':>9} {'npstack':>10} {'no names':>10} {'ratio':>6}"
+          f" {'held':>9} {'held bare':>10} {'per JS frame':>13}")
+    nodes = [("system", shutil.which("node"))] + [(str(m), path) for m, path in fetched_nodes()]
+    for which, node in nodes:
+        if not node or not os.access(node, os.X_OK):
+            print(f"  node {which:<13} (not there: make nodes fetches it)")
+            continue
+        version, v8 = subprocess.run([node, "-p", "process.version + ' ' + process.versions.v8"],
+                                     stdout=subprocess.PIPE, check=True).stdout.decode().split()
+        p = start_js_busy(started, node)
+        main = f"{p.pid}/1"
+        named_argv = [f"{BIN}/npstack", main]
+        bare_argv = [f"{BIN}/npstack", "--no-heap-names", main]
+        named_ms = measure_runs(named_argv)[0]
+        bare_ms = measure_runs(bare_argv)[0]
+        named = [held_us(named_argv) for _ in range(20)]
+        bare = [held_us(bare_argv)[0] for _ in range(20)]
+        p.kill()
+        held, held_bare = statistics.median(h for h, _, _ in named), statistics.median(bare)
+        _, frames, names = named[-1]
+        label = f"{version} ({which})" if which == "system" else version
+        print(f"  {label:<18} {v8.split('-')[0]:<13} {names:>4}/{frames:<4} {named_ms:7.1f} ms {bare_ms:7.1f} ms "
+              f"x{named_ms / bare_ms:5.2f} {held:6.0f} us {held_bare:7.0f} us {(held - held_bare) / max(frames, 1):10.1f} us")
+    print()
 
 
 def js_naming_case(pid):
@@ -152,7 +213,6 @@ def js_stall_bench(started):
     PTRACE_DETACH), and the gap the thread sees (the longest between two
     clock reads in the 100 ms windows around the run, which adds the wait
     for a CPU after it is let go: scheduling noise on a small machine)."""
-    import json
     p = start_js_busy(started)
     pid = str(p.pid)
 
@@ -168,6 +228,7 @@ def js_stall_bench(started):
     print("stall of a node main thread running JavaScript 120 frames deep, 20 runs: how long npstack holds it "
           "(its own\nmeasure, --json held_us) and the longest gap the thread sees in the 100 ms around the run")
     holds_of = {}
+    frames = 0
     for label, argv in tools:
         if argv and not shutil.which(argv[0]):
             print(f"  {label:<44} (not installed)")
@@ -176,9 +237,9 @@ def js_stall_bench(started):
         for _ in range(20):
             windows(1)  # start at a window's edge
             if argv and argv[0].endswith("npstack"):
-                out = subprocess.run(argv[:1] + ["--json"] + argv[1:], stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL).stdout
-                holds.append(json.loads(out)["threads"][0]["held_us"])
+                held, js_frames, _ = held_us(argv)
+                holds.append(held)
+                frames = max(frames, js_frames)
             elif argv:
                 subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             gaps.append(max(windows(2)))
@@ -189,8 +250,8 @@ def js_stall_bench(started):
     named, bare = holds_of.get("npstack PID/1 (JS frames named)"), holds_of.get("npstack --no-heap-names PID/1")
     if named and bare:
         extra = statistics.median(named) - statistics.median(bare)
-        print(f"  naming the JS frames adds {extra:.0f} us to the hold: {extra / 129:.1f} us per frame "
-              f"(129 JavaScript frames)")
+        print(f"  naming the JS frames adds {extra:.0f} us to the hold: {extra / max(frames, 1):.1f} us per frame "
+              f"({frames} JavaScript frames)")
     print()
 
 
@@ -317,6 +378,7 @@ def main():
         js_busy.kill()
         stall_bench(work)
         js_stall_bench(started)
+        js_naming_by_release(started)
     finally:
         for p in started:
             p.kill()
