@@ -1,0 +1,588 @@
+//! A stopped thread's frames decoded: a frame's type marker, or its
+//! JSFunction, SharedFunctionInfo and the code it runs (interpreted,
+//! baseline, maglev, optimized, with what was inlined there), put together
+//! into the name node's stack traces give. The reading of names, strings
+//! and positions it needs is in [`super::names`], [`super::strings`] and
+//! [`super::positions`]: further `impl Decoder` blocks over the state kept
+//! here, which is what lives as long as the thread stays stopped.
+
+use std::collections::HashMap;
+
+use super::heap::Heap;
+use super::layout::Layout;
+use super::positions::{DeltaCoding, ScriptInfo, baseline_offset_at, smi};
+use super::{CodeKind, JsFrame, V8};
+use crate::stack::nodejs::JsName;
+use crate::target::Memory;
+
+/// Longest function or script name kept, in UTF-16 units.
+pub(super) const NAME_MAX: usize = 4096;
+/// Most entries of a line-ends array or position table read.
+pub(super) const TABLE_MAX: usize = 16 << 20;
+/// Compiled code's instructions start 64-byte aligned, 32 bytes after
+/// the start of their InstructionStream.
+const CODE_ALIGNMENT: u64 = 64;
+const ISTREAM_HEADER: u64 = 32;
+/// Farthest searched back from a pc for its code's start: 1 MiB.
+const MAX_CODE_STEPS: usize = 1 << 14;
+
+/// What a SharedFunctionInfo gives: the function's own name and the name
+/// V8 inferred for an anonymous function from where it was assigned
+/// (`None` when empty), the script and where the function starts.
+#[derive(Debug, Clone)]
+pub(super) struct FunctionInfo {
+    pub(super) name: Option<String>,
+    pub(super) inferred: Option<String>,
+    script: Option<u64>,
+    start: Option<u32>,
+}
+
+/// A function's compiled code that a pc is in.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CodeAt {
+    pub(super) code: u64,
+    start: u64,
+    tier: &'static str,
+    /// Its source position table (maglev, optimized) or bytecode offset
+    /// table (baseline).
+    pub(super) table: u64,
+}
+
+/// The stack slots a JavaScript function's frame is decoded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FrameSlots {
+    kind: CodeKind,
+    /// The frame's pc, and whether it is the exact instruction (else a
+    /// return address).
+    pc: u64,
+    exact: bool,
+    function: u64,
+    receiver: Option<u64>,
+    bytecode: Option<u64>,
+    offset: Option<u64>,
+}
+
+/// Decodes the JavaScript frames of one stopped thread.
+pub(crate) struct Decoder<'v, 'a> {
+    v8: &'v V8,
+    pub(super) heap: Heap<'a>,
+    frames: HashMap<FrameSlots, Option<JsName>>,
+    functions: HashMap<u64, Option<FunctionInfo>>,
+    pub(super) scripts: HashMap<u64, ScriptInfo>,
+    pub(super) positions: HashMap<(u64, u64), Option<u32>>,
+    /// Compiled code found from pcs: (start, end, Code).
+    codes: Vec<(u64, u64, u64)>,
+    /// The InstructionStream map, once seen.
+    stream_map: Option<u64>,
+    /// How this V8's position tables are written, bytecode arrays' and
+    /// Codes', once a table of the kind shows it.
+    pub(super) coding: [Option<DeltaCoding>; 2],
+    /// The first step that failed for a JavaScript frame left unnamed.
+    failed: Option<&'static str>,
+}
+
+impl<'v, 'a> Decoder<'v, 'a> {
+    pub fn new(v8: &'v V8, mem: &'a dyn Memory) -> Decoder<'v, 'a> {
+        Decoder {
+            v8,
+            heap: Heap::new(mem),
+            frames: HashMap::new(),
+            functions: HashMap::new(),
+            scripts: HashMap::new(),
+            positions: HashMap::new(),
+            codes: Vec::new(),
+            stream_map: None,
+            coding: [None; 2],
+            failed: None,
+        }
+    }
+
+    pub(super) fn l(&self) -> &'v Layout {
+        &self.v8.layout
+    }
+
+    /// Whether a tagged word points at a heap object.
+    pub(super) fn is_heap(&self, tagged: u64) -> bool {
+        tagged & self.l().heap_tag_mask == self.l().heap_tag && tagged > 4096
+    }
+
+    /// A tagged field of the object `obj` (tagged) at `offset`.
+    pub(super) fn field(&mut self, obj: u64, offset: u64) -> Option<u64> {
+        let at = obj.checked_sub(self.l().heap_tag)?.checked_add(offset)?;
+        self.heap.word(at)
+    }
+
+    /// The instance type of the object `obj` (tagged).
+    pub(super) fn type_of(&mut self, obj: u64) -> Option<u16> {
+        if !self.is_heap(obj) {
+            return None;
+        }
+        let map = self.field(obj, self.l().map)?;
+        self.map_type(map)
+    }
+
+    /// A Smi field's value (x86_64 without pointer compression: the upper
+    /// 32 bits).
+    pub(super) fn smi_field(&mut self, obj: u64, offset: u64) -> Option<i64> {
+        smi(self.field(obj, offset)?)
+    }
+
+    /// Decode one frame: `pc` is its pc (`exact` for the instruction
+    /// itself, else a return address), `fp` its frame pointer; `word` reads
+    /// its stack slots (from the copied window first).
+    pub fn frame(
+        &mut self,
+        kind: CodeKind,
+        (pc, exact): (u64, bool),
+        fp: u64,
+        word: &mut dyn FnMut(u64) -> Option<u64>,
+    ) -> Option<JsFrame> {
+        let l = self.l();
+        let slot = |off: i64| fp.checked_add_signed(off);
+        let marker = word(slot(l.fp_marker)?)?;
+        if marker & 1 == 0 {
+            // A typed frame: its marker is the type shifted left by one
+            // (V8's StackFrame::TypeToMarker).
+            let label = self.v8.frame_types.get(&((marker >> 1) as i64));
+            return match label {
+                Some(l) => Some(JsFrame::Internal(l.clone())),
+                None if kind == CodeKind::Jit => Some(JsFrame::Unknown),
+                None => None,
+            };
+        }
+        let function = word(slot(l.fp_function)?)?;
+        let decoded = self.function_frame(kind, (pc, exact), fp, function, word);
+        let js_function = |d: &mut Self| {
+            d.type_of(function)
+                .is_some_and(|t| d.l().js_function.contains(&t))
+        };
+        let interpreted = |d: &mut Self, word: &mut dyn FnMut(u64) -> Option<u64>| {
+            let bytecode = slot(l.fp_bytecode_array).and_then(word);
+            bytecode.is_some_and(|b| d.type_of(b) == Some(l.bytecode_type))
+        };
+        match (decoded, kind) {
+            (Some(js), _) => Some(JsFrame::Function(js)),
+            (None, CodeKind::Jit) => {
+                let step = if js_function(self) {
+                    "the function's SharedFunctionInfo did not decode"
+                } else {
+                    "no JSFunction in the frame of compiled code"
+                };
+                self.unnamed(step);
+                Some(JsFrame::Unknown)
+            }
+            // An interpreter frame (a function and its bytecode) that did
+            // not decode: say so rather than show the interpreter.
+            (None, CodeKind::Builtin) if js_function(self) && interpreted(self, word) => {
+                self.unnamed("the function's SharedFunctionInfo did not decode");
+                Some(JsFrame::Unknown)
+            }
+            // A builtin whose frame is not a JavaScript one: its symbol
+            // says more than `<unknown>` would.
+            (None, CodeKind::Builtin) => None,
+        }
+    }
+
+    /// Note the first step that failed for a JavaScript frame left
+    /// unnamed (a more precise one may have been noted on the way).
+    fn unnamed(&mut self, step: &'static str) {
+        self.failed.get_or_insert(step);
+    }
+
+    /// The first step that failed for a JavaScript frame left unnamed.
+    pub fn failed_step(&self) -> Option<&'static str> {
+        self.failed
+    }
+
+    /// A JavaScript function's frame, decoded once for each distinct set of
+    /// the stack slots it is decoded from (a recursion repeats them).
+    fn function_frame(
+        &mut self,
+        kind: CodeKind,
+        (pc, exact): (u64, bool),
+        fp: u64,
+        function: u64,
+        word: &mut dyn FnMut(u64) -> Option<u64>,
+    ) -> Option<JsName> {
+        let l = self.l();
+        let mut slot = |off: Option<i64>| {
+            off.and_then(|o| fp.checked_add_signed(o))
+                .and_then(&mut *word)
+        };
+        let slots = FrameSlots {
+            kind,
+            pc,
+            exact,
+            function,
+            receiver: slot(l.receiver.as_ref().map(|r| r.fp_receiver)),
+            bytecode: slot(Some(l.fp_bytecode_array)),
+            offset: slot(Some(l.fp_bytecode_offset)),
+        };
+        if let Some(known) = self.frames.get(&slots) {
+            return known.clone();
+        }
+        let decoded = self.decode_function_frame(&slots);
+        self.frames.insert(slots, decoded.clone());
+        decoded
+    }
+
+    fn decode_function_frame(&mut self, slots: &FrameSlots) -> Option<JsName> {
+        let l = self.l();
+        let FrameSlots {
+            kind,
+            pc,
+            exact,
+            function,
+            receiver,
+            bytecode,
+            offset,
+        } = *slots;
+        let ty = self.type_of(function)?;
+        if !l.js_function.contains(&ty) {
+            return None;
+        }
+        let shared = self.field(function, l.function_shared)?;
+        let info = self.function_info(shared)?;
+        let type_name = receiver.and_then(|r| self.receiver_type(r));
+        // A method with no name of its own, as V8's stack traces name it:
+        // by the property of the receiver (or its prototypes) holding it.
+        let method = match (&type_name, &info.name, &info.inferred, receiver) {
+            (Some(_), None, None, Some(r)) => self.method_name(r, function),
+            _ => None,
+        };
+        let display = call_name(
+            type_name.as_deref(),
+            info.name.as_deref().or(method.as_deref()),
+            info.inferred.as_deref(),
+        );
+        // An interpreted or baseline frame holds its BytecodeArray.
+        let bytecode = bytecode.filter(|&b| self.type_of(b) == Some(l.bytecode_type));
+        // Compiled code: the function's Code, when the pc is in it (not in
+        // code the function has since left, deoptimized or replaced).
+        let code = match kind {
+            CodeKind::Jit => self.code_at(function, pc),
+            CodeKind::Builtin => None,
+        };
+        // Compiled code that is not the function's Code (entered by
+        // on-stack replacement for a hot loop, or left since): its tier is
+        // not known, only that it is compiled.
+        let tier = match (kind, bytecode, &code) {
+            (CodeKind::Builtin, Some(_), _) => Some("interpreted"),
+            (CodeKind::Builtin, None, _) => return None,
+            (CodeKind::Jit, _, Some(c)) => Some(c.tier),
+            (CodeKind::Jit, _, None) => None,
+        };
+        let mut inlined = Vec::new();
+        // The position being executed. An interpreted frame saves its
+        // bytecode offset (a Smi, counted from the tagged array); baseline
+        // code maps its pc to a bytecode offset; maglev and optimized code
+        // map their pc to a source position. A return address is looked up
+        // one byte back, in the call.
+        let executing = match (tier, bytecode, &code) {
+            (Some("interpreted"), Some(array), _) => offset
+                .and_then(smi)
+                .and_then(|raw| {
+                    let header = (l.bytecode_data - l.heap_tag) as i64;
+                    u64::try_from(raw - header).ok()
+                })
+                .and_then(|offset| self.bytecode_position(array, offset)),
+            (Some("baseline"), Some(array), Some(c)) => self
+                .baseline_bytecode_offset(c, array, pc)
+                .and_then(|offset| self.bytecode_position(array, offset)),
+            (Some(compiled @ ("maglev" | "optimized")), _, Some(c)) => {
+                let at = pc - c.start - u64::from(!exact && pc > c.start);
+                match self.code_positions(c, at) {
+                    Some((outer, calls)) => {
+                        inlined = calls
+                            .into_iter()
+                            .map(|(sfi, p)| self.inlined_frame(sfi, p, compiled))
+                            .collect::<Option<Vec<_>>>()
+                            .unwrap_or_default();
+                        Some(outer)
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let (position, at_start) = match (executing, info.start) {
+            (Some(p), _) => (Some(p), false),
+            (None, Some(s)) => (Some(s), true),
+            (None, None) => (None, false),
+        };
+        let (script, line, column) = self.located(info.script, position);
+        Some(JsName {
+            function: display,
+            script,
+            line,
+            column,
+            at_start: line.is_some() && at_start,
+            tier,
+            inlined,
+        })
+    }
+
+    pub(super) fn function_info(&mut self, shared: u64) -> Option<FunctionInfo> {
+        if let Some(known) = self.functions.get(&shared) {
+            return known.clone();
+        }
+        let info = self.read_function_info(shared);
+        self.functions.insert(shared, info.clone());
+        info
+    }
+
+    fn read_function_info(&mut self, shared: u64) -> Option<FunctionInfo> {
+        let l = self.l();
+        if self.type_of(shared)? != l.sfi_type {
+            return None;
+        }
+        let name_or_scope = self.field(shared, l.sfi_name)?;
+        let mut name = None;
+        let mut inferred = None;
+        let mut start = None;
+        if self.type_of(name_or_scope) == Some(l.scope_info_type) {
+            let Some(s) = self.scope_info(name_or_scope) else {
+                self.failed.get_or_insert("ScopeInfo layout not recognised");
+                return None;
+            };
+            name = s.name;
+            inferred = s.inferred;
+            start = s.start;
+        } else if let Some(s) = self.string(name_or_scope, NAME_MAX) {
+            name = Some(s);
+        } else if smi(name_or_scope).is_none() {
+            // Neither a String, a ScopeInfo, nor the empty-name Smi.
+            return None;
+        }
+        // A function not compiled yet keeps its inferred name and start in
+        // its UncompiledData.
+        if inferred.is_none() || start.is_none() {
+            let mut uncompiled = None;
+            for &off in &l.sfi_function_data {
+                let data = self.field(shared, off)?;
+                if self
+                    .type_of(data)
+                    .is_some_and(|t| l.uncompiled_types.contains(&t))
+                {
+                    uncompiled = Some(data);
+                    break;
+                }
+            }
+            if let Some(data) = uncompiled {
+                if inferred.is_none()
+                    && let Some(o) = l.uncompiled_inferred_name
+                    && let Some(n) = self.field(data, o)
+                {
+                    inferred = self.string(n, NAME_MAX);
+                }
+                if start.is_none()
+                    && let Some(o) = l.uncompiled_start
+                    && let Some(at) = data.checked_sub(l.heap_tag).and_then(|d| d.checked_add(o))
+                {
+                    start = self.heap.i32(at).and_then(|v| u32::try_from(v).ok());
+                }
+            }
+        }
+        let name = name.filter(|n| !n.is_empty());
+        let inferred = inferred.filter(|n| !n.is_empty());
+        let script_field = self.field(shared, l.sfi_script)?;
+        let script = (self.type_of(script_field) == Some(l.script_type)).then_some(script_field);
+        Some(FunctionInfo {
+            name,
+            inferred,
+            script,
+            start,
+        })
+    }
+
+    /// The compiled code `pc` is in: found from the pc itself where the
+    /// layout allows (see [`Decoder::code_of_pc`]), else the function's
+    /// current Code if `pc` is in it.
+    fn code_at(&mut self, function: u64, pc: u64) -> Option<CodeAt> {
+        let c = self.l().code.as_ref()?;
+        let code = match (c.instruction_stream, c.function_code) {
+            (Some(_), _) => self.code_of_pc(pc)?,
+            (None, Some(off)) => self.field(function, off)?,
+            (None, None) => return None,
+        };
+        self.code_info(code, pc)
+    }
+
+    /// A Code object's kind and table, if `pc` is in its instructions.
+    fn code_info(&mut self, code: u64, pc: u64) -> Option<CodeAt> {
+        let c = self.l().code.as_ref()?;
+        if self.type_of(code)? != c.code_type {
+            return None;
+        }
+        let base = code.checked_sub(self.l().heap_tag)?;
+        let start = self.heap.word(base.checked_add(c.instruction_start)?)?;
+        let size = self.heap.i32(base.checked_add(c.instruction_size)?)?;
+        let end = start.checked_add(u64::try_from(size).ok()?)?;
+        if !(start..end).contains(&pc) {
+            return None;
+        }
+        let flags = self.heap.i32(base.checked_add(c.flags)?)? as u32;
+        let tier = match flags & c.kind_mask {
+            k if k == c.baseline => "baseline",
+            k if k == c.maglev => "maglev",
+            k if k == c.turbofan => "optimized",
+            _ => return None,
+        };
+        Some(CodeAt {
+            code,
+            start,
+            tier,
+            table: self.field(code, c.table)?,
+        })
+    }
+
+    /// The Code whose instructions hold `pc`, from the pc alone: compiled
+    /// code lies in an InstructionStream, a 32-byte header (its map, then
+    /// its Code) right before instructions that start 64-byte aligned.
+    /// Stepping back from the pc, the first start whose header has the
+    /// InstructionStream map and a Code pointing back at that stream, and
+    /// whose instructions hold the pc, is it. This needs neither the
+    /// function (its Code may since have changed: on-stack replacement,
+    /// deoptimization) nor V8's dispatch table.
+    fn code_of_pc(&mut self, pc: u64) -> Option<u64> {
+        if let Some(&(_, _, code)) = self
+            .codes
+            .iter()
+            .find(|(start, end, _)| (*start..*end).contains(&pc))
+        {
+            return Some(code);
+        }
+        let c = self.l().code.as_ref()?;
+        let (stream_field, stream_type) = c.instruction_stream?;
+        let tag = self.l().heap_tag;
+        let mut start = pc & !(CODE_ALIGNMENT - 1);
+        for _ in 0..MAX_CODE_STEPS {
+            let header = start.checked_sub(ISTREAM_HEADER)?;
+            // An unreadable word: no code starts below the gap.
+            let map = self.heap.word(header)?;
+            let is_stream = match self.stream_map {
+                Some(known) => map == known,
+                None => self.map_type(map) == Some(stream_type),
+            };
+            if is_stream
+                && let Some(code) = self.heap.word(header + 8)
+                && self.field(code, stream_field) == Some(header + tag)
+                && let Some(at) = self.code_info(code, pc)
+                && at.start == start
+            {
+                self.stream_map = Some(map);
+                let size = self.heap.i32(code - tag + c.instruction_size)?;
+                let end = start.checked_add(u64::try_from(size).ok()?)?;
+                self.codes.push((start, end, code));
+                return Some(code);
+            }
+            start = start.checked_sub(CODE_ALIGNMENT)?;
+        }
+        None
+    }
+
+    /// The instance type a map (tagged) gives its objects.
+    fn map_type(&mut self, map: u64) -> Option<u16> {
+        if !self.is_heap(map) {
+            return None;
+        }
+        let at = map
+            .checked_sub(self.l().heap_tag)?
+            .checked_add(self.l().instance_type)?;
+        self.heap.u16(at)
+    }
+
+    /// A byte array's bytes (ByteArray or TrustedByteArray), bounded.
+    pub(super) fn byte_array(&mut self, array: u64) -> Option<Vec<u8>> {
+        let l = self.l();
+        if !self
+            .type_of(array)
+            .is_some_and(|t| l.byte_array_types.contains(&t))
+        {
+            return None;
+        }
+        let len = usize::try_from(self.smi_field(array, l.array_length)?).ok()?;
+        if len == 0 || len > TABLE_MAX {
+            return None;
+        }
+        let mut bytes = vec![0u8; len];
+        // A byte array's bytes follow its map and length.
+        let base = array
+            .checked_sub(l.heap_tag)?
+            .checked_add(l.array_length + 8)?;
+        self.heap.read(base, &mut bytes)?;
+        Some(bytes)
+    }
+
+    /// An inlined function as a frame: its name (no receiver is known), its
+    /// script and where in it it runs.
+    fn inlined_frame(&mut self, shared: u64, position: u32, tier: &'static str) -> Option<JsName> {
+        let info = self.function_info(shared)?;
+        let (script, line, column) = self.located(info.script, Some(position));
+        Some(JsName {
+            function: call_name(None, info.name.as_deref(), info.inferred.as_deref()),
+            script,
+            line,
+            column,
+            at_start: false,
+            tier: Some(tier),
+            inlined: Vec::new(),
+        })
+    }
+
+    /// The bytecode a baseline code pc is in, from the Code's bytecode
+    /// offset table.
+    fn baseline_bytecode_offset(&mut self, code: &CodeAt, array: u64, pc: u64) -> Option<u64> {
+        let sizes = self.l().bytecode_sizes.as_deref()?;
+        let table = self.byte_array(code.table)?;
+        let l = self.l();
+        let len = usize::try_from(self.smi_field(array, l.array_length)?).ok()?;
+        if len > TABLE_MAX {
+            return None;
+        }
+        let mut bytecodes = vec![0u8; len];
+        let base = array
+            .checked_sub(l.heap_tag)?
+            .checked_add(l.bytecode_data)?;
+        self.heap.read(base, &mut bytecodes)?;
+        baseline_offset_at(&table, &bytecodes, sizes, pc.checked_sub(code.start)?)
+    }
+}
+
+/// A function's name as node 20's stack traces give it: a method call
+/// (a receiver with a type) reads `Type.name` unless the name already
+/// starts with the type, and `Type.<anonymous>` without a name; a name V8
+/// inferred (`holder.method` for `holder.method = function () {}`) reads
+/// as it is.
+fn call_name(type_name: Option<&str>, name: Option<&str>, inferred: Option<&str>) -> String {
+    match (type_name, name, inferred) {
+        (Some(t), Some(n), _) if !n.starts_with(t) => format!("{t}.{n}"),
+        (_, Some(n), _) | (_, None, Some(n)) => n.to_owned(),
+        (Some(t), None, None) => format!("{t}.<anonymous>"),
+        (None, None, None) => "<anonymous>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names_as_v8_prints_them() {
+        // As node 20 prints them (checked by hand beside `new Error().stack`).
+        assert_eq!(call_name(Some("Shape"), Some("area"), None), "Shape.area");
+        assert_eq!(
+            call_name(Some("Object"), Some("named"), None),
+            "Object.named"
+        );
+        assert_eq!(
+            call_name(Some("Module"), None, Some("Module._compile")),
+            "Module._compile"
+        );
+        assert_eq!(call_name(Some("Foo"), None, Some("foo.f")), "foo.f");
+        assert_eq!(call_name(Some("Object"), None, None), "Object.<anonymous>");
+        assert_eq!(call_name(Some("Shape"), Some("Shape"), None), "Shape");
+        assert_eq!(call_name(None, Some("plain"), None), "plain");
+        assert_eq!(call_name(None, None, None), "<anonymous>");
+    }
+}

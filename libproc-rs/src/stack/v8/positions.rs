@@ -1,0 +1,478 @@
+//! Where a frame is in its script: a script's name and lines, and the
+//! position tables that map an offset in bytecode or compiled code to a
+//! source position (with the functions inlined there). The tables'
+//! decoding is pure functions over their bytes, tested on literal tables;
+//! the [`Decoder`] methods here find the tables in the heap and learn, per
+//! table kind, how this V8 codes them ([`DeltaCoding`]).
+
+use super::decoder::{CodeAt, Decoder, NAME_MAX, TABLE_MAX};
+
+/// Largest source prefix read to count lines, in UTF-16 units.
+const SOURCE_MAX: usize = 64 << 20;
+
+/// A Script's name and, once needed, where its lines end.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ScriptInfo {
+    name: Option<String>,
+    /// Position of each line's end (its newline), ascending, and the
+    /// position up to which they are known (newlines counted in part of
+    /// the source; `u32::MAX` for V8's own table).
+    line_ends: Option<(Vec<u32>, u32)>,
+}
+
+impl Decoder<'_, '_> {
+    /// A script's name, read once.
+    fn script(&mut self, script: u64) -> &ScriptInfo {
+        if !self.scripts.contains_key(&script) {
+            let l = self.l();
+            let name = self
+                .field(script, l.script_name)
+                .and_then(|n| self.string(n, NAME_MAX));
+            self.scripts.insert(
+                script,
+                ScriptInfo {
+                    name,
+                    line_ends: None,
+                },
+            );
+        }
+        &self.scripts[&script]
+    }
+
+    /// A script's name, and the 1-based line and column of a position in it.
+    pub(super) fn located(
+        &mut self,
+        script: Option<u64>,
+        position: Option<u32>,
+    ) -> (Option<String>, Option<u32>, Option<u32>) {
+        let Some(script) = script else {
+            return (None, None, None);
+        };
+        let name = self.script(script).name.clone();
+        let lc = position.and_then(|p| self.line_column(script, p));
+        (name, lc.map(|x| x.0), lc.map(|x| x.1))
+    }
+
+    /// 1-based line and column of a source position in a script: from the
+    /// line ends V8 computed, or by counting newlines in the source.
+    fn line_column(&mut self, script: u64, position: u32) -> Option<(u32, u32)> {
+        let known = self.script(script).line_ends.as_ref().map(|e| e.1);
+        if known.is_none_or(|upto| upto < position) {
+            let ends = self.line_ends(script);
+            if let Some(info) = self.scripts.get_mut(&script) {
+                info.line_ends = ends;
+            }
+        }
+        let (ends, _) = self.scripts.get(&script)?.line_ends.as_ref()?;
+        let line = ends.partition_point(|&e| e < position);
+        let line_start = match line {
+            0 => 0,
+            n => ends[n - 1].checked_add(1)?,
+        };
+        Some((
+            u32::try_from(line).ok()?.checked_add(1)?,
+            position.checked_sub(line_start)?.checked_add(1)?,
+        ))
+    }
+
+    /// Where each line of a script ends, and up to which position that is
+    /// known (all of the source, or its first [`SOURCE_MAX`] units).
+    fn line_ends(&mut self, script: u64) -> Option<(Vec<u32>, u32)> {
+        let l = self.l();
+        if let Some(off) = l.script_line_ends
+            && let Some(arr) = self.field(script, off)
+            && self.type_of(arr) == Some(l.fixed_array_type)
+        {
+            let len = usize::try_from(self.smi_field(arr, l.array_length)?).ok()?;
+            if len > TABLE_MAX {
+                return None;
+            }
+            let mut raw = vec![0u8; len * 8];
+            let base = arr.checked_sub(l.heap_tag)?.checked_add(l.array_data)?;
+            self.heap.read(base, &mut raw)?;
+            let ends: Option<Vec<u32>> = raw
+                .chunks_exact(8)
+                .map(|c| {
+                    smi(u64::from_le_bytes(c.try_into().ok()?)).and_then(|v| u32::try_from(v).ok())
+                })
+                .collect();
+            return ends.filter(|e| e.is_sorted()).map(|e| (e, u32::MAX));
+        }
+        // Count the newlines in the source, once.
+        let source = self.field(script, l.script_source)?;
+        let len = self.string_len(source)?.min(SOURCE_MAX);
+        let ends: Vec<u32> = match self.flat_one_byte(source) {
+            Some(chars) => {
+                let mut text = vec![0u8; len];
+                self.heap.read(chars, &mut text)?;
+                memchr::memchr_iter(b'\n', &text)
+                    .filter_map(|i| u32::try_from(i).ok())
+                    .collect()
+            }
+            None => self
+                .string_units(source, len)?
+                .iter()
+                .enumerate()
+                .filter(|&(_, &c)| c == u16::from(b'\n'))
+                .filter_map(|(i, _)| u32::try_from(i).ok())
+                .collect(),
+        };
+        Some((ends, u32::try_from(len).unwrap_or(u32::MAX)))
+    }
+
+    /// The source position of a bytecode offset, from the BytecodeArray's
+    /// source position table (absent until V8 has needed it: then `None`).
+    pub(super) fn bytecode_position(&mut self, array: u64, offset: u64) -> Option<u32> {
+        if let Some(known) = self.positions.get(&(array, offset)) {
+            return *known;
+        }
+        let found = self.read_bytecode_position(array, offset);
+        self.positions.insert((array, offset), found);
+        found
+    }
+
+    fn read_bytecode_position(&mut self, array: u64, offset: u64) -> Option<u32> {
+        let l = self.l();
+        let table = self.field(array, l.bytecode_positions)?;
+        let bytes = self.byte_array(table)?;
+        self.position_entry(&bytes, offset, BYTECODE_TABLE)
+            .map(|(p, _)| p)
+    }
+
+    /// [`position_entry_at`] in a table of this V8 (a bytecode array's or
+    /// a Code's: `kind`), whose coding is learnt from the first table of
+    /// its kind that shows it (see [`DeltaCoding`]).
+    fn position_entry(
+        &mut self,
+        table: &[u8],
+        offset: u64,
+        kind: usize,
+    ) -> Option<(u32, Option<u32>)> {
+        let coding = match self.coding[kind] {
+            Some(c) => c,
+            None => {
+                let (c, sure) = delta_coding(table)?;
+                if sure {
+                    self.coding[kind] = Some(c);
+                }
+                c
+            }
+        };
+        position_entry_at(table, offset, coding)
+    }
+
+    /// The source position of an offset into maglev or optimized code, in
+    /// the function itself, and the functions inlined into it there with
+    /// their positions, innermost first. A position in inlined code names
+    /// its function by an inlining id: the deoptimization data holds, for
+    /// each, the inlined function and the position of its call in the
+    /// function it was inlined into (itself inlined, or not).
+    pub(super) fn code_positions(
+        &mut self,
+        code: &CodeAt,
+        offset: u64,
+    ) -> Option<(u32, Vec<(u64, u32)>)> {
+        let bytes = self.byte_array(code.table)?;
+        let (mut position, mut inlining) = self.position_entry(&bytes, offset, CODE_TABLE)?;
+        let mut inlined = Vec::new();
+        if inlining.is_none() {
+            return Some((position, inlined));
+        }
+        let c = self.l().code.as_ref()?;
+        let (count_at, literals_at, positions_at) = c.deopt?;
+        let l = self.l();
+        let data = self.field(code.code, c.deopt_data)?;
+        let element = |i: u64| l.array_data + 8 * i;
+        let count = u64::try_from(self.smi_field(data, element(count_at))?).ok()?;
+        let literals = self.field(data, element(literals_at))?;
+        let records = self.field(data, element(positions_at))?;
+        let records = self.byte_array(records)?;
+        // Each record: the call's raw source position (8 bytes), the
+        // inlined function's index among the literals (4), padding.
+        while let Some(id) = inlining {
+            if inlined.len() > 64 {
+                return None;
+            }
+            let rec = records.get(16 * id as usize..16 * id as usize + 16)?;
+            let raw = i64::from_le_bytes(rec[..8].try_into().ok()?);
+            let function = u32::from_le_bytes(rec[8..12].try_into().ok()?);
+            if u64::from(function) >= count {
+                return None;
+            }
+            // A weak reference: clear its weak bit.
+            let sfi = self.field(literals, element(u64::from(function)))? & !2;
+            inlined.push((sfi, position));
+            (position, inlining) = unpack_position(raw)?;
+        }
+        Some((position, inlined))
+    }
+}
+
+/// A Smi's value (x86_64 without pointer compression).
+pub(super) fn smi(word: u64) -> Option<i64> {
+    (word & 0xffff_ffff == 0).then_some((word as i64) >> 32)
+}
+
+/// Read one VLQ-encoded, zigzagged integer from a source position table.
+fn read_vlq(bytes: &[u8], at: &mut usize) -> Option<i64> {
+    let value = read_uvlq(bytes, at)?;
+    Some(((value >> 1) as i64) ^ -((value & 1) as i64))
+}
+
+/// The script offset of the last entry at or before `code_offset` in a
+/// V8 source position table: pairs of (code offset delta, with whether it
+/// is a statement; source position delta), each a zigzag VLQ, from code
+/// offset -1 (V8's function-entry offset, for the stack check on entry). A
+/// source position packs the script offset + 1 in bits 1..31 (bit 0 flags
+/// an external position, bits 31.. the inlining).
+pub fn source_position_at(table: &[u8], code_offset: u64) -> Option<u32> {
+    let (coding, _) = delta_coding(table)?;
+    position_entry_at(table, code_offset, coding).map(|(p, _)| p)
+}
+
+/// Indices of [`Decoder::coding`].
+const BYTECODE_TABLE: usize = 0;
+const CODE_TABLE: usize = 1;
+
+/// How a V8's tables write code offset deltas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DeltaCoding {
+    /// To V8 14.1's bytecode tables: the delta for a statement, -delta - 1
+    /// for an expression.
+    Signed,
+    /// V8 14.1's code tables and all of V8 14.6's: `2 * delta + 1`,
+    /// bitwise negated for a statement. Un-negated, every such value is
+    /// odd; the other coding's bytecode tables start with an even one (the
+    /// function entry, -1), and a table of either gives itself away once
+    /// one value is even.
+    Odd,
+}
+
+/// A table's coding, and whether the table shows it for sure (an even
+/// value: `Signed`) or only makes it likely (all of at least 4 values odd:
+/// `Odd`; fewer: `Odd` too, but not sure).
+fn delta_coding(table: &[u8]) -> Option<(DeltaCoding, bool)> {
+    let mut at = 0usize;
+    let mut count = 0;
+    while at < table.len() {
+        let v = read_vlq(table, &mut at)?;
+        read_vlq(table, &mut at)?;
+        if un_negated(v) & 1 == 0 {
+            return Some((DeltaCoding::Signed, true));
+        }
+        count += 1;
+    }
+    Some((DeltaCoding::Odd, count >= 4))
+}
+
+/// A delta value with a statement's negation undone.
+fn un_negated(v: i64) -> i64 {
+    if v < 0 { !v } else { v }
+}
+
+/// The script offset of the last entry at or before `code_offset` in a
+/// table of `coding`, with the inlining id of the entry (bits 31..47 hold
+/// it plus one; `None` for the function itself).
+fn position_entry_at(
+    table: &[u8],
+    code_offset: u64,
+    coding: DeltaCoding,
+) -> Option<(u32, Option<u32>)> {
+    let mut at = 0usize;
+    // Deltas start from the function-entry offset, -1.
+    let (mut code, mut raw) = (-1i64, 0i64);
+    let mut found = None;
+    while at < table.len() {
+        let v = read_vlq(table, &mut at)?;
+        let delta = match coding {
+            DeltaCoding::Signed => un_negated(v),
+            DeltaCoding::Odd => un_negated(v) >> 1,
+        };
+        let pos = read_vlq(table, &mut at)?;
+        code = code.checked_add(delta)?;
+        raw = raw.checked_add(pos)?;
+        if code > code_offset as i64 {
+            break;
+        }
+        found = Some(raw);
+    }
+    unpack_position(found?)
+}
+
+/// A raw source position: the script offset + 1 in bits 1..31 and the
+/// inlining id + 1 in bits 31..47 (bit 0 flags an external position, not
+/// decoded).
+fn unpack_position(raw: i64) -> Option<(u32, Option<u32>)> {
+    if raw & 1 != 0 {
+        return None;
+    }
+    let offset = ((raw >> 1) & ((1 << 30) - 1)) - 1;
+    let inlined = ((raw >> 31) & 0xffff) - 1;
+    Some((u32::try_from(offset).ok()?, u32::try_from(inlined).ok()))
+}
+
+/// Read one unsigned VLQ (7 bits a byte, low first, high bit for more).
+fn read_uvlq(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut value: u64 = 0;
+    let mut shift = 0u32;
+    loop {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        if shift >= 64 {
+            return None;
+        }
+        value |= u64::from(b & 0x7f) << shift;
+        shift += 7;
+        if b & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+}
+
+/// The offset of the bytecode that baseline machine code at `pc_offset`
+/// (from its start) runs: the table gives, as unsigned VLQs, the machine
+/// code size of the function's entry and then of each bytecode in turn;
+/// bytecodes are stepped through with `sizes` (three rows: single, wide
+/// and extra-wide operands; opcodes 0 to 3 are the prefixes that choose
+/// the row). The bytecode whose code ends at or after `pc_offset` is the
+/// one (a call's return address is the end of its call). `None` in the
+/// function's entry (V8's offset -1, the stack check).
+pub fn baseline_offset_at(
+    table: &[u8],
+    bytecodes: &[u8],
+    sizes: &[u8],
+    pc_offset: u64,
+) -> Option<u64> {
+    let row = sizes.len() / 3;
+    let mut at = 0usize;
+    let mut end = read_uvlq(table, &mut at)?;
+    let mut offset = 0usize;
+    while end < pc_offset {
+        let here = offset;
+        let mut op = usize::from(*bytecodes.get(offset)?);
+        let (mut scale, mut size) = (0, 0);
+        if op < 4 {
+            // Wide (0, 2) or extra-wide (1, 3) prefix: the bytecode follows.
+            scale = if op % 2 == 0 { 1 } else { 2 };
+            size = 1;
+            op = usize::from(*bytecodes.get(offset + 1)?);
+        }
+        size += usize::from(*sizes.get(scale * row + op)?);
+        if size == 0 {
+            return None;
+        }
+        offset += size;
+        end = end.checked_add(read_uvlq(table, &mut at)?)?;
+        if end >= pc_offset {
+            return Some(here as u64);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vlq(out: &mut Vec<u8>, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        loop {
+            let b = (z & 0x7f) as u8;
+            z >>= 7;
+            if z == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    #[test]
+    fn position_tables() {
+        // Entries (code offset, script offset): (0, 10) statement,
+        // (5, 42) expression, (9, 100) statement.
+        let mut t = Vec::new();
+        let raw = |o: i64| (o + 1) << 1;
+        vlq(&mut t, 1);
+        vlq(&mut t, raw(10));
+        vlq(&mut t, -5 - 1);
+        vlq(&mut t, raw(42) - raw(10));
+        vlq(&mut t, 4);
+        vlq(&mut t, raw(100) - raw(42));
+        assert_eq!(source_position_at(&t, 0), Some(10));
+        assert_eq!(source_position_at(&t, 4), Some(10));
+        assert_eq!(source_position_at(&t, 5), Some(42));
+        assert_eq!(source_position_at(&t, 8), Some(42));
+        assert_eq!(source_position_at(&t, 9), Some(100));
+        assert_eq!(source_position_at(&t, 1000), Some(100));
+        // Truncated or garbage tables give nothing, never a panic.
+        assert_eq!(source_position_at(&t[..1], 3), None);
+        assert_eq!(source_position_at(&[0xff; 20], 3), None);
+        assert_eq!(source_position_at(&[], 3), None);
+    }
+
+    #[test]
+    fn position_tables_of_v8_14() {
+        // The same entries as above, with V8 14.6's coding: 2 * delta + 1,
+        // negated for a statement.
+        let mut t = Vec::new();
+        let raw = |o: i64| (o + 1) << 1;
+        vlq(&mut t, !3);
+        vlq(&mut t, raw(10));
+        vlq(&mut t, 2 * 5 + 1);
+        vlq(&mut t, raw(42) - raw(10));
+        vlq(&mut t, !(2 * 4 + 1));
+        vlq(&mut t, raw(100) - raw(42));
+        assert_eq!(delta_coding(&t), Some((DeltaCoding::Odd, false)));
+        assert_eq!(source_position_at(&t, 0), Some(10));
+        assert_eq!(source_position_at(&t, 4), Some(10));
+        assert_eq!(source_position_at(&t, 5), Some(42));
+        assert_eq!(source_position_at(&t, 9), Some(100));
+        // An even value settles it: the older coding.
+        let mut old = Vec::new();
+        vlq(&mut old, -1);
+        vlq(&mut old, raw(10));
+        assert_eq!(delta_coding(&old), Some((DeltaCoding::Signed, true)));
+    }
+
+    #[test]
+    fn baseline_pcs_map_to_bytecodes() {
+        // Six opcodes: 0 to 3 are the prefixes, 4 takes an operand (1, 2
+        // or 4 bytes by scale), 5 none. Sizes, in rows of six by scale.
+        let sizes = [
+            1, 1, 1, 1, 2, 1, // single
+            1, 1, 1, 1, 3, 1, // wide
+            1, 1, 1, 1, 5, 1, // extra-wide
+        ];
+        // Offsets 0: op4 x; 2: op5; 3: wide op4 x x; 7: op5.
+        let bytecodes = [4, 9, 5, 0, 4, 9, 9, 5];
+        // Machine code: the entry 10 bytes, then 5, 3, 8, 2.
+        let table = [10, 5, 3, 8, 2];
+        let at = |pc| baseline_offset_at(&table, &bytecodes, &sizes, pc);
+        assert_eq!(at(10), None, "the entry");
+        assert_eq!(at(11), Some(0));
+        assert_eq!(at(15), Some(0), "a return address at the end of a call");
+        assert_eq!(at(16), Some(2));
+        assert_eq!(at(19), Some(3));
+        assert_eq!(at(26), Some(3));
+        assert_eq!(at(27), Some(7));
+        assert_eq!(at(29), None, "past the last bytecode");
+        // Truncated tables and bytecodes give nothing, never a panic.
+        assert_eq!(
+            baseline_offset_at(&table[..2], &bytecodes, &sizes, 27),
+            None
+        );
+        assert_eq!(
+            baseline_offset_at(&table, &bytecodes[..4], &sizes, 27),
+            None
+        );
+        assert_eq!(baseline_offset_at(&table, &[0], &sizes, 27), None);
+    }
+
+    #[test]
+    fn smis() {
+        assert_eq!(smi(5 << 32), Some(5));
+        assert_eq!(smi((-3i64 << 32) as u64), Some(-3));
+        assert_eq!(smi(0x1234_0001), None);
+    }
+}
