@@ -103,12 +103,22 @@ pub fn js_name(name: &str) -> Option<JsName> {
     let rest = ["JS:", "LazyCompile:", "Function:", "Eval:", "Script:"]
         .iter()
         .find_map(|p| name.strip_prefix(p))?;
+    // On-stack-replacement code is marked too: `o` before its tier (V8
+    // 14.6) or `'` after it (V8 13.6, 14.1).
+    let rest = match rest.strip_prefix('o') {
+        Some(r) if r.starts_with(['+', '*']) => r,
+        _ => rest,
+    };
     let (tier, rest) = match rest.chars().next()? {
         '~' => (Some("interpreted"), &rest[1..]),
         '^' => (Some("baseline"), &rest[1..]),
         '+' => (Some("maglev"), &rest[1..]),
         '*' => (Some("optimized"), &rest[1..]),
         _ => (None, rest),
+    };
+    let rest = match tier {
+        Some(_) => rest.strip_prefix('\'').unwrap_or(rest),
+        None => rest,
     };
     let (function, location) = match rest.split_once(' ') {
         Some((f, loc)) => (f, Some(loc)),
@@ -282,5 +292,13 @@ mod tests {
         );
         assert_eq!(js_name("JS:~ /x.js:2:1").unwrap().function, "<anonymous>");
         assert_eq!(js_name("Builtin:InterpreterEntryTrampoline"), None);
+        // On-stack-replacement code, as V8 13.6 and 14.6 mark it.
+        for name in ["JS:*'hot /x.js:3:1", "JS:o*hot /x.js:3:1"] {
+            let n = js_name(name).unwrap();
+            assert_eq!((n.function.as_str(), n.tier), ("hot", Some("optimized")));
+        }
+        let n = js_name("JS:o+hot /x.js:3:1").unwrap();
+        assert_eq!((n.function.as_str(), n.tier), ("hot", Some("maglev")));
+        assert_eq!(js_name("JS:~outer /x.js:3:1").unwrap().function, "outer");
     }
 }

@@ -261,6 +261,10 @@ pub(super) struct ReceiverLayout {
     pub(super) global_proxy_type: u16,
     pub(super) map_type: u16,
     pub(super) map_constructor: u64,
+    /// A receiver that is a function is named by its own name (V8 13 on:
+    /// `Module._load`, where V8 12 says `Function._load`). The metadata
+    /// tells V8 13 by its JSFunction having no `code` field.
+    pub(super) functions_by_name: bool,
     /// To find the property holding a function (see
     /// [`super::decoder::Decoder::method_name`]). `None` when the metadata lacks any of it.
     pub(super) properties: Option<PropertyLayout>,
@@ -450,6 +454,8 @@ impl Layout {
                     global_proxy_type: c.instance_type("JSGlobalProxy")?,
                     map_type: c.instance_type("Map")?,
                     map_constructor: c.field("Map", "constructor_or_back_pointer")?,
+                    functions_by_name: c.field("JSFunction", "code").is_none()
+                        && c.field("Code", "instruction_stream").is_some(),
                     properties: PropertyLayout::from(c),
                 })
             })(),

@@ -25,6 +25,13 @@ impl Decoder<'_, '_> {
         if ty <= r.proxy_type || ty == r.global_proxy_type {
             return None;
         }
+        if r.functions_by_name && self.l().js_function.contains(&ty) {
+            let shared = self.field(receiver, self.l().function_shared)?;
+            let info = self.function_info(shared)?;
+            if let Some(name) = info.name.or(info.inferred) {
+                return Some(name);
+            }
+        }
         let mut ctor = self.field(receiver, self.l().map)?;
         // A map's constructor slot holds its back pointer (a map) until
         // the root map, which holds the constructor.
