@@ -695,3 +695,63 @@ fn mutated_heap(node: &Path, seeds: u64) {
         "only {changed} of {seeds} mutated cores read differently"
     );
 }
+
+/// A node whose ScopeInfo layout npstack cannot recognise (its
+/// `scopeinfo_idx_first_vars` constant renamed, as a release with a new
+/// layout would look): the frames it cannot name are said once on stderr,
+/// with node's and V8's versions and the step that failed, and counted in
+/// `--json`, never shown as the interpreter without a word.
+#[test]
+fn a_layout_not_recognised_is_said_never_silent() {
+    for (major, version, v8) in [
+        (24, "24.22.3", "13.6.233.17"),
+        (26, "26.12.1", "14.6.202.34"),
+    ] {
+        let dir = scratch();
+        let mut bytes = std::fs::read(fetched_node(major)).unwrap();
+        let name = b"v8dbg_scopeinfo_idx_first_vars";
+        let mut renamed = 0;
+        for i in 0..bytes.len().saturating_sub(name.len()) {
+            if &bytes[i..i + name.len()] == name {
+                bytes[i + name.len() - 1] = b'X';
+                renamed += 1;
+            }
+        }
+        assert!(
+            renamed >= 1,
+            "node {major} has no {}",
+            String::from_utf8_lossy(name)
+        );
+        let renamed_node = dir.path().join("node");
+        std::fs::write(&renamed_node, bytes).unwrap();
+        std::fs::set_permissions(
+            &renamed_node,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let p = Spawn::new(&renamed_node).arg(script()).start();
+        wait_in_syscall(p.pid(), p.pid(), SYS_FUTEX);
+        let r = run_tool("npstack", [format!("{}/1", p.pid())]);
+        let said = format!(
+            "JavaScript frames not named: node {version} (V8 {v8}): ScopeInfo layout not \
+             recognised (scopeinfo_idx_nparams 1, ncontextlocals 2, first_vars missing)"
+        );
+        assert_eq!(
+            r.stderr.matches(&said).count(),
+            1,
+            "node {major}: {}",
+            r.stderr
+        );
+        let text = r.ok();
+        assert!(js_frames(&sections(&text)[0].1).is_empty(), "{text}");
+        let json = run_tool("npstack", ["--json".to_owned(), format!("{}/1", p.pid())]).ok();
+        let doc: Value = serde_json::from_str(&json).unwrap();
+        let unnamed = doc["threads"][0]["js_unnamed"].as_u64().unwrap();
+        assert!(unnamed >= 8, "node {major}: {unnamed} unnamed:\n{json}");
+        let notices = doc["notices"].as_array().unwrap();
+        assert!(
+            notices.iter().any(|n| n.as_str().unwrap().contains(&said)),
+            "node {major}: {json}"
+        );
+    }
+}
