@@ -755,3 +755,76 @@ fn a_layout_not_recognised_is_said_never_silent() {
         );
     }
 }
+
+/// Removes the debug file it installed, however the test ends.
+struct Installed(PathBuf);
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A stripped node (no `.symtab`: where V8's builtins are and, from node
+/// 24, the bytecode sizes are only there) names its JavaScript frames once
+/// its debug file is installed under /usr/lib/debug/.build-id, as its
+/// native frames are named; without it, npstack says what is missing.
+#[test]
+fn a_stripped_node_is_named_from_its_debug_file() {
+    let dir = scratch();
+    let node = fetched_node(24);
+    let stripped = dir.path().join("node");
+    let debug = dir.path().join("node.debug");
+    for args in [
+        vec!["--only-keep-debug".into(), node.clone(), debug.clone()],
+        vec!["--strip-all".into(), node.clone(), stripped.clone()],
+    ] {
+        let r = run_command(std::process::Command::new("objcopy").args(&args));
+        assert_eq!(
+            r.code(),
+            0,
+            "objcopy {args:?} (apt-get install binutils): {}",
+            r.stderr
+        );
+    }
+    let notes = run_command(
+        std::process::Command::new("readelf")
+            .arg("-n")
+            .arg(&stripped),
+    );
+    let id = notes
+        .text()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: "))
+        .expect("the stripped node has a build-id")
+        .to_owned();
+    let p = Spawn::new(&stripped).arg(script()).start();
+    wait_in_syscall(p.pid(), p.pid(), SYS_FUTEX);
+    let operand = format!("{}/1", p.pid());
+
+    let bare = run_tool("npstack", [&operand]);
+    assert!(
+        bare.stderr
+            .contains("node's symbol table does not say where V8's builtins are"),
+        "{}",
+        bare.stderr
+    );
+
+    let place = PathBuf::from(format!(
+        "/usr/lib/debug/.build-id/{}/{}.debug",
+        &id[..2],
+        &id[2..]
+    ));
+    assert!(!place.exists(), "{} is installed already", place.display());
+    std::fs::create_dir_all(place.parent().unwrap()).unwrap();
+    std::fs::copy(&debug, &place).unwrap();
+    let _installed = Installed(place);
+    let named = run_tool("npstack", [&operand]);
+    let stack = stack_of(&p.ready_line);
+    assert_same_frames(
+        &main_thread_js(&named.ok()),
+        &stack,
+        Expect::all("interpreted"),
+        "stripped node 24 with its debug file",
+    );
+}

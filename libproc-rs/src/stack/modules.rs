@@ -359,7 +359,18 @@ impl Modules {
             let m = &self.list[i];
             let Some(bias) = m.bias() else { continue };
             match m.with_data(|d| d.v8(bias)) {
-                Some(Ok(v8)) => return Some(Ok(v8)),
+                Some(Ok(mut v8)) => {
+                    // A stripped node: what only .symtab gives, from its
+                    // debug file.
+                    if v8.lacks_local_symbols()
+                        && let Some(debug) = m.debug_image(target)
+                        && let Some(Image::File(img)) =
+                            m.image.get().and_then(|i| i.as_ref()).map(|i| &i.0)
+                    {
+                        v8.complete_from_debug_file(img.data(), debug.data(), bias);
+                    }
+                    return Some(Ok(v8));
+                }
                 Some(Err(why)) => found = Some(Err(why)),
                 None => {}
             }

@@ -112,23 +112,72 @@ impl V8 {
         if constants.0.is_empty() {
             return Err("it has no V8 postmortem metadata (v8dbg_* symbols)".into());
         }
-        let mut layout = Layout::from(&constants)?;
-        let by_name = |n: &str| symbols.iter().find(|s| s.name == n);
-        layout.bytecode_sizes = by_name(BYTECODE_SIZES)
-            .filter(|s| s.size % 3 == 0 && s.size <= 3 * 256)
-            .and_then(|s| read(s.value, s.size));
-        let builtins = by_name(BLOB_CODE).and_then(|start| {
-            let size = by_name(BLOB_CODE_SIZE)?;
-            let bytes = read(size.value, 4)?;
-            let len = u32::from_le_bytes(bytes[..4].try_into().ok()?);
-            let begin = start.value.wrapping_add(bias);
-            Some(begin..begin.saturating_add(u64::from(len)))
-        });
-        Ok(V8 {
+        let mut v8 = V8 {
             frame_types: constants.frame_types(),
-            layout,
-            builtins,
-        })
+            layout: Layout::from(&constants)?,
+            builtins: None,
+        };
+        v8.take_local_symbols(symbols, bias, read);
+        Ok(v8)
+    }
+
+    /// Where the builtins are and the bytecode sizes, from `.symtab`'s
+    /// symbols (`symbols`) and the bytes `read` gives; what is known
+    /// already is kept.
+    fn take_local_symbols(
+        &mut self,
+        symbols: &[Symbol],
+        bias: u64,
+        read: impl Fn(u64, u64) -> Option<Vec<u8>>,
+    ) {
+        let by_name = |n: &str| symbols.iter().find(|s| s.name == n);
+        if self.layout.bytecode_sizes.is_none() {
+            self.layout.bytecode_sizes = by_name(BYTECODE_SIZES)
+                .filter(|s| s.size % 3 == 0 && s.size <= 3 * 256)
+                .and_then(|s| read(s.value, s.size));
+        }
+        if self.builtins.is_none() {
+            self.builtins = by_name(BLOB_CODE).and_then(|start| {
+                let size = by_name(BLOB_CODE_SIZE)?;
+                let bytes = read(size.value, 4)?;
+                let len = u32::from_le_bytes(bytes[..4].try_into().ok()?);
+                let begin = start.value.wrapping_add(bias);
+                Some(begin..begin.saturating_add(u64::from(len)))
+            });
+        }
+    }
+
+    /// Whether what only `.symtab` gives is missing (a stripped node):
+    /// where the builtins are, or the bytecode sizes.
+    pub fn lacks_local_symbols(&self) -> bool {
+        self.builtins.is_none() || self.layout.bytecode_sizes.is_none()
+    }
+
+    /// Take what `.symtab` gives from `debug`, the separate debug file of
+    /// the stripped node image `data`: the symbols from the debug file,
+    /// their bytes from the image (a debug file keeps no data).
+    pub fn complete_from_debug_file<'a, 'b, R: object::ReadRef<'a>, D: object::ReadRef<'b>>(
+        &mut self,
+        data: R,
+        debug: D,
+        bias: u64,
+    ) {
+        use object::elf::{STT_NOTYPE, STT_OBJECT};
+        let symbols = symbols_with_prefix(
+            debug,
+            &[BLOB_CODE.as_bytes(), BYTECODE_SIZES.as_bytes()],
+            |s| {
+                !s.dynamic
+                    && match s.kind {
+                        STT_NOTYPE => s.local && s.size == 0,
+                        STT_OBJECT => s.size % 3 == 0 && (3 * 128..=3 * 256).contains(&s.size),
+                        _ => false,
+                    }
+            },
+        );
+        self.take_local_symbols(&symbols, bias, |vaddr, len| {
+            bytes_at_vaddr(data, vaddr, len)
+        });
     }
 
     /// The V8 of an ELF image at offset 0 of `data`.
