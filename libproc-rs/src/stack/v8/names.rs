@@ -79,13 +79,50 @@ impl Decoder<'_, '_> {
     /// The keys (strings) of `object`'s own enumerable data properties whose
     /// value is `value`.
     fn keys_holding(&mut self, object: u64, value: u64, p: &PropertyLayout) -> Option<Vec<u64>> {
+        let all = self.own_data_properties(object, p, true)?;
+        Some(
+            all.into_iter()
+                .filter(|&(_, v)| v == value)
+                .map(|(k, _)| k)
+                .collect(),
+        )
+    }
+
+    /// The value of `function`'s own `name` data property when it is a
+    /// string: V8 gives a function its name there when the name is known
+    /// only as the program runs (a method keyed by a symbol,
+    /// `[kOnMessage]`), and V8's debugger names a function by it first.
+    pub(super) fn own_name(&mut self, function: u64) -> Option<String> {
+        let p = self.l().receiver.as_ref()?.properties.as_ref()?;
+        for (key, value) in self.own_data_properties(function, p, false)? {
+            if self.string(key, 8).as_deref() == Some("name") {
+                return self.string(value, NAME_MAX);
+            }
+        }
+        None
+    }
+
+    /// `object`'s own data properties keyed by strings (only the
+    /// enumerable ones with `enumerable_only`): (key, value), from a name
+    /// dictionary or the map's descriptors (values in the object, its
+    /// property array, or the descriptors). Doubles are left out.
+    fn own_data_properties(
+        &mut self,
+        object: u64,
+        p: &PropertyLayout,
+        enumerable_only: bool,
+    ) -> Option<Vec<(u64, u64)>> {
         let l = self.l();
         let map = self.field(object, l.map)?;
         let base = map.checked_sub(l.heap_tag)?;
         let bits = self.heap.i32(base.checked_add(p.map_bit_field3)?)? as u32;
         let properties = self.field(object, p.object_properties)?;
-        let mut keys = Vec::new();
+        let mut found = Vec::new();
         let is_string = |d: &mut Self, k: u64| d.type_of(k).is_some_and(|t| t < l.first_nonstring);
+        let wanted = |details: i64| {
+            details & p.kind_mask == 0
+                && (!enumerable_only || (details >> p.attributes_shift) & p.dont_enum == 0)
+        };
         if bits >> p.dictionary_shift & 1 == 1 {
             // A name dictionary: a hash table of (key, value, details).
             let len = self.smi_field(properties, l.array_length)?;
@@ -100,16 +137,16 @@ impl Decoder<'_, '_> {
             }
             for i in 0..capacity {
                 let at = |k: u64| l.array_data + 8 * (entries + i * size + k);
-                if self.field(properties, at(1))? != value {
+                let key = self.field(properties, at(0))?;
+                if !is_string(self, key) {
                     continue;
                 }
-                let key = self.field(properties, at(0))?;
                 let details = self.smi_field(properties, at(2))?;
-                if is_string(self, key) && self.enumerable_data(details, p) {
-                    keys.push(key);
+                if wanted(details) {
+                    found.push((key, self.field(properties, at(1))?));
                 }
             }
-            return Some(keys);
+            return Some(found);
         }
         let count = u64::from((bits & p.own_descriptors.0) >> p.own_descriptors.1);
         if count > MAX_PROPERTIES {
@@ -122,7 +159,7 @@ impl Decoder<'_, '_> {
         for i in 0..count {
             let at = |k: u64| p.descriptors_header + 8 * (i * p.descriptor_size + k);
             let details = self.smi_field(descriptors, at(p.descriptor_details))?;
-            if !self.enumerable_data(details, p) {
+            if !wanted(details) {
                 continue;
             }
             let (mask, shift) = p.location;
@@ -142,19 +179,12 @@ impl Decoder<'_, '_> {
                     self.field(properties, 16 + 8 * (index - inobject))?
                 }
             };
-            if held == value {
-                let key = self.field(descriptors, at(0))?;
-                if is_string(self, key) {
-                    keys.push(key);
-                }
+            let key = self.field(descriptors, at(0))?;
+            if is_string(self, key) {
+                found.push((key, held));
             }
         }
-        Some(keys)
-    }
-
-    /// Whether property details are those of an enumerable data property.
-    fn enumerable_data(&self, details: i64, p: &PropertyLayout) -> bool {
-        details & p.kind_mask == 0 && (details >> p.attributes_shift) & p.dont_enum == 0
+        Some(found)
     }
 
     /// The function name, inferred name and start position in a ScopeInfo.
