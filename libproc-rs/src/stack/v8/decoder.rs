@@ -244,17 +244,23 @@ impl<'v, 'a> Decoder<'v, 'a> {
         let shared = self.field(function, l.function_shared)?;
         let info = self.function_info(shared)?;
         let type_name = receiver.and_then(|r| self.receiver_type(r));
+        // A function whose name was given as the program ran has it in its
+        // own `name` property (empty or not), which V8's debugger goes by.
+        let own = match info.name {
+            None => self.own_name(function),
+            Some(_) => None,
+        };
+        let (name, inferred) = match &own {
+            Some(n) => ((!n.is_empty()).then_some(n.as_str()), None),
+            None => (info.name.as_deref(), info.inferred.as_deref()),
+        };
         // A method with no name of its own, as V8's stack traces name it:
         // by the property of the receiver (or its prototypes) holding it.
-        let method = match (&type_name, &info.name, &info.inferred, receiver) {
-            (Some(_), None, None, Some(r)) => self.method_name(r, function),
+        let method = match (&type_name, name, inferred, &own, receiver) {
+            (Some(_), None, None, None, Some(r)) => self.method_name(r, function),
             _ => None,
         };
-        let display = call_name(
-            type_name.as_deref(),
-            info.name.as_deref().or(method.as_deref()),
-            info.inferred.as_deref(),
-        );
+        let display = call_name(type_name.as_deref(), name.or(method.as_deref()), inferred);
         // An interpreted or baseline frame holds its BytecodeArray.
         let bytecode = bytecode.filter(|&b| self.type_of(b) == Some(l.bytecode_type));
         // Compiled code: the function's Code, when the pc is in it (not in
@@ -290,18 +296,39 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 .baseline_bytecode_offset(c, array, pc)
                 .and_then(|offset| self.bytecode_position(array, offset)),
             (Some(compiled @ ("maglev" | "optimized")), _, Some(c)) => {
-                let at = pc - c.start - u64::from(!exact && pc > c.start);
-                match self.code_positions(c, at) {
-                    Some((outer, calls)) => {
-                        inlined = calls
-                            .into_iter()
-                            .map(|(sfi, p)| self.inlined_frame(sfi, p, compiled))
-                            .collect::<Option<Vec<_>>>()
-                            .unwrap_or_default();
-                        Some(outer)
-                    }
-                    None => None,
+                let mut return_offset = pc - c.start;
+                if !exact && let Some(call) = self.lazy_deopt_call(c, return_offset) {
+                    return_offset = call;
                 }
+                let at = return_offset - u64::from(!exact && return_offset > 0);
+                // At a call, V8 keeps the bytecode being executed by the
+                // innermost function (the debugger's position): where the
+                // table says, or where the function is when it says nothing.
+                let called = (!exact)
+                    .then(|| self.deopt_bytecode_offset(c, return_offset))
+                    .flatten();
+                let (mut outer, mut calls) = match self.code_positions(c, at) {
+                    Some((outer, calls)) => (Some(outer), calls),
+                    None => (None, Vec::new()),
+                };
+                if let Some(offset) = called {
+                    let innermost = calls.first().map_or(shared, |&(sfi, _)| sfi);
+                    if let Some(p) = self
+                        .sfi_bytecode(innermost)
+                        .and_then(|array| self.bytecode_position(array, offset))
+                    {
+                        match calls.first_mut() {
+                            Some(call) => call.1 = p,
+                            None => outer = Some(p),
+                        }
+                    }
+                }
+                inlined = calls
+                    .into_iter()
+                    .map(|(sfi, p)| self.inlined_frame(sfi, p, compiled))
+                    .collect::<Option<Vec<_>>>()
+                    .unwrap_or_default();
+                outer
             }
             _ => None,
         };
@@ -516,6 +543,30 @@ impl<'v, 'a> Decoder<'v, 'a> {
 
     /// An inlined function as a frame: its name (no receiver is known), its
     /// script and where in it it runs.
+    /// A function's BytecodeArray, from its SharedFunctionInfo: in its
+    /// function data (see [`Layout::sfi_function_data`]), directly or
+    /// through its baseline Code.
+    fn sfi_bytecode(&mut self, shared: u64) -> Option<u64> {
+        let l = self.l();
+        for &off in &l.sfi_function_data {
+            let Some(data) = self.field(shared, off) else {
+                continue;
+            };
+            match self.type_of(data) {
+                Some(t) if t == l.bytecode_type => return Some(data),
+                Some(t) if l.code.as_ref().is_some_and(|c| c.code_type == t) => {
+                    let c = l.code.as_ref()?;
+                    let inner = self.field(data, c.deopt_data)?;
+                    if self.type_of(inner) == Some(l.bytecode_type) {
+                        return Some(inner);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
     fn inlined_frame(&mut self, shared: u64, position: u32, tier: &'static str) -> Option<JsName> {
         let info = self.function_info(shared)?;
         let (script, line, column) = self.located(info.script, Some(position));

@@ -167,6 +167,66 @@ impl Decoder<'_, '_> {
     /// its function by an inlining id: the deoptimization data holds, for
     /// each, the inlined function and the position of its call in the
     /// function it was inlined into (itself inlined, or not).
+    /// Where the call returns to, in code that was deoptimized while it
+    /// waited in the call (`offset`: where the frame now returns, from the
+    /// code's start). V8 points such a frame's return at a lazy deoptimization
+    /// exit, one of the fixed-size calls after the code's instructions;
+    /// the deoptimization data's entry for that exit keeps the call's own
+    /// return offset. `None` when `offset` is not at such an exit.
+    pub(super) fn lazy_deopt_call(&mut self, code: &CodeAt, offset: u64) -> Option<u64> {
+        let c = self.l().code.as_ref()?;
+        let (_, _, positions_at) = c.deopt?;
+        let l = self.l();
+        let data = self.field(code.code, c.deopt_data)?;
+        let element = |i: u64| l.array_data + 8 * i;
+        // After the inlining positions: where the exits start, how many
+        // eager and lazy ones there are, then an entry of three (bytecode
+        // offset, translation index, pc) per exit.
+        let number = |d: &mut Self, i: u64| {
+            d.smi_field(data, element(i))
+                .and_then(|v| u64::try_from(v).ok())
+        };
+        let exits = number(self, positions_at + 1)?;
+        let eager = number(self, positions_at + 2)?;
+        let lazy = number(self, positions_at + 3)?;
+        let lazy_start = exits.checked_add(eager.checked_mul(LAZY_EXIT_SIZE)?)?;
+        if offset <= lazy_start || !(offset - lazy_start).is_multiple_of(LAZY_EXIT_SIZE) {
+            return None;
+        }
+        let exit = (offset - lazy_start) / LAZY_EXIT_SIZE - 1;
+        if exit >= lazy {
+            return None;
+        }
+        let entry = eager + exit;
+        number(self, positions_at + 4 + 3 * entry + 2)
+    }
+
+    /// The bytecode offset V8 keeps for the call returning to `offset` in
+    /// maglev or optimized code: that of the lazy deoptimization entry for
+    /// the call (see [`Decoder::lazy_deopt_call`]), in the innermost
+    /// function at the call.
+    pub(super) fn deopt_bytecode_offset(&mut self, code: &CodeAt, offset: u64) -> Option<u64> {
+        let c = self.l().code.as_ref()?;
+        let (_, _, positions_at) = c.deopt?;
+        let l = self.l();
+        let data = self.field(code.code, c.deopt_data)?;
+        let element = |i: u64| l.array_data + 8 * i;
+        let number = |d: &mut Self, i: u64| d.smi_field(data, element(i));
+        let eager = u64::try_from(number(self, positions_at + 2)?).ok()?;
+        let lazy = u64::try_from(number(self, positions_at + 3)?).ok()?;
+        if lazy > MAX_DEOPT_ENTRIES {
+            return None;
+        }
+        let offset = i64::try_from(offset).ok()?;
+        for entry in eager..eager + lazy {
+            let at = positions_at + 4 + 3 * entry;
+            if number(self, at + 2)? == offset {
+                return u64::try_from(number(self, at)?).ok();
+            }
+        }
+        None
+    }
+
     pub(super) fn code_positions(
         &mut self,
         code: &CodeAt,
@@ -230,6 +290,13 @@ pub fn source_position_at(table: &[u8], code_offset: u64) -> Option<u32> {
     position_entry_at(table, code_offset, coding).map(|(p, _)| p)
 }
 
+/// Most lazy deoptimization entries searched in one Code.
+const MAX_DEOPT_ENTRIES: u64 = 1 << 16;
+
+/// The size of a lazy deoptimization exit on x86_64: one call through
+/// the root register.
+const LAZY_EXIT_SIZE: u64 = 4;
+
 /// Indices of [`Decoder::coding`].
 const BYTECODE_TABLE: usize = 0;
 const CODE_TABLE: usize = 1;
@@ -249,7 +316,7 @@ pub(super) enum DeltaCoding {
 }
 
 /// A table's coding, and whether the table shows it for sure (an even
-/// value: `Signed`) or only makes it likely (all of at least 4 values odd:
+/// value: `Signed`) or only makes it likely (all of at least 16 values odd:
 /// `Odd`; fewer: `Odd` too, but not sure).
 fn delta_coding(table: &[u8]) -> Option<(DeltaCoding, bool)> {
     let mut at = 0usize;
@@ -262,7 +329,7 @@ fn delta_coding(table: &[u8]) -> Option<(DeltaCoding, bool)> {
         }
         count += 1;
     }
-    Some((DeltaCoding::Odd, count >= 4))
+    Some((DeltaCoding::Odd, count >= 16))
 }
 
 /// A delta value with a statement's negation undone.
