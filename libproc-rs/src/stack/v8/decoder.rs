@@ -41,8 +41,8 @@ pub(super) struct FunctionInfo {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct CodeAt {
     pub(super) code: u64,
-    start: u64,
-    tier: &'static str,
+    pub(super) start: u64,
+    pub(super) tier: &'static str,
     /// Its source position table (maglev, optimized) or bytecode offset
     /// table (baseline).
     pub(super) table: u64,

@@ -440,6 +440,72 @@ pub fn baseline_offset_at(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::v8::testing::{Image, TAG, test_v8_with};
+
+    /// A Code whose deoptimization data has 2 eager and 3 lazy exits from
+    /// offset 1000, the lazy ones' entries returning to 100, 200 and 300
+    /// with bytecode offsets 10, 20 and 30 (V8 12.4's indices).
+    #[test]
+    fn lazy_deoptimization_exits_map_back_to_their_calls() {
+        let v8 = test_v8_with(
+            3,
+            &[
+                ("CodeKindBaseline", 10),
+                ("CodeKindFieldMask", 15),
+                ("class_Code__instruction_start__Object", 40),
+                ("class_Code__instruction_size__Object", 52),
+                ("class_Code__flags__Object", 48),
+                ("class_JSFunction__code__Object", 24),
+                ("type_Code__CODE_TYPE", 0xc5),
+                ("DeoptimizationDataInlinedFunctionCountIndex", 1),
+                ("DeoptimizationDataLiteralArrayIndex", 2),
+                ("DeoptimizationDataInliningPositionsIndex", 7),
+            ],
+        );
+        let base = 0x10_0000;
+        let mut mem = Image::new(base, 0x1000);
+        let array_map = mem.map(base + 0x800, 0xc4);
+        let code = base + TAG;
+        let data = base + 0x100;
+        mem.put_word(base + 8, data + TAG);
+        mem.put_word(data, array_map);
+        let smi = |v: i64| (v as u64) << 32;
+        // Entries start at index 7 + 4; each is (bytecode offset,
+        // translation index, pc).
+        let header = [(8, 1000), (9, 2), (10, 3)];
+        let entries = [
+            (0, 5, 50),
+            (1, 6, 60),
+            (2, 10, 100),
+            (3, 20, 200),
+            (4, 30, 300),
+        ];
+        for (i, v) in header {
+            mem.put_word(data + 16 + 8 * i, smi(v));
+        }
+        for (e, bytecode, pc) in entries {
+            mem.put_word(data + 16 + 8 * (11 + 3 * e), smi(bytecode));
+            mem.put_word(data + 16 + 8 * (11 + 3 * e + 2), smi(pc));
+        }
+        let mut d = Decoder::new(&v8, &mem);
+        let at = CodeAt {
+            code,
+            start: 0,
+            tier: "optimized",
+            table: 0,
+        };
+        // The lazy exits are 4 bytes each from 1000 + 2 * 4; a frame returns
+        // to the end of one.
+        assert_eq!(d.lazy_deopt_call(&at, 1012), Some(100));
+        assert_eq!(d.lazy_deopt_call(&at, 1020), Some(300));
+        assert_eq!(d.lazy_deopt_call(&at, 1024), None, "past the last exit");
+        assert_eq!(d.lazy_deopt_call(&at, 1006), None, "an eager exit");
+        assert_eq!(d.lazy_deopt_call(&at, 1013), None, "not at an exit's end");
+        assert_eq!(d.lazy_deopt_call(&at, 500), None, "in the instructions");
+        assert_eq!(d.deopt_bytecode_offset(&at, 200), Some(20));
+        assert_eq!(d.deopt_bytecode_offset(&at, 50), None, "an eager entry");
+        assert_eq!(d.deopt_bytecode_offset(&at, 201), None);
+    }
 
     fn vlq(out: &mut Vec<u8>, v: i64) {
         let mut z = ((v << 1) ^ (v >> 63)) as u64;

@@ -82,6 +82,12 @@ impl Memory for Image {
 /// A V8 of the ScopeInfo layout `first_vars` picks (3: V8 11 and 12; 5:
 /// V8 13 on), with node 22's string and object offsets.
 pub(super) fn test_v8(first_vars: i64) -> V8 {
+    test_v8_with(first_vars, &[])
+}
+
+/// [`test_v8`], with more constants (`extra`: name without `v8dbg_`,
+/// value).
+pub(super) fn test_v8_with(first_vars: i64, extra: &[(&str, i64)]) -> V8 {
     let fields = [
         ("HeapObject__map", 0),
         ("Map__instance_type", 12),
@@ -138,8 +144,8 @@ pub(super) fn test_v8(first_vars: i64) -> V8 {
     for (class, ty) in types {
         c.0.insert(format!("type_{class}__TYPE"), ty);
     }
-    for (name, value) in values {
-        c.0.insert(name.to_owned(), value);
+    for (name, value) in values.iter().chain(extra) {
+        c.0.insert((*name).to_owned(), *value);
     }
     V8 {
         layout: Layout::from(&c).expect("the test layout"),
