@@ -161,44 +161,50 @@ impl Decoder<'_, '_> {
         position_entry_at(table, offset, coding)
     }
 
-    /// The source position of an offset into maglev or optimized code, in
-    /// the function itself, and the functions inlined into it there with
-    /// their positions, innermost first. A position in inlined code names
-    /// its function by an inlining id: the deoptimization data holds, for
-    /// each, the inlined function and the position of its call in the
-    /// function it was inlined into (itself inlined, or not).
-    /// Where the call returns to, in code that was deoptimized while it
-    /// waited in the call (`offset`: where the frame now returns, from the
-    /// code's start). V8 points such a frame's return at a lazy deoptimization
-    /// exit, one of the fixed-size calls after the code's instructions;
-    /// the deoptimization data's entry for that exit keeps the call's own
-    /// return offset. `None` when `offset` is not at such an exit.
-    pub(super) fn lazy_deopt_call(&mut self, code: &CodeAt, offset: u64) -> Option<u64> {
+    /// The lazy deoptimization exits of a Code: after the inlining
+    /// positions, its deoptimization data gives where the exits start and
+    /// how many eager and lazy ones there are, then an entry of three
+    /// (bytecode offset, translation index, pc) per exit, eager ones first.
+    fn lazy_exits(&mut self, code: &CodeAt) -> Option<LazyExits> {
         let c = self.l().code.as_ref()?;
         let (_, _, positions_at) = c.deopt?;
-        let l = self.l();
         let data = self.field(code.code, c.deopt_data)?;
-        let element = |i: u64| l.array_data + 8 * i;
-        // After the inlining positions: where the exits start, how many
-        // eager and lazy ones there are, then an entry of three (bytecode
-        // offset, translation index, pc) per exit.
-        let number = |d: &mut Self, i: u64| {
-            d.smi_field(data, element(i))
-                .and_then(|v| u64::try_from(v).ok())
+        let mut number = |i: u64| {
+            let at = self.l().array_data + 8 * (positions_at + i);
+            self.smi_field(data, at).and_then(|v| u64::try_from(v).ok())
         };
-        let exits = number(self, positions_at + 1)?;
-        let eager = number(self, positions_at + 2)?;
-        let lazy = number(self, positions_at + 3)?;
-        let lazy_start = exits.checked_add(eager.checked_mul(LAZY_EXIT_SIZE)?)?;
-        if offset <= lazy_start || !(offset - lazy_start).is_multiple_of(LAZY_EXIT_SIZE) {
+        let (start, eager, lazy) = (number(1)?, number(2)?, number(3)?);
+        (lazy <= MAX_DEOPT_ENTRIES).then_some(LazyExits {
+            data,
+            entries: positions_at + 4,
+            start: start.checked_add(eager.checked_mul(LAZY_EXIT_SIZE)?)?,
+            first: eager,
+            count: lazy,
+        })
+    }
+
+    /// Field `field` (0: bytecode offset, 2: pc) of deoptimization entry
+    /// `entry`.
+    fn deopt_entry(&mut self, exits: &LazyExits, entry: u64, field: u64) -> Option<i64> {
+        let at = self.l().array_data + 8 * (exits.entries + 3 * entry + field);
+        self.smi_field(exits.data, at)
+    }
+
+    /// Where the call returns to, in code that was deoptimized while it
+    /// waited in the call (`offset`: where the frame now returns, from the
+    /// code's start). V8 points such a frame's return at a lazy
+    /// deoptimization exit, one of the fixed-size calls after the code's
+    /// instructions; the deoptimization entry of that exit keeps the
+    /// call's own return offset. `None` when `offset` is not at such an
+    /// exit.
+    pub(super) fn lazy_deopt_call(&mut self, code: &CodeAt, offset: u64) -> Option<u64> {
+        let exits = self.lazy_exits(code)?;
+        let past = offset.checked_sub(exits.start).filter(|&p| p > 0)?;
+        if !past.is_multiple_of(LAZY_EXIT_SIZE) || past / LAZY_EXIT_SIZE > exits.count {
             return None;
         }
-        let exit = (offset - lazy_start) / LAZY_EXIT_SIZE - 1;
-        if exit >= lazy {
-            return None;
-        }
-        let entry = eager + exit;
-        number(self, positions_at + 4 + 3 * entry + 2)
+        let entry = exits.first + past / LAZY_EXIT_SIZE - 1;
+        u64::try_from(self.deopt_entry(&exits, entry, 2)?).ok()
     }
 
     /// The bytecode offset V8 keeps for the call returning to `offset` in
@@ -206,27 +212,22 @@ impl Decoder<'_, '_> {
     /// the call (see [`Decoder::lazy_deopt_call`]), in the innermost
     /// function at the call.
     pub(super) fn deopt_bytecode_offset(&mut self, code: &CodeAt, offset: u64) -> Option<u64> {
-        let c = self.l().code.as_ref()?;
-        let (_, _, positions_at) = c.deopt?;
-        let l = self.l();
-        let data = self.field(code.code, c.deopt_data)?;
-        let element = |i: u64| l.array_data + 8 * i;
-        let number = |d: &mut Self, i: u64| d.smi_field(data, element(i));
-        let eager = u64::try_from(number(self, positions_at + 2)?).ok()?;
-        let lazy = u64::try_from(number(self, positions_at + 3)?).ok()?;
-        if lazy > MAX_DEOPT_ENTRIES {
-            return None;
-        }
+        let exits = self.lazy_exits(code)?;
         let offset = i64::try_from(offset).ok()?;
-        for entry in eager..eager + lazy {
-            let at = positions_at + 4 + 3 * entry;
-            if number(self, at + 2)? == offset {
-                return u64::try_from(number(self, at)?).ok();
+        for entry in exits.first..exits.first + exits.count {
+            if self.deopt_entry(&exits, entry, 2)? == offset {
+                return u64::try_from(self.deopt_entry(&exits, entry, 0)?).ok();
             }
         }
         None
     }
 
+    /// The source position of an offset into maglev or optimized code, in
+    /// the function itself, and the functions inlined into it there with
+    /// their positions, innermost first. A position in inlined code names
+    /// its function by an inlining id: the deoptimization data holds, for
+    /// each, the inlined function and the position of its call in the
+    /// function it was inlined into (itself inlined, or not).
     pub(super) fn code_positions(
         &mut self,
         code: &CodeAt,
@@ -288,6 +289,18 @@ fn read_vlq(bytes: &[u8], at: &mut usize) -> Option<i64> {
 pub fn source_position_at(table: &[u8], code_offset: u64) -> Option<u32> {
     let (coding, _) = delta_coding(table)?;
     position_entry_at(table, code_offset, coding).map(|(p, _)| p)
+}
+
+/// A Code's lazy deoptimization exits (see [`Decoder::lazy_exits`]).
+struct LazyExits {
+    /// The deoptimization data, and the index of its first entry.
+    data: u64,
+    entries: u64,
+    /// Where the first lazy exit starts, the index of its entry, and how
+    /// many there are.
+    start: u64,
+    first: u64,
+    count: u64,
 }
 
 /// Most lazy deoptimization entries searched in one Code.
