@@ -30,8 +30,12 @@ nodes:
 packages:
 	tests/fetch-packages.sh $(CARGO_TARGET_DIR)/npm
 
+# The debugger comparison runs on its own, so that its figures per node
+# release line show (--nocapture); the frames that differ are written to
+# target/debugger-comparison/.
 test: build nodes packages
-	$(CARGO) test --release --workspace -- --test-threads=2
+	$(CARGO) test --release --workspace -- --test-threads=2 --skip debugger_node_
+	$(CARGO) test --release -p nptools-tests --test npstack_debugger -- --test-threads=2 --nocapture debugger_node_
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -454,10 +454,20 @@ fn compare(major: u32) {
     for (tier, (same, all)) in &score.tiers {
         report += &format!("  {tier}: {same} of {all}\n");
     }
-    for d in &score.differences {
-        report += d;
-        report.push('\n');
-    }
+    // Every differing frame, in a file beside the build: make test shows
+    // the figures (it runs this test with --nocapture), not pages of frames.
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+        .join("debugger-comparison");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("node-{major}.txt"));
+    std::fs::write(&file, score.differences.join("\n") + "\n").unwrap();
+    report += &format!(
+        "  {} differing frames in {}\n",
+        score.differences.len(),
+        file.display()
+    );
     // One print, so that release lines compared in parallel do not mix.
     print!("{report}");
     assert!(
