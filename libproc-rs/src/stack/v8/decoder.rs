@@ -15,6 +15,8 @@ use super::{CodeKind, JsFrame, V8};
 use crate::stack::nodejs::JsName;
 use crate::target::Memory;
 
+/// How many of a DebugInfo's fields are searched for its Script.
+const DEBUG_INFO_FIELDS: u64 = 8;
 /// Longest function or script name kept, in UTF-16 units.
 pub(super) const NAME_MAX: usize = 4096;
 /// Most entries of a line-ends array or position table read.
@@ -413,7 +415,17 @@ impl<'v, 'a> Decoder<'v, 'a> {
         let name = name.filter(|n| !n.is_empty());
         let inferred = inferred.filter(|n| !n.is_empty());
         let script_field = self.field(shared, l.sfi_script)?;
-        let script = (self.type_of(script_field) == Some(l.script_type)).then_some(script_field);
+        let script = match self.type_of(script_field) {
+            Some(t) if t == l.script_type => Some(script_field),
+            // V8 11 keeps a function's DebugInfo in place of its Script
+            // while a debugger is attached, and the Script in the
+            // DebugInfo: the one of its first fields that is a Script.
+            Some(t) if Some(t) == l.debug_info_type => (1..=DEBUG_INFO_FIELDS).find_map(|i| {
+                let f = self.field(script_field, 8 * i)?;
+                (self.type_of(f) == Some(l.script_type)).then_some(f)
+            }),
+            _ => None,
+        };
         Some(FunctionInfo {
             name,
             inferred,

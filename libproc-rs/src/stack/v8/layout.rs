@@ -118,6 +118,8 @@ pub(super) struct Layout {
     pub(super) sfi_type: u16,
     pub(super) scope_info_type: u16,
     pub(super) script_type: u16,
+    /// A DebugInfo's type (V8 11 puts it where a function's Script was).
+    pub(super) debug_info_type: Option<u16>,
     pub(super) bytecode_type: u16,
     /// ByteArray, and TrustedByteArray (V8 12 keeps position tables there).
     pub(super) byte_array_types: Vec<u16>,
@@ -403,6 +405,7 @@ impl Layout {
             sfi_type: ty("SharedFunctionInfo")?,
             scope_info_type: ty("ScopeInfo")?,
             script_type: ty("Script")?,
+            debug_info_type: c.instance_type("DebugInfo"),
             bytecode_type: ty("BytecodeArray")?,
             byte_array_types: [ty("ByteArray")?]
                 .into_iter()
