@@ -135,7 +135,8 @@ impl Decoder<'_, '_> {
         let l = self.l();
         let table = self.field(array, l.bytecode_positions)?;
         let bytes = self.byte_array(table)?;
-        self.position_entry(&bytes, offset, BYTECODE_TABLE)
+        let length = u64::try_from(self.smi_field(array, l.array_length)?).ok()?;
+        self.position_entry(&bytes, offset, BYTECODE_TABLE, length)
             .map(|(p, _)| p)
     }
 
@@ -147,16 +148,19 @@ impl Decoder<'_, '_> {
         table: &[u8],
         offset: u64,
         kind: usize,
+        size: u64,
     ) -> Option<(u32, Option<u32>)> {
         let coding = match self.coding[kind] {
             Some(c) => c,
-            None => {
-                let (c, sure) = delta_coding(table)?;
-                if sure {
+            None => match delta_coding(table, size)? {
+                (c, true) => {
                     self.coding[kind] = Some(c);
+                    c
                 }
-                c
-            }
+                // A table that does not show it: as the other kind's
+                // tables are, else the older coding.
+                (_, false) => self.coding[1 - kind].unwrap_or(DeltaCoding::Signed),
+            },
         };
         position_entry_at(table, offset, coding)
     }
@@ -174,7 +178,13 @@ impl Decoder<'_, '_> {
             self.smi_field(data, at).and_then(|v| u64::try_from(v).ok())
         };
         let (start, eager, lazy) = (number(1)?, number(2)?, number(3)?);
-        (lazy <= MAX_DEOPT_ENTRIES).then_some(LazyExits {
+        // The entries must lie in the array.
+        let length = u64::try_from(self.smi_field(data, self.l().array_length)?).ok()?;
+        let end = eager
+            .checked_add(lazy)?
+            .checked_mul(3)?
+            .checked_add(positions_at + 4)?;
+        (lazy <= MAX_DEOPT_ENTRIES && end <= length).then_some(LazyExits {
             data,
             entries: positions_at + 4,
             start: start.checked_add(eager.checked_mul(LAZY_EXIT_SIZE)?)?,
@@ -234,7 +244,8 @@ impl Decoder<'_, '_> {
         offset: u64,
     ) -> Option<(u32, Vec<(u64, u32)>)> {
         let bytes = self.byte_array(code.table)?;
-        let (mut position, mut inlining) = self.position_entry(&bytes, offset, CODE_TABLE)?;
+        let size = code.end - code.start;
+        let (mut position, mut inlining) = self.position_entry(&bytes, offset, CODE_TABLE, size)?;
         let mut inlined = Vec::new();
         if inlining.is_none() {
             return Some((position, inlined));
@@ -287,7 +298,7 @@ fn read_vlq(bytes: &[u8], at: &mut usize) -> Option<i64> {
 /// source position packs the script offset + 1 in bits 1..31 (bit 0 flags
 /// an external position, bits 31.. the inlining).
 pub fn source_position_at(table: &[u8], code_offset: u64) -> Option<u32> {
-    let (coding, _) = delta_coding(table)?;
+    let (coding, _) = delta_coding(table, u64::MAX)?;
     position_entry_at(table, code_offset, coding).map(|(p, _)| p)
 }
 
@@ -328,21 +339,31 @@ pub(super) enum DeltaCoding {
     Odd,
 }
 
-/// A table's coding, and whether the table shows it for sure (an even
-/// value: `Signed`) or only makes it likely (all of at least 16 values odd:
-/// `Odd`; fewer: `Odd` too, but not sure).
-fn delta_coding(table: &[u8]) -> Option<(DeltaCoding, bool)> {
+/// A table's coding, and whether the table shows it for sure, for a table
+/// of code or bytecode `size` bytes long: an even value (`Signed`); or all
+/// odd values, that read as `Signed` would go past the code's end, or
+/// start with the function entry as `Odd` writes it (+1, where `Signed`
+/// writes -1) and are at least 8, or are at least 16 (`Odd`). Other
+/// tables of odd values only are `Odd`, not for sure.
+fn delta_coding(table: &[u8], size: u64) -> Option<(DeltaCoding, bool)> {
     let mut at = 0usize;
     let mut count = 0;
+    let mut first = None;
+    // Where the last entry is, read as Signed.
+    let mut signed_end: i64 = -1;
     while at < table.len() {
         let v = read_vlq(table, &mut at)?;
         read_vlq(table, &mut at)?;
         if un_negated(v) & 1 == 0 {
             return Some((DeltaCoding::Signed, true));
         }
+        signed_end = signed_end.saturating_add(un_negated(v));
+        first.get_or_insert(v);
         count += 1;
     }
-    Some((DeltaCoding::Odd, count >= 16))
+    let past_end = u64::try_from(signed_end).is_ok_and(|e| e >= size);
+    let sure = past_end || count >= 16 || first == Some(1) && count >= 8;
+    Some((DeltaCoding::Odd, sure))
 }
 
 /// A delta value with a statement's negation undone.
@@ -483,6 +504,8 @@ mod tests {
         mem.put_word(base + 8, data + TAG);
         mem.put_word(data, array_map);
         let smi = |v: i64| (v as u64) << 32;
+        // Its length: the header's 11 slots and 5 entries of 3.
+        mem.put_word(data + 8, smi(11 + 3 * 5));
         // Entries start at index 7 + 4; each is (bytecode offset,
         // translation index, pc).
         let header = [(8, 1000), (9, 2), (10, 3)];
@@ -504,6 +527,7 @@ mod tests {
         let at = CodeAt {
             code,
             start: 0,
+            end: 2000,
             tier: "optimized",
             table: 0,
         };
@@ -518,6 +542,10 @@ mod tests {
         assert_eq!(d.deopt_bytecode_offset(&at, 200), Some(20));
         assert_eq!(d.deopt_bytecode_offset(&at, 50), None, "an eager entry");
         assert_eq!(d.deopt_bytecode_offset(&at, 201), None);
+        // Entries past the array's end are not read.
+        mem.put_word(data + 8, smi(11 + 3 * 5 - 1));
+        let mut d = Decoder::new(&v8, &mem);
+        assert_eq!(d.lazy_deopt_call(&at, 1012), None);
     }
 
     fn vlq(out: &mut Vec<u8>, v: i64) {
@@ -569,7 +597,11 @@ mod tests {
         vlq(&mut t, raw(42) - raw(10));
         vlq(&mut t, !(2 * 4 + 1));
         vlq(&mut t, raw(100) - raw(42));
-        assert_eq!(delta_coding(&t), Some((DeltaCoding::Odd, false)));
+        assert_eq!(delta_coding(&t, u64::MAX), Some((DeltaCoding::Odd, false)));
+        // Read as the older coding, its last entry (at 22) would lie past
+        // a 20-byte code's end: it can only be V8 14.6's.
+        assert_eq!(delta_coding(&t, 20), Some((DeltaCoding::Odd, true)));
+        assert_eq!(delta_coding(&t, 100), Some((DeltaCoding::Odd, false)));
         assert_eq!(source_position_at(&t, 0), Some(10));
         assert_eq!(source_position_at(&t, 4), Some(10));
         assert_eq!(source_position_at(&t, 5), Some(42));
@@ -578,7 +610,10 @@ mod tests {
         let mut old = Vec::new();
         vlq(&mut old, -1);
         vlq(&mut old, raw(10));
-        assert_eq!(delta_coding(&old), Some((DeltaCoding::Signed, true)));
+        assert_eq!(
+            delta_coding(&old, u64::MAX),
+            Some((DeltaCoding::Signed, true))
+        );
     }
 
     #[test]
