@@ -44,6 +44,8 @@ pub(super) struct FunctionInfo {
 pub(super) struct CodeAt {
     pub(super) code: u64,
     pub(super) start: u64,
+    /// Where its instructions end.
+    pub(super) end: u64,
     pub(super) tier: &'static str,
     /// Its source position table (maglev, optimized) or bytecode offset
     /// table (baseline).
@@ -72,15 +74,19 @@ pub(crate) struct Decoder<'v, 'a> {
     functions: HashMap<u64, Option<FunctionInfo>>,
     pub(super) scripts: HashMap<u64, ScriptInfo>,
     pub(super) positions: HashMap<(u64, u64), Option<u32>>,
-    /// Compiled code found from pcs: (start, end, Code).
+    /// Compiled code found from pcs: (start, end, Code), and the pcs in
+    /// none.
     codes: Vec<(u64, u64, u64)>,
+    no_code: std::collections::HashSet<u64>,
     /// The InstructionStream map, once seen.
     stream_map: Option<u64>,
     /// How this V8's position tables are written, bytecode arrays' and
     /// Codes', once a table of the kind shows it.
     pub(super) coding: [Option<DeltaCoding>; 2],
-    /// The first step that failed for a JavaScript frame left unnamed.
+    /// The first step that failed for a JavaScript frame left unnamed,
+    /// and what failed while decoding the frame at hand.
     failed: Option<&'static str>,
+    step: Option<&'static str>,
 }
 
 impl<'v, 'a> Decoder<'v, 'a> {
@@ -93,9 +99,11 @@ impl<'v, 'a> Decoder<'v, 'a> {
             scripts: HashMap::new(),
             positions: HashMap::new(),
             codes: Vec::new(),
+            no_code: std::collections::HashSet::new(),
             stream_map: None,
             coding: [None; 2],
             failed: None,
+            step: None,
         }
     }
 
@@ -153,6 +161,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             };
         }
         let function = word(slot(l.fp_function)?)?;
+        self.step = None;
         let decoded = self.function_frame(kind, (pc, exact), fp, function, word);
         let js_function = |d: &mut Self| {
             d.type_of(function)
@@ -186,8 +195,9 @@ impl<'v, 'a> Decoder<'v, 'a> {
     }
 
     /// Note the first step that failed for a JavaScript frame left
-    /// unnamed (a more precise one may have been noted on the way).
+    /// unnamed: `step`, or a more precise one noted while decoding it.
     fn unnamed(&mut self, step: &'static str) {
+        let step = self.step.take().unwrap_or(step);
         self.failed.get_or_insert(step);
     }
 
@@ -265,15 +275,16 @@ impl<'v, 'a> Decoder<'v, 'a> {
         let display = call_name(type_name.as_deref(), name.or(method.as_deref()), inferred);
         // An interpreted or baseline frame holds its BytecodeArray.
         let bytecode = bytecode.filter(|&b| self.type_of(b) == Some(l.bytecode_type));
-        // Compiled code: the function's Code, when the pc is in it (not in
-        // code the function has since left, deoptimized or replaced).
+        // Compiled code: the Code the pc is in (a return address: the call
+        // before it), found from the pc from V8 12 on; on V8 11 the
+        // function's Code, when the pc is in it.
         let code = match kind {
-            CodeKind::Jit => self.code_at(function, pc),
+            CodeKind::Jit => self.code_at(function, pc - u64::from(!exact)),
             CodeKind::Builtin => None,
         };
-        // Compiled code that is not the function's Code (entered by
-        // on-stack replacement for a hot loop, or left since): its tier is
-        // not known, only that it is compiled.
+        // On V8 11, compiled code that is not the function's Code (entered
+        // by on-stack replacement for a hot loop, or left since): its tier
+        // is not known, only that it is compiled.
         let tier = match (kind, bytecode, &code) {
             (CodeKind::Builtin, Some(_), _) => Some("interpreted"),
             (CodeKind::Builtin, None, _) => return None,
@@ -304,15 +315,15 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 }
                 let at = return_offset - u64::from(!exact && return_offset > 0);
                 // At a call, V8 keeps the bytecode being executed by the
-                // innermost function (the debugger's position): where the
-                // table says, or where the function is when it says nothing.
-                let called = (!exact)
-                    .then(|| self.deopt_bytecode_offset(c, return_offset))
-                    .flatten();
+                // innermost function (the debugger's position), the one the
+                // table names: taken only where the table names one.
                 let (mut outer, mut calls) = match self.code_positions(c, at) {
                     Some((outer, calls)) => (Some(outer), calls),
                     None => (None, Vec::new()),
                 };
+                let called = (!exact && outer.is_some())
+                    .then(|| self.deopt_bytecode_offset(c, return_offset))
+                    .flatten();
                 if let Some(offset) = called {
                     let innermost = calls.first().map_or(shared, |&(sfi, _)| sfi);
                     if let Some(p) = self
@@ -371,7 +382,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
         let mut start = None;
         if self.type_of(name_or_scope) == Some(l.scope_info_type) {
             let Some(s) = self.scope_info(name_or_scope) else {
-                self.failed.get_or_insert("ScopeInfo layout not recognised");
+                self.step = Some("the function's ScopeInfo did not decode");
                 return None;
             };
             name = s.name;
@@ -435,15 +446,18 @@ impl<'v, 'a> Decoder<'v, 'a> {
     }
 
     /// The compiled code `pc` is in: found from the pc itself where the
-    /// layout allows (see [`Decoder::code_of_pc`]), else the function's
-    /// current Code if `pc` is in it.
+    /// layout allows (see [`Decoder::code_of_pc`]), else (or when that
+    /// finds none) the function's current Code if `pc` is in it.
     fn code_at(&mut self, function: u64, pc: u64) -> Option<CodeAt> {
         let c = self.l().code.as_ref()?;
-        let code = match (c.instruction_stream, c.function_code) {
-            (Some(_), _) => self.code_of_pc(pc)?,
-            (None, Some(off)) => self.field(function, off)?,
-            (None, None) => return None,
-        };
+        let function_code = c.function_code;
+        if c.instruction_stream.is_some()
+            && let Some(code) = self.code_of_pc(pc)
+            && let Some(at) = self.code_info(code, pc)
+        {
+            return Some(at);
+        }
+        let code = self.field(function, function_code?)?;
         self.code_info(code, pc)
     }
 
@@ -470,6 +484,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
         Some(CodeAt {
             code,
             start,
+            end,
             tier,
             table: self.field(code, c.table)?,
         })
@@ -491,6 +506,21 @@ impl<'v, 'a> Decoder<'v, 'a> {
         {
             return Some(code);
         }
+        if self.no_code.contains(&pc) {
+            return None;
+        }
+        let found = self.search_code_of_pc(pc);
+        match found {
+            Some((start, end, code)) => self.codes.push((start, end, code)),
+            None => {
+                self.no_code.insert(pc);
+            }
+        }
+        found.map(|(_, _, code)| code)
+    }
+
+    /// [`Decoder::code_of_pc`]'s search: (instruction start, end, Code).
+    fn search_code_of_pc(&mut self, pc: u64) -> Option<(u64, u64, u64)> {
         let c = self.l().code.as_ref()?;
         let (stream_field, stream_type) = c.instruction_stream?;
         let tag = self.l().heap_tag;
@@ -505,15 +535,18 @@ impl<'v, 'a> Decoder<'v, 'a> {
             };
             if is_stream
                 && let Some(code) = self.heap.word(header + 8)
+                && self.type_of(code) == Some(c.code_type)
                 && self.field(code, stream_field) == Some(header + tag)
-                && let Some(at) = self.code_info(code, pc)
-                && at.start == start
             {
+                // The nearest stream below the pc: its instructions hold
+                // the pc, or no code does.
                 self.stream_map = Some(map);
-                let size = self.heap.i32(code - tag + c.instruction_size)?;
-                let end = start.checked_add(u64::try_from(size).ok()?)?;
-                self.codes.push((start, end, code));
-                return Some(code);
+                let base = code - tag;
+                let begins = self.heap.word(base.checked_add(c.instruction_start)?)?;
+                let size = self.heap.i32(base.checked_add(c.instruction_size)?)?;
+                let end = begins.checked_add(u64::try_from(size).ok()?)?;
+                return (begins == start && (start..end).contains(&pc))
+                    .then_some((start, end, code));
             }
             start = start.checked_sub(CODE_ALIGNMENT)?;
         }
@@ -553,8 +586,6 @@ impl<'v, 'a> Decoder<'v, 'a> {
         Some(bytes)
     }
 
-    /// An inlined function as a frame: its name (no receiver is known), its
-    /// script and where in it it runs.
     /// A function's BytecodeArray, from its SharedFunctionInfo: in its
     /// function data (see [`Layout::sfi_function_data`]), directly or
     /// through its baseline Code.
@@ -579,6 +610,8 @@ impl<'v, 'a> Decoder<'v, 'a> {
         None
     }
 
+    /// An inlined function as a frame: its name (no receiver is known), its
+    /// script and where in it it runs.
     fn inlined_frame(&mut self, shared: u64, position: u32, tier: &'static str) -> Option<JsName> {
         let info = self.function_info(shared)?;
         let (script, line, column) = self.located(info.script, Some(position));

@@ -376,11 +376,11 @@ impl Layout {
                 .filter_map(|(_, &v)| u16::try_from(v).ok())
                 .collect();
         let sfi_name = field("SharedFunctionInfo", "name_or_scope_info")?;
-        // The function's data (UncompiledData until it is compiled): named
-        // in V8 11's metadata; since, the untagged field before the name
-        // (V8 12), or the one before that (V8 13 keeps trusted data first,
-        // then untrusted): each candidate is taken only where its object
-        // has an UncompiledData type.
+        // The function's data (UncompiledData until it is compiled, then
+        // its BytecodeArray or baseline Code): named in V8 11's metadata;
+        // since, the field before the name (V8 12), or the one before that
+        // (V8 13 keeps trusted data first, then untrusted). Each candidate
+        // is taken only where its object has the type looked for.
         let sfi_function_data = match field("SharedFunctionInfo", "function_data") {
             Ok(off) => vec![off],
             Err(_) => [8, 16]

@@ -91,11 +91,12 @@ impl Decoder<'_, '_> {
     /// The value of `function`'s own `name` data property when it is a
     /// string: V8 gives a function its name there when the name is known
     /// only as the program runs (a method keyed by a symbol,
-    /// `[kOnMessage]`), and V8's debugger names a function by it first.
+    /// `[kOnMessage]`), and V8's debugger goes by it. Looked up for a
+    /// function whose SharedFunctionInfo has no name.
     pub(super) fn own_name(&mut self, function: u64) -> Option<String> {
         let p = self.l().receiver.as_ref()?.properties.as_ref()?;
         for (key, value) in self.own_data_properties(function, p, false)? {
-            if self.string(key, 8).as_deref() == Some("name") {
+            if self.string_len(key) == Some(4) && self.string(key, 4).as_deref() == Some("name") {
                 return self.string(value, NAME_MAX);
             }
         }
