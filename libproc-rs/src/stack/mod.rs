@@ -188,6 +188,9 @@ pub struct Options {
     pub select: Option<Selection>,
 }
 
+/// What a frame of V8's code that did not decode is.
+const UNKNOWN_JS: &str = "unknown JS frame";
+
 /// Collect the stacks of a target's threads.
 pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> {
     let mappings = target.mappings()?;
@@ -352,23 +355,11 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
                     frame.js = Some(name);
                 }
                 Some(JsFrame::Internal(what)) => frame.v8_frame = Some(what),
-                Some(JsFrame::Unknown) => {
-                    frame.v8_frame = Some("unknown JS frame".into());
-                    js_unnamed += 1;
-                }
+                Some(JsFrame::Unknown) => frame.v8_frame = Some(UNKNOWN_JS.into()),
                 None => {}
             }
             if module.is_none() && v8.is_none() && !options.no_heap_names && jit.contains(lookup) {
                 unnamed_jit = true;
-            }
-            let in_interpreter = || {
-                frame
-                    .symbol
-                    .as_deref()
-                    .is_some_and(|s| s.starts_with("Builtins_InterpreterEntryTrampoline"))
-            };
-            if layout_failed && (module.is_none() && jit.contains(lookup) || in_interpreter()) {
-                js_unnamed += 1;
             }
             if module.is_none() && frame.js.is_none() {
                 let entries = perf.get_or_insert_with(|| {
@@ -390,6 +381,22 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
                         None => frame.symbol = Some(entry.name.clone()),
                     }
                 }
+            }
+            // Left unnamed, once the perf map has had its say: a frame that
+            // did not decode, or with no layout, one in V8's compiled code
+            // or its interpreter.
+            let in_interpreter = || {
+                frame
+                    .symbol
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("Builtins_InterpreterEntryTrampoline"))
+            };
+            if frame.v8_frame.as_deref() == Some(UNKNOWN_JS)
+                || layout_failed
+                    && frame.js.is_none()
+                    && (module.is_none() && jit.contains(lookup) || in_interpreter())
+            {
+                js_unnamed += 1;
             }
             if options.verbose
                 && module.is_some()

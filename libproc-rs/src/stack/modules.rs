@@ -162,6 +162,8 @@ pub struct Modules {
     pub list: Vec<Module>,
     unwinder: UnwinderX86_64<Vec<u8>>,
     notices: Vec<String>,
+    /// The module V8's metadata was last read from.
+    v8_module: Option<usize>,
 }
 
 impl std::fmt::Debug for Modules {
@@ -207,6 +209,7 @@ impl Modules {
             list,
             unwinder: UnwinderX86_64::new(),
             notices: Vec::new(),
+            v8_module: None,
         }
     }
 
@@ -356,6 +359,7 @@ impl Modules {
         let mut found = None;
         for i in self.v8_candidates(target) {
             self.load(i, target);
+            self.v8_module = Some(i);
             let m = &self.list[i];
             let Some(bias) = m.bias() else { continue };
             match m.with_data(|d| d.v8(bias)) {
@@ -381,8 +385,9 @@ impl Modules {
     /// Which node and V8 the module with V8 in it is (see
     /// [`V8::versions_in`]), for messages.
     pub fn v8_versions(&mut self, target: &dyn ProcessTarget) -> String {
-        self.v8_candidates(target)
+        self.v8_module
             .into_iter()
+            .chain(self.v8_candidates(target))
             .find_map(|i| self.list[i].with_data(|d| d.v8_versions()))
             .unwrap_or_else(|| "node of unknown version".to_owned())
     }
