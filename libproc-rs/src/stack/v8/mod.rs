@@ -71,7 +71,9 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::nodejs::JsName;
-use crate::elf::{Symbol, bytes_at_vaddr, hashed_symbol_in, runs, section_in, symbols_with_prefix};
+use crate::elf::{
+    Symbol, SymbolKind, bytes_at_vaddr, hashed_symbol_in, runs, section_in, symbols_with_prefix,
+};
 use constants::Constants;
 pub(crate) use decoder::Decoder;
 use layout::Layout;
@@ -94,6 +96,24 @@ const BLOB_CODE_SIZE: &str = "v8_Default_embedded_blob_code_size_";
 const BYTECODE_SIZES: &str = "_ZN2v88internal11interpreter9Bytecodes14kBytecodeSizesE";
 /// `v8::internal::Version::`, before `6major_E` and the like.
 const VERSION: &str = "_ZN2v88internal7Version";
+
+/// Whether a symbol may be one of the builtins' bounds: local labels of
+/// `.symtab`.
+fn is_builtins_label(s: SymbolKind) -> bool {
+    s.kind == object::elf::STT_NOTYPE && s.local && !s.dynamic && s.size == 0
+}
+
+/// Whether a `.symtab` symbol may be the bytecode sizes: a data object of
+/// three rows of one byte a bytecode.
+fn is_bytecode_sizes(s: SymbolKind) -> bool {
+    s.kind == object::elf::STT_OBJECT && !s.dynamic && bytecode_sizes_size(s.size)
+}
+
+/// Whether `size` bytes can be the bytecode sizes (V8 has 128 to 256
+/// bytecodes).
+fn bytecode_sizes_size(size: u64) -> bool {
+    size.is_multiple_of(3) && (3 * 128..=3 * 256).contains(&size)
+}
 
 /// Symbols searched for in the node binary: the metadata, and where the
 /// embedded builtins are. (The bytecode sizes are looked up by name.)
@@ -133,7 +153,7 @@ impl V8 {
         let by_name = |n: &str| symbols.iter().find(|s| s.name == n);
         if self.layout.bytecode_sizes.is_none() {
             self.layout.bytecode_sizes = by_name(BYTECODE_SIZES)
-                .filter(|s| s.size % 3 == 0 && s.size <= 3 * 256)
+                .filter(|s| bytecode_sizes_size(s.size))
                 .and_then(|s| read(s.value, s.size));
         }
         if self.builtins.is_none() {
@@ -162,18 +182,10 @@ impl V8 {
         debug: D,
         bias: u64,
     ) {
-        use object::elf::{STT_NOTYPE, STT_OBJECT};
         let symbols = symbols_with_prefix(
             debug,
             &[BLOB_CODE.as_bytes(), BYTECODE_SIZES.as_bytes()],
-            |s| {
-                !s.dynamic
-                    && match s.kind {
-                        STT_NOTYPE => s.local && s.size == 0,
-                        STT_OBJECT => s.size % 3 == 0 && (3 * 128..=3 * 256).contains(&s.size),
-                        _ => false,
-                    }
-            },
+            |s| is_builtins_label(s) || is_bytecode_sizes(s),
         );
         self.take_local_symbols(&symbols, bias, |vaddr, len| {
             bytes_at_vaddr(data, vaddr, len)
@@ -182,15 +194,13 @@ impl V8 {
 
     /// The V8 of an ELF image at offset 0 of `data`.
     pub fn from_image<'a, R: object::ReadRef<'a>>(data: R, bias: u64) -> Result<V8, String> {
-        use object::elf::{STT_NOTYPE, STT_OBJECT};
+        use object::elf::STT_OBJECT;
         // The metadata: exported data objects (in .dynsym, and again in
         // .symtab: read once), 4-byte ints in node 20 and 22, else of 1 to
         // 8 bytes. The builtins' bounds: two local labels of .symtab.
         let search = |sizes: &[u64]| {
-            symbols_with_prefix(data, SYMBOL_PREFIXES, |s| match s.kind {
-                STT_OBJECT => sizes.contains(&s.size) && s.dynamic,
-                STT_NOTYPE => s.local && !s.dynamic && s.size == 0,
-                _ => false,
+            symbols_with_prefix(data, SYMBOL_PREFIXES, |s| {
+                s.kind == STT_OBJECT && sizes.contains(&s.size) && s.dynamic || is_builtins_label(s)
             })
         };
         let mut symbols = search(&[4]);
@@ -204,12 +214,7 @@ impl V8 {
             None => symbols.extend(symbols_with_prefix(
                 data,
                 &[BYTECODE_SIZES.as_bytes()],
-                |s| {
-                    s.kind == STT_OBJECT
-                        && !s.dynamic
-                        && s.size % 3 == 0
-                        && (3 * 128..=3 * 256).contains(&s.size)
-                },
+                is_bytecode_sizes,
             )),
         }
         // The constants lie together in .data: read them in runs, not one
