@@ -55,13 +55,13 @@ const PAUSES: usize = 24;
 const MAX_DEATHS: usize = 2;
 
 /// The least share of identical frames (percent) on each release line: a
-/// guard against going back, set about 6 points below the lowest figure
-/// npstack scored in the runs since the floor was last set (20: 91, 22:
-/// 92, 24: 93, 25: 91, 26: 93). A run's figure moves by several points (a
+/// guard against going back, set 6 to 9 points below the lowest figure
+/// npstack scored in the runs since the floor was last set (20: 89, 22:
+/// 93, 24: 93, 25: 91, 26: 94). A run's figure moves by several points (a
 /// deep parser stack with one kind of difference in it weighs a lot, and
 /// the pauses fall at random), hence the margin. The goal is 99.5
 /// everywhere.
-const FLOOR: &[(u32, f64)] = &[(20, 85.0), (22, 85.0), (24, 85.0), (25, 85.0), (26, 85.0)];
+const FLOOR: &[(u32, f64)] = &[(20, 80.0), (22, 85.0), (24, 85.0), (25, 85.0), (26, 85.0)];
 
 /// The futex system call, where the paused main thread waits for the
 /// debugger's next message.
