@@ -26,7 +26,7 @@ use capture::{Captured, StopMode};
 use modules::Modules;
 use nodejs::{JsName, PerfEntry};
 use symbolize::SourceLine;
-use v8::{CodeKind, Decoder, JsFrame, V8};
+use v8::{CodeKind, Decoder, JsFrame, V8, V8Missing};
 
 /// Most frames walked per thread.
 pub const MAX_FRAMES: usize = 1024;
@@ -310,11 +310,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     // V8's metadata is there but its layout was not recognised: every
     // frame in the interpreter or in compiled code is JavaScript left
     // unnamed.
-    let layout_failed = v8.is_none()
-        && !options.no_heap_names
-        && v8_missing
-            .as_deref()
-            .is_some_and(|why| !why.contains("no V8 postmortem metadata"));
+    let layout_failed = matches!(v8_missing, Some(V8Missing::Layout(_)));
     for (((cap, walked), js), (problem, number)) in captured
         .iter()
         .zip(&pcs)
@@ -427,7 +423,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     if unnamed > 0 && (v8.is_some() || layout_failed) {
         let step = match (js_failed, &v8_missing) {
             (Some(step), _) => step.to_owned(),
-            (None, Some(why)) => why.clone(),
+            (None, Some(why)) => why.to_string(),
             (None, None) => "the frames did not decode".to_owned(),
         };
         out.notices.push(format!(
@@ -438,9 +434,10 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     } else if unnamed_jit {
         out.notices.push(format!(
             "JavaScript frames are not named from the V8 heap: {}",
-            v8_missing
-                .as_deref()
-                .unwrap_or("no module has V8's postmortem metadata")
+            v8_missing.as_ref().map_or_else(
+                || "no module has V8's postmortem metadata".to_owned(),
+                ToString::to_string
+            )
         ));
     } else if v8.as_ref().is_some_and(|v| !v.knows_builtins()) {
         out.notices.push(

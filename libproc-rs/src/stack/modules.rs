@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use framehop::x86_64::UnwinderX86_64;
 use framehop::{ExplicitModuleSectionInfo, Module as FhModule, Unwinder};
 
-use super::v8::V8;
+use super::v8::{V8, V8Missing};
 use crate::elf::{ElfImage, check_mapped_build_id, section_in, section_range_in, symbols_for};
 use crate::stack::symbolize::{Dwarf, LineInfo, debug_file, load_dwarf};
 use crate::target::{MapName, Mapping, ProcessTarget};
@@ -126,7 +126,7 @@ trait ImageData {
     fn section(&self, name: &[u8]) -> Option<(u64, Vec<u8>)>;
     fn section_range(&self, name: &[u8]) -> Option<std::ops::Range<u64>>;
     fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>>;
-    fn v8(&self, bias: u64) -> Result<V8, String>;
+    fn v8(&self, bias: u64) -> Result<V8, V8Missing>;
     fn v8_versions(&self) -> String;
 }
 
@@ -140,7 +140,7 @@ impl<'a, R: object::ReadRef<'a>> ImageData for R {
     fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>> {
         symbols_for(*self, addrs)
     }
-    fn v8(&self, bias: u64) -> Result<V8, String> {
+    fn v8(&self, bias: u64) -> Result<V8, V8Missing> {
         V8::from_image(*self, bias)
     }
     fn v8_versions(&self) -> String {
@@ -355,7 +355,7 @@ impl Modules {
     /// V8's postmortem metadata, from the module that has it: the
     /// executable (node) or a library named like node's (libnode.so).
     /// `None` when no candidate module could be opened.
-    pub fn v8(&mut self, target: &dyn ProcessTarget) -> Option<Result<V8, String>> {
+    pub fn v8(&mut self, target: &dyn ProcessTarget) -> Option<Result<V8, V8Missing>> {
         let mut found = None;
         for i in self.v8_candidates(target) {
             self.load(i, target);

@@ -115,6 +115,27 @@ fn bytecode_sizes_size(size: u64) -> bool {
     size.is_multiple_of(3) && (3 * 128..=3 * 256).contains(&size)
 }
 
+/// Why an image gives no V8 to name frames with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum V8Missing {
+    /// No `v8dbg_*` symbols: a node built without them, or not node.
+    NoMetadata,
+    /// The metadata is there, but what it says is not a layout npstack
+    /// knows (what is missing or not recognised).
+    Layout(String),
+}
+
+impl std::fmt::Display for V8Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            V8Missing::NoMetadata => {
+                f.write_str("it has no V8 postmortem metadata (v8dbg_* symbols)")
+            }
+            V8Missing::Layout(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Symbols searched for in the node binary: the metadata, and where the
 /// embedded builtins are. (The bytecode sizes are looked up by name.)
 pub const SYMBOL_PREFIXES: &[&[u8]] = &[b"v8dbg_", BLOB_CODE.as_bytes()];
@@ -127,14 +148,14 @@ impl V8 {
         symbols: &[Symbol],
         bias: u64,
         read: impl Fn(u64, u64) -> Option<Vec<u8>>,
-    ) -> Result<V8, String> {
+    ) -> Result<V8, V8Missing> {
         let constants = Constants::from_symbols(symbols, |s| read(s.value, s.size));
         if constants.0.is_empty() {
-            return Err("it has no V8 postmortem metadata (v8dbg_* symbols)".into());
+            return Err(V8Missing::NoMetadata);
         }
         let mut v8 = V8 {
             frame_types: constants.frame_types(),
-            layout: Layout::from(&constants)?,
+            layout: Layout::from(&constants).map_err(V8Missing::Layout)?,
             builtins: None,
         };
         v8.take_local_symbols(symbols, bias, read);
@@ -193,7 +214,7 @@ impl V8 {
     }
 
     /// The V8 of an ELF image at offset 0 of `data`.
-    pub fn from_image<'a, R: object::ReadRef<'a>>(data: R, bias: u64) -> Result<V8, String> {
+    pub fn from_image<'a, R: object::ReadRef<'a>>(data: R, bias: u64) -> Result<V8, V8Missing> {
         use object::elf::STT_OBJECT;
         // The metadata: exported data objects (in .dynsym, and again in
         // .symtab: read once), 4-byte ints in node 20 and 22, else of 1 to
