@@ -828,3 +828,31 @@ fn a_stripped_node_is_named_from_its_debug_file() {
         "stripped node 24 with its debug file",
     );
 }
+
+/// With --no-heap-names and no perf map, JavaScript frames show as the
+/// interpreter: npstack says so rather than leave them unexplained.
+#[test]
+fn no_heap_names_without_a_perf_map_says_so() {
+    let dir = scratch();
+    let p = Spawn::new(fetched_node(24))
+        .cwd(dir.path())
+        .arg(script())
+        .start();
+    wait_in_syscall(p.pid(), p.pid(), SYS_FUTEX);
+    let r = run_tool(
+        "npstack",
+        ["--no-heap-names".to_owned(), format!("{}/1", p.pid())],
+    );
+    assert_eq!(
+        r.stderr
+            .matches("JavaScript frames not named: --no-heap-names, and no perf map")
+            .count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    assert!(js_frames(&sections(&r.ok())[0].1).is_empty());
+    // Named from the heap, nothing is said.
+    let named = run_tool("npstack", [format!("{}/1", p.pid())]);
+    assert_eq!(named.stderr, "", "{}", named.stderr);
+}

@@ -307,6 +307,8 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     let mut next = 0;
     let mut out = Stacks::default();
     let mut unnamed_jit = false;
+    // Frames of JavaScript left unnamed under --no-heap-names.
+    let mut unnamed_by_choice = 0;
     // V8's metadata is there but its layout was not recognised: every
     // frame in the interpreter or in compiled code is JavaScript left
     // unnamed.
@@ -387,12 +389,13 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
                     .as_deref()
                     .is_some_and(|s| s.starts_with("Builtins_InterpreterEntryTrampoline"))
             };
-            if frame.v8_frame.as_deref() == Some(UNKNOWN_JS)
-                || layout_failed
-                    && frame.js.is_none()
-                    && (module.is_none() && jit.contains(lookup) || in_interpreter())
-            {
+            let javascript = frame.js.is_none()
+                && (module.is_none() && jit.contains(lookup) || in_interpreter());
+            if frame.v8_frame.as_deref() == Some(UNKNOWN_JS) || layout_failed && javascript {
                 js_unnamed += 1;
+            }
+            if options.no_heap_names && javascript {
+                unnamed_by_choice += 1;
             }
             if options.verbose
                 && module.is_some()
@@ -445,6 +448,14 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
              JavaScript frames are not named"
                 .into(),
         );
+    }
+    if unnamed_by_choice > 0 && perf_note.is_none() {
+        out.notices.push(format!(
+            "{unnamed_by_choice} JavaScript frame{} not named: --no-heap-names, and no perf \
+             map (node --perf-basic-prof) names {}",
+            if unnamed_by_choice == 1 { "" } else { "s" },
+            if unnamed_by_choice == 1 { "it" } else { "them" },
+        ));
     }
     out.notices.extend(perf_note);
     Ok(out)
