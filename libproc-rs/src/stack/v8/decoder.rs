@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use super::heap::Heap;
 use super::layout::Layout;
 use super::positions::{DeltaCoding, ScriptInfo, baseline_offset_at, smi};
+use super::translation::Translations;
 use super::{CodeKind, JsFrame, V8};
 use crate::stack::nodejs::JsName;
 use crate::target::Memory;
@@ -83,6 +84,11 @@ pub(crate) struct Decoder<'v, 'a> {
     /// How this V8's position tables are written, bytecode arrays' and
     /// Codes', once a table of the kind shows it.
     pub(super) coding: [Option<DeltaCoding>; 2],
+    /// The opcode list (of [`super::translation::candidate_tables`]) that
+    /// last read a Code's translations, and each Code's translations, the
+    /// list they read with and its deoptimization literals.
+    pub(super) table_taken: Option<usize>,
+    pub(super) translation_cache: HashMap<u64, Option<Translations>>,
     /// The first step that failed for a JavaScript frame left unnamed,
     /// and what failed while decoding the frame at hand.
     failed: Option<&'static str>,
@@ -102,6 +108,8 @@ impl<'v, 'a> Decoder<'v, 'a> {
             no_code: std::collections::HashSet::new(),
             stream_map: None,
             coding: [None; 2],
+            table_taken: None,
+            translation_cache: HashMap::new(),
             failed: None,
             step: None,
         }
@@ -313,6 +321,17 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 if !exact && let Some(call) = self.lazy_deopt_call(c, return_offset) {
                     return_offset = call;
                 }
+                // At a call, the frames V8 would rebuild there, read from
+                // the call's deoptimization translation, are the
+                // debugger's; the position table is the fallback.
+                if !exact && let Some((outer, calls)) = self.translated(c, return_offset, shared) {
+                    inlined = calls
+                        .into_iter()
+                        .map(|(sfi, p)| self.inlined_frame(sfi, p, compiled))
+                        .collect::<Option<Vec<_>>>()
+                        .unwrap_or_default();
+                    return Some(self.named(display, &info, Some(outer), tier, inlined));
+                }
                 let at = return_offset - u64::from(!exact && return_offset > 0);
                 // At a call, V8 keeps the bytecode being executed by the
                 // innermost function (the debugger's position), the one the
@@ -345,21 +364,60 @@ impl<'v, 'a> Decoder<'v, 'a> {
             }
             _ => None,
         };
+        Some(self.named(display, &info, executing, tier, inlined))
+    }
+
+    /// A frame's name put together: where it is executing, else where its
+    /// function starts.
+    fn named(
+        &mut self,
+        function: String,
+        info: &FunctionInfo,
+        executing: Option<u32>,
+        tier: Option<&'static str>,
+        inlined: Vec<JsName>,
+    ) -> JsName {
         let (position, at_start) = match (executing, info.start) {
             (Some(p), _) => (Some(p), false),
             (None, Some(s)) => (Some(s), true),
             (None, None) => (None, false),
         };
         let (script, line, column) = self.located(info.script, position);
-        Some(JsName {
-            function: display,
+        JsName {
+            function,
             script,
             line,
             column,
             at_start: line.is_some() && at_start,
             tier,
             inlined,
-        })
+        }
+    }
+
+    /// The position of the call returning to `offset` in `code`, and the
+    /// functions inlined there with theirs (innermost first), from the
+    /// call's deoptimization translation; `None` unless its outermost
+    /// frame is `shared`'s and every position is found.
+    fn translated(
+        &mut self,
+        code: &CodeAt,
+        offset: u64,
+        shared: u64,
+    ) -> Option<(u32, Vec<(u64, u32)>)> {
+        let frames = self.translated_frames(code, offset)?;
+        if frames.first()?.0 != shared {
+            return None;
+        }
+        let mut positions = frames
+            .into_iter()
+            .map(|(sfi, offset)| {
+                let array = self.sfi_bytecode(sfi)?;
+                Some((sfi, self.bytecode_position(array, offset)?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let (_, outer) = positions.remove(0);
+        positions.reverse();
+        Some((outer, positions))
     }
 
     pub(super) fn function_info(&mut self, shared: u64) -> Option<FunctionInfo> {

@@ -66,6 +66,7 @@ mod positions;
 mod strings;
 #[cfg(test)]
 mod testing;
+mod translation;
 
 use std::collections::HashMap;
 use std::ops::Range;

@@ -202,18 +202,18 @@ impl Decoder<'_, '_> {
 
     /// Where the call returns to, in code that was deoptimized while it
     /// waited in the call (`offset`: where the frame now returns, from the
-    /// code's start). V8 points such a frame's return at a lazy
-    /// deoptimization exit, one of the fixed-size calls after the code's
-    /// instructions; the deoptimization entry of that exit keeps the
-    /// call's own return offset. `None` when `offset` is not at such an
-    /// exit.
+    /// code's start). V8 points such a frame's return at the start of a
+    /// lazy deoptimization exit, one of the fixed-size calls after the
+    /// code's instructions; the deoptimization entry of that exit keeps
+    /// the call's own return offset. `None` when `offset` is not at such
+    /// an exit.
     pub(super) fn lazy_deopt_call(&mut self, code: &CodeAt, offset: u64) -> Option<u64> {
         let exits = self.lazy_exits(code)?;
-        let past = offset.checked_sub(exits.start).filter(|&p| p > 0)?;
-        if !past.is_multiple_of(LAZY_EXIT_SIZE) || past / LAZY_EXIT_SIZE > exits.count {
+        let past = offset.checked_sub(exits.start)?;
+        if !past.is_multiple_of(LAZY_EXIT_SIZE) || past / LAZY_EXIT_SIZE >= exits.count {
             return None;
         }
-        let entry = exits.first + past / LAZY_EXIT_SIZE - 1;
+        let entry = exits.first + past / LAZY_EXIT_SIZE;
         u64::try_from(self.deopt_entry(&exits, entry, 2)?).ok()
     }
 
@@ -222,14 +222,40 @@ impl Decoder<'_, '_> {
     /// the call (see [`Decoder::lazy_deopt_call`]), in the innermost
     /// function at the call.
     pub(super) fn deopt_bytecode_offset(&mut self, code: &CodeAt, offset: u64) -> Option<u64> {
+        let (exits, entry) = self.lazy_entry_for(code, offset)?;
+        u64::try_from(self.deopt_entry(&exits, entry, 0)?).ok()
+    }
+
+    /// Where the translation of the lazy deoptimization entry for the call
+    /// returning to `offset` starts.
+    pub(super) fn lazy_translation(&mut self, code: &CodeAt, offset: u64) -> Option<usize> {
+        let (exits, entry) = self.lazy_entry_for(code, offset)?;
+        usize::try_from(self.deopt_entry(&exits, entry, 1)?).ok()
+    }
+
+    /// The lazy deoptimization entry whose pc is `offset`.
+    fn lazy_entry_for(&mut self, code: &CodeAt, offset: u64) -> Option<(LazyExits, u64)> {
         let exits = self.lazy_exits(code)?;
         let offset = i64::try_from(offset).ok()?;
         for entry in exits.first..exits.first + exits.count {
             if self.deopt_entry(&exits, entry, 2)? == offset {
-                return u64::try_from(self.deopt_entry(&exits, entry, 0)?).ok();
+                return Some((exits, entry));
             }
         }
         None
+    }
+
+    /// Every deoptimization entry of a Code, eager and lazy: its bytecode
+    /// offset and where its translation starts.
+    pub(super) fn deopt_entries(&mut self, code: &CodeAt) -> Option<Vec<(i64, usize)>> {
+        let exits = self.lazy_exits(code)?;
+        (0..exits.first + exits.count)
+            .map(|entry| {
+                let offset = self.deopt_entry(&exits, entry, 0)?;
+                let start = usize::try_from(self.deopt_entry(&exits, entry, 1)?).ok()?;
+                Some((offset, start))
+            })
+            .collect()
     }
 
     /// The source position of an offset into maglev or optimized code, in
@@ -532,12 +558,12 @@ mod tests {
             table: 0,
         };
         // The lazy exits are 4 bytes each from 1000 + 2 * 4; a frame returns
-        // to the end of one.
-        assert_eq!(d.lazy_deopt_call(&at, 1012), Some(100));
-        assert_eq!(d.lazy_deopt_call(&at, 1020), Some(300));
-        assert_eq!(d.lazy_deopt_call(&at, 1024), None, "past the last exit");
-        assert_eq!(d.lazy_deopt_call(&at, 1006), None, "an eager exit");
-        assert_eq!(d.lazy_deopt_call(&at, 1013), None, "not at an exit's end");
+        // to the start of one.
+        assert_eq!(d.lazy_deopt_call(&at, 1008), Some(100));
+        assert_eq!(d.lazy_deopt_call(&at, 1016), Some(300));
+        assert_eq!(d.lazy_deopt_call(&at, 1020), None, "past the last exit");
+        assert_eq!(d.lazy_deopt_call(&at, 1004), None, "an eager exit");
+        assert_eq!(d.lazy_deopt_call(&at, 1009), None, "not at an exit's start");
         assert_eq!(d.lazy_deopt_call(&at, 500), None, "in the instructions");
         assert_eq!(d.deopt_bytecode_offset(&at, 200), Some(20));
         assert_eq!(d.deopt_bytecode_offset(&at, 50), None, "an eager entry");
