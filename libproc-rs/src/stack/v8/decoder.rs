@@ -284,15 +284,13 @@ impl<'v, 'a> Decoder<'v, 'a> {
         // An interpreted or baseline frame holds its BytecodeArray.
         let bytecode = bytecode.filter(|&b| self.type_of(b) == Some(l.bytecode_type));
         // Compiled code: the Code the pc is in (a return address: the call
-        // before it), found from the pc from V8 12 on; on V8 11 the
-        // function's Code, when the pc is in it.
+        // before it), see [`Decoder::code_at`].
         let code = match kind {
             CodeKind::Jit => self.code_at(function, pc - u64::from(!exact)),
             CodeKind::Builtin => None,
         };
-        // On V8 11, compiled code that is not the function's Code (entered
-        // by on-stack replacement for a hot loop, or left since): its tier
-        // is not known, only that it is compiled.
+        // Compiled code whose Code is not found: its tier is not known,
+        // only that it is compiled.
         let tier = match (kind, bytecode, &code) {
             (CodeKind::Builtin, Some(_), _) => Some("interpreted"),
             (CodeKind::Builtin, None, _) => return None,
@@ -318,7 +316,17 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 .and_then(|offset| self.bytecode_position(array, offset)),
             (Some(compiled @ ("maglev" | "optimized")), _, Some(c)) => {
                 let mut return_offset = pc - c.start;
-                if !exact && let Some(call) = self.lazy_deopt_call(c, return_offset) {
+                // A return V8 pointed at a lazy deoptimization exit: the
+                // call's own, from the exit's deoptimization entry, or in
+                // maglev code from its safepoint table.
+                let call = match (exact, compiled) {
+                    (true, _) => None,
+                    (false, "maglev") => self
+                        .maglev_safepoint(c, return_offset)
+                        .map(|(call, _)| call),
+                    _ => self.lazy_deopt_call(c, return_offset),
+                };
+                if let Some(call) = call {
                     return_offset = call;
                 }
                 // At a call, the frames V8 would rebuild there, read from
@@ -504,8 +512,9 @@ impl<'v, 'a> Decoder<'v, 'a> {
     }
 
     /// The compiled code `pc` is in: found from the pc itself where the
-    /// layout allows (see [`Decoder::code_of_pc`]), else (or when that
-    /// finds none) the function's current Code if `pc` is in it.
+    /// metadata names the InstructionStream (see [`Decoder::code_of_pc`]),
+    /// else (or when that finds none) the function's current Code if `pc`
+    /// is in it, else, on V8 11, from the pc.
     fn code_at(&mut self, function: u64, pc: u64) -> Option<CodeAt> {
         let c = self.l().code.as_ref()?;
         let function_code = c.function_code;
@@ -515,8 +524,19 @@ impl<'v, 'a> Decoder<'v, 'a> {
         {
             return Some(at);
         }
-        let code = self.field(function, function_code?)?;
-        self.code_info(code, pc)
+        if let Some(at) = function_code
+            .and_then(|f| self.field(function, f))
+            .and_then(|code| self.code_info(code, pc))
+        {
+            return Some(at);
+        }
+        // V8 11: code the function no longer runs (entered by on-stack
+        // replacement for a hot loop, or left since) is found from the pc.
+        if c.instruction_stream.is_none() {
+            let code = self.code_of_pc(pc)?;
+            return self.code_info(code, pc);
+        }
+        None
     }
 
     /// A Code object's kind and table, if `pc` is in its instructions.
@@ -580,7 +600,9 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// [`Decoder::code_of_pc`]'s search: (instruction start, end, Code).
     fn search_code_of_pc(&mut self, pc: u64) -> Option<(u64, u64, u64)> {
         let c = self.l().code.as_ref()?;
-        let (stream_field, stream_type) = c.instruction_stream?;
+        let Some((stream_field, stream_type)) = c.instruction_stream else {
+            return self.search_code_of_pc_v11(pc);
+        };
         let tag = self.l().heap_tag;
         let mut start = pc & !(CODE_ALIGNMENT - 1);
         for _ in 0..MAX_CODE_STEPS {
@@ -605,6 +627,31 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 let end = begins.checked_add(u64::try_from(size).ok()?)?;
                 return (begins == start && (start..end).contains(&pc))
                     .then_some((start, end, code));
+            }
+            start = start.checked_sub(CODE_ALIGNMENT)?;
+        }
+        None
+    }
+
+    /// [`Decoder::search_code_of_pc`] on V8 11, whose metadata names no
+    /// InstructionStream: there the word right before instructions that
+    /// start 64-byte aligned is their Code, whose instruction start is
+    /// that address. Stepping back from the pc, the first start with such
+    /// a Code is the code's, and its instructions hold the pc or no code
+    /// does.
+    fn search_code_of_pc_v11(&mut self, pc: u64) -> Option<(u64, u64, u64)> {
+        let c = self.l().code.as_ref()?;
+        let tag = self.l().heap_tag;
+        let mut start = pc & !(CODE_ALIGNMENT - 1);
+        for _ in 0..MAX_CODE_STEPS {
+            let code = self.heap.word(start.checked_sub(8)?)?;
+            if self.is_heap(code)
+                && self.type_of(code) == Some(c.code_type)
+                && self.heap.word(code - tag + c.instruction_start) == Some(start)
+            {
+                let size = self.heap.i32(code - tag + c.instruction_size)?;
+                let end = start.checked_add(u64::try_from(size).ok()?)?;
+                return (start..end).contains(&pc).then_some((start, end, code));
             }
             start = start.checked_sub(CODE_ALIGNMENT)?;
         }

@@ -233,6 +233,15 @@ impl Decoder<'_, '_> {
         usize::try_from(self.deopt_entry(&exits, entry, 1)?).ok()
     }
 
+    /// Where the translation of deoptimization entry `index` starts.
+    pub(super) fn entry_translation(&mut self, code: &CodeAt, index: u64) -> Option<usize> {
+        let exits = self.lazy_exits(code)?;
+        if index >= exits.first + exits.count {
+            return None;
+        }
+        usize::try_from(self.deopt_entry(&exits, index, 1)?).ok()
+    }
+
     /// The lazy deoptimization entry whose pc is `offset`.
     fn lazy_entry_for(&mut self, code: &CodeAt, offset: u64) -> Option<(LazyExits, u64)> {
         let exits = self.lazy_exits(code)?;

@@ -352,7 +352,15 @@ impl Decoder<'_, '_> {
         code: &CodeAt,
         offset: u64,
     ) -> Option<Vec<(u64, u64)>> {
-        let entry = self.lazy_translation(code, offset)?;
+        let entry = match code.tier {
+            // Maglev's entries keep the pcs of their exits, not of the
+            // calls: its safepoint table has the call's entry.
+            "maglev" => {
+                let (_, index) = self.maglev_safepoint(code, offset)?;
+                self.entry_translation(code, index)?
+            }
+            _ => self.lazy_translation(code, offset)?,
+        };
         let (bytes, table, literals) = self.translations(code)?;
         let frames = frames(&bytes, entry, &candidate_tables()[table])?;
         if frames.iter().any(|f| f.continuation) {
@@ -439,6 +447,106 @@ impl Decoder<'_, '_> {
     }
 }
 
+/// A maglev safepoint table's layout, as its header gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SafepointLayout {
+    length: usize,
+    pc: usize,
+    deopt_index: usize,
+    registers: usize,
+}
+
+impl SafepointLayout {
+    /// The header's entry configuration: whether entries have deoptimization
+    /// data (bit 0), then the byte sizes of the tagged register indexes,
+    /// of pcs and of deoptimization indices, 3 bits each.
+    fn new(length: u32, config: u32) -> Option<SafepointLayout> {
+        let field = |at: u32| ((config >> at) & 7) as usize;
+        let l = SafepointLayout {
+            length: usize::try_from(length).ok()?,
+            registers: field(1),
+            pc: field(4),
+            deopt_index: field(7),
+        };
+        let sizes_fit = (1..=4).contains(&l.pc) && (1..=4).contains(&l.deopt_index);
+        (config & 1 == 1
+            && sizes_fit
+            && config >> 10 == 0
+            && l.registers <= 4
+            && l.length <= 1 << 16)
+            .then_some(l)
+    }
+
+    /// An entry: its pc, deoptimization index and trampoline (V8 writes
+    /// both plus one, so that 0 is none), the count of registers pushed,
+    /// then the tagged register indexes.
+    fn entry_size(&self) -> usize {
+        2 * self.pc + self.deopt_index + 1 + self.registers
+    }
+}
+
+/// Little-endian unsigned of `bytes.len()` bytes.
+fn le(bytes: &[u8]) -> u64 {
+    bytes.iter().rev().fold(0, |v, &b| (v << 8) | u64::from(b))
+}
+
+/// The (call pc, deoptimization index) of the entry of a maglev safepoint
+/// table whose pc or trampoline is `offset`: the table's entries in
+/// `table`, each of `layout`, with pcs rising within `size`.
+fn safepoint_entry(
+    table: &[u8],
+    layout: &SafepointLayout,
+    size: u64,
+    offset: u64,
+) -> Option<(u64, u64)> {
+    let mut last = None;
+    let mut found = None;
+    for entry in table.chunks_exact(layout.entry_size()).take(layout.length) {
+        let pc = le(&entry[..layout.pc]);
+        let index = le(&entry[layout.pc..layout.pc + layout.deopt_index]);
+        let trampoline =
+            le(&entry[layout.pc + layout.deopt_index..2 * layout.pc + layout.deopt_index]);
+        // Rising pcs, in the code; a trampoline after its call.
+        if last.is_some_and(|l| pc <= l) || pc > size || (trampoline > 0 && trampoline - 1 < pc) {
+            return None;
+        }
+        last = Some(pc);
+        if index > 0 && (pc == offset || trampoline == offset + 1) {
+            found = Some((pc, index - 1));
+        }
+    }
+    found
+}
+
+impl Decoder<'_, '_> {
+    /// The call pc and deoptimization index of the safepoint of maglev
+    /// `code` for a frame returning to `offset` (the call's return, or
+    /// the lazy deoptimization exit V8 pointed it at). The table opens the
+    /// metadata after the instructions: a header of four 32-bit words
+    /// holding the entry count and configuration (in the first two, or
+    /// the second and third, by release), then the entries. A header is
+    /// taken only where its entries read as a table.
+    pub(super) fn maglev_safepoint(&mut self, code: &CodeAt, offset: u64) -> Option<(u64, u64)> {
+        let mut header = [0u8; 16];
+        self.heap.read(code.end, &mut header)?;
+        let word = |i: usize| u32::from_le_bytes(header[4 * i..4 * i + 4].try_into().unwrap());
+        let size = code.end - code.start;
+        for (length, config) in [(0, 1), (1, 2)] {
+            let Some(layout) = SafepointLayout::new(word(length), word(config)) else {
+                continue;
+            };
+            let mut table = vec![0u8; layout.length * layout.entry_size()];
+            if self.heap.read(code.end + 16, &mut table).is_none() {
+                continue;
+            }
+            if let Some(found) = safepoint_entry(&table, &layout, size, offset) {
+                return Some(found);
+            }
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,6 +630,30 @@ mod tests {
         assert_eq!(frames(&b, 1, t), None);
         // The lists differ: V8 11's reads no BEGIN there.
         assert_eq!(frames(&b, 0, &tables[0]), None);
+    }
+
+    #[test]
+    fn maglev_safepoints_give_the_calls_deoptimization_index() {
+        // Node 24's V8, as read from a maglev Code: 7 entries of a 2-byte pc,
+        // 1-byte deopt index, 2-byte trampoline, the pushed register count
+        // and 1 byte of tagged registers.
+        let layout = SafepointLayout::new(7, 0xa3).unwrap();
+        assert_eq!(layout.entry_size(), 7);
+        let table = [
+            0x20, 0, 3, 0x50, 3, 0, 0, 0xea, 0, 4, 0x54, 3, 0, 0, 0x27, 1, 5, 0x58, 3, 0, 0, 0x4f,
+            2, 6, 0x5c, 3, 0, 0, 0x8c, 2, 0, 0, 0, 1, 1, 0xa0, 2, 0, 0, 0, 0, 0, 0x40, 3, 0, 0, 0,
+            1, 1,
+        ];
+        let at = |offset| safepoint_entry(&table, &layout, 0x360, offset);
+        assert_eq!(at(0xea), Some((0xea, 3)), "a call's return");
+        assert_eq!(at(0x353), Some((0xea, 3)), "its lazy exit");
+        assert_eq!(at(0x28c), None, "a safepoint without deoptimization");
+        assert_eq!(at(0xeb), None);
+        // Falling pcs: not a table.
+        let mut bad = table;
+        bad[7] = 0x10;
+        assert_eq!(safepoint_entry(&bad, &layout, 0x360, 0xea), None);
+        assert_eq!(SafepointLayout::new(7, 7).map(|l| l.pc), None);
     }
 
     #[test]
