@@ -366,53 +366,42 @@ pub(super) enum DeltaCoding {
     /// To V8 14.1's bytecode tables: the delta for a statement, -delta - 1
     /// for an expression, then the source position's delta.
     Signed,
-    /// V8 14.1's code tables and all of V8 14.6's: `2 * delta + 1`, or
-    /// `2 * delta` where the source position is the previous entry's (no
-    /// position delta follows), bitwise negated for a statement. Mostly
-    /// odd: the other coding's bytecode tables start with an even one (the
-    /// function entry, -1), and have about as many even values as odd.
+    /// V8 14.1's and 14.6's: `2 * delta + 1` (now and then `2 * delta`),
+    /// bitwise negated for a statement. Odd but for a few: the other
+    /// coding's bytecode tables start with an even one (the function
+    /// entry, -1), and have about as many even values as odd.
     Odd,
 }
 
 /// A table's coding, and whether the table shows it for sure, for a table
-/// of code or bytecode `size` bytes long. A table that read as `Odd`
-/// would run past its end is `Signed` for sure; one that read as `Signed`
-/// would run past its end or the code's is `Odd` for sure; one whose
-/// first value is even (no position, read as `Odd`), `Signed`. Otherwise:
-/// with no even value, `Odd`, for sure if it starts with the function
-/// entry as `Odd` writes it (+1, where `Signed` writes -1) and has at
-/// least 8 entries, or has at least 16; with a third or more even,
-/// `Signed`, for sure from 4 entries; with fewer, `Odd`, for sure from 16
-/// entries of which under an eighth are even.
+/// of code or bytecode `size` bytes long: one whose first value is even is
+/// `Signed`; one that read as `Signed` would end past the code's end is
+/// `Odd`. Otherwise: with no even value, `Odd`, for sure if it starts with
+/// the function entry as `Odd` writes it (+1, where `Signed` writes -1)
+/// and has at least 8 entries, or has at least 16; with a third or more
+/// even, `Signed`, for sure from 4 entries; with fewer, `Odd`, for sure
+/// from 16 entries of which under an eighth are even.
 fn delta_coding(table: &[u8], size: u64) -> Option<(DeltaCoding, bool)> {
-    // Read as Odd: the entries, the even ones, the first value.
     let (mut at, mut count, mut even, mut first) = (0usize, 0, 0, None);
-    while at < table.len() {
-        let v = read_vlq(table, &mut at)?;
-        first.get_or_insert(v);
-        count += 1;
-        if un_negated(v) & 1 == 0 {
-            even += 1;
-        } else if at >= table.len() || read_vlq(table, &mut at).is_none() {
-            return Some((DeltaCoding::Signed, true));
-        }
-    }
-    // Read as Signed: where the last entry is.
-    let (mut at, mut signed_end) = (0usize, -1i64);
+    // Where the last entry is, read as Signed.
+    let mut signed_end: i64 = -1;
     while at < table.len() {
         let v = read_vlq(table, &mut at)?;
         if at >= table.len() || read_vlq(table, &mut at).is_none() {
-            return Some((DeltaCoding::Odd, true));
+            return None;
         }
+        first.get_or_insert(v);
+        count += 1;
+        even += usize::from(un_negated(v) & 1 == 0);
         signed_end = signed_end.saturating_add(un_negated(v));
+    }
+    // Odd never starts with an even value; a table that read as Signed
+    // would end past its code's end is not Signed.
+    if first.is_some_and(|v| un_negated(v) & 1 == 0) {
+        return Some((DeltaCoding::Signed, true));
     }
     if u64::try_from(signed_end).is_ok_and(|e| e >= size) {
         return Some((DeltaCoding::Odd, true));
-    }
-    // Odd never writes a first entry without a position: there is none
-    // before it to keep.
-    if first.is_some_and(|v| un_negated(v) & 1 == 0) {
-        return Some((DeltaCoding::Signed, true));
     }
     Some(match even {
         0 => (
@@ -443,14 +432,11 @@ fn position_entry_at(
     let mut found = None;
     while at < table.len() {
         let v = read_vlq(table, &mut at)?;
-        let (delta, has_position) = match coding {
-            DeltaCoding::Signed => (un_negated(v), true),
-            DeltaCoding::Odd => (un_negated(v) >> 1, un_negated(v) & 1 == 1),
+        let delta = match coding {
+            DeltaCoding::Signed => un_negated(v),
+            DeltaCoding::Odd => un_negated(v) >> 1,
         };
-        let pos = match has_position {
-            true => read_vlq(table, &mut at)?,
-            false => 0,
-        };
+        let pos = read_vlq(table, &mut at)?;
         code = code.checked_add(delta)?;
         raw = raw.checked_add(pos)?;
         if code > code_offset as i64 {
@@ -667,15 +653,17 @@ mod tests {
         assert_eq!(source_position_at(&t, 4), Some(10));
         assert_eq!(source_position_at(&t, 5), Some(42));
         assert_eq!(source_position_at(&t, 9), Some(100));
-        // An entry at 12 that keeps the position before it: 2 * delta, no
-        // position delta.
+        // An entry at 12 written 2 * delta (as V8 14 now and then writes
+        // one) among 15 odd ones: still Odd, for sure.
         vlq(&mut t, 2 * 3);
-        vlq(&mut t, 2 * 2 + 1);
         vlq(&mut t, raw(7) - raw(100));
-        // Read as the older coding, its values no longer pair up.
+        for _ in 0..12 {
+            vlq(&mut t, 2 * 2 + 1);
+            vlq(&mut t, 0);
+        }
         assert_eq!(delta_coding(&t, u64::MAX), Some((DeltaCoding::Odd, true)));
-        assert_eq!(source_position_at(&t, 12), Some(100));
-        assert_eq!(source_position_at(&t, 14), Some(7));
+        assert_eq!(source_position_at(&t, 11), Some(100));
+        assert_eq!(source_position_at(&t, 12), Some(7));
         // An even first value settles it: the older coding.
         let mut old = Vec::new();
         vlq(&mut old, -1);
