@@ -521,7 +521,7 @@ pub fn baseline_offset_at(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stack::v8::testing::{Image, TAG, test_v8_with};
+    use crate::stack::v8::testing::{Image, TAG, push_uvlq, test_v8_with};
 
     /// A Code whose deoptimization data has 2 eager and 3 lazy exits from
     /// offset 1000, the lazy ones' entries returning to 100, 200 and 300
@@ -595,17 +595,9 @@ mod tests {
         assert_eq!(d.lazy_deopt_call(&at, 1012), None);
     }
 
+    /// `v` zigzagged, as a VLQ.
     fn vlq(out: &mut Vec<u8>, v: i64) {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        loop {
-            let b = (z & 0x7f) as u8;
-            z >>= 7;
-            if z == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
-        }
+        push_uvlq(out, ((v << 1) ^ (v >> 63)) as u64);
     }
 
     #[test]

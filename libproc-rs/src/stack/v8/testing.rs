@@ -153,3 +153,17 @@ pub(super) fn test_v8_with(first_vars: i64, extra: &[(&str, i64)]) -> V8 {
         builtins: None,
     }
 }
+
+/// `v` as an unsigned VLQ, as V8's tables write them: 7 bits a byte, low
+/// bits first, the top bit set on all but the last byte.
+pub(super) fn push_uvlq(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}

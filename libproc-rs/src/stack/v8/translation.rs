@@ -551,17 +551,7 @@ impl Decoder<'_, '_> {
 mod tests {
     use super::*;
 
-    fn uv(out: &mut Vec<u8>, mut v: u64) {
-        loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(b);
-                return;
-            }
-            out.push(b | 0x80);
-        }
-    }
+    use crate::stack::v8::testing::push_uvlq as uv;
 
     fn sv(out: &mut Vec<u8>, v: i64) {
         uv(out, (v.unsigned_abs() << 1) | u64::from(v < 0));
