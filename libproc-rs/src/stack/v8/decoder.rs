@@ -89,6 +89,8 @@ pub(crate) struct Decoder<'v, 'a> {
     /// list they read with and its deoptimization literals.
     pub(super) table_taken: Option<usize>,
     pub(super) translation_cache: HashMap<u64, Option<Translations>>,
+    /// How many translation instructions this thread may still read.
+    pub(super) translation_budget: std::cell::Cell<usize>,
     /// The first step that failed for a JavaScript frame left unnamed,
     /// and what failed while decoding the frame at hand.
     failed: Option<&'static str>,
@@ -110,6 +112,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             coding: [None; 2],
             table_taken: None,
             translation_cache: HashMap::new(),
+            translation_budget: std::cell::Cell::new(super::translation::INSTRUCTION_BUDGET),
             failed: None,
             step: None,
         }

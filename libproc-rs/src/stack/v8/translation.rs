@@ -22,6 +22,7 @@
 //! as it announces, the innermost at the bytecode offset its
 //! deoptimization entry keeps, and functions that are SharedFunctionInfos.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use super::decoder::{CodeAt, Decoder};
@@ -285,9 +286,23 @@ impl Reader<'_> {
     }
 }
 
+/// Most instructions read for one translation, and for all of one
+/// thread's (what a core made to read long costs at most).
+const MAX_INSTRUCTIONS: usize = 1 << 15;
+pub(super) const INSTRUCTION_BUDGET: usize = 1 << 23;
+/// How many of a Code's deoptimization entries must read through for an
+/// opcode list to be taken.
+const CHECKED_ENTRIES: usize = 64;
+
 /// The JavaScript frames of the translation at `start`, outermost first,
-/// or `None` when it does not read through with `table`.
-pub(super) fn frames(bytes: &[u8], start: usize, table: &Table) -> Option<Vec<Translated>> {
+/// or `None` when it does not read through with `table` (or `budget`,
+/// the instructions left to read, runs out).
+pub(super) fn frames(
+    bytes: &[u8],
+    start: usize,
+    table: &Table,
+    budget: &Cell<usize>,
+) -> Option<Vec<Translated>> {
     let mut at = start;
     let reader = Reader {
         bytes,
@@ -322,8 +337,8 @@ pub(super) fn frames(bytes: &[u8], start: usize, table: &Table) -> Option<Vec<Tr
         ..reader
     };
     let (mut seen, mut js) = (0, Vec::new());
-    // Frames and their values; a frame has no more values than this.
-    for _ in 0..frame_count * 4096 {
+    for _ in 0..MAX_INSTRUCTIONS {
+        budget.set(budget.get().checked_sub(1)?);
         let i = reader.next()?;
         match i.op {
             Op::Interpreted | Op::JsContinuation => js.push(Translated {
@@ -362,7 +377,12 @@ impl Decoder<'_, '_> {
             _ => self.lazy_translation(code, offset)?,
         };
         let (bytes, table, literals) = self.translations(code)?;
-        let frames = frames(&bytes, entry, &candidate_tables()[table])?;
+        let frames = frames(
+            &bytes,
+            entry,
+            &candidate_tables()[table],
+            &self.translation_budget,
+        )?;
         if frames.iter().any(|f| f.continuation) {
             return None;
         }
@@ -414,12 +434,16 @@ impl Decoder<'_, '_> {
             .flatten()
             .chain(0..candidate_tables().len());
         for t in order {
-            let reads = entries.iter().all(|&(offset, start)| {
-                frames(&bytes, start, &candidate_tables()[t]).is_some_and(|js| {
-                    js.last()
-                        .is_some_and(|f| f.continuation || f.bytecode_offset == offset)
-                })
-            });
+            let budget = &self.translation_budget;
+            let reads = entries
+                .iter()
+                .take(CHECKED_ENTRIES)
+                .all(|&(offset, start)| {
+                    frames(&bytes, start, &candidate_tables()[t], budget).is_some_and(|js| {
+                        js.last()
+                            .is_some_and(|f| f.continuation || f.bytecode_offset == offset)
+                    })
+                });
             if reads && self.literals_are_functions(&bytes, &entries, t, literals) {
                 self.table_taken = Some(t);
                 return Some((bytes, t, literals));
@@ -438,12 +462,15 @@ impl Decoder<'_, '_> {
         literals: u64,
     ) -> bool {
         let table = &candidate_tables()[table];
-        entries.iter().take(8).all(|&(_, start)| {
-            frames(bytes, start, table).is_some_and(|js| {
+        let budget = Cell::new(self.translation_budget.get());
+        let all = entries.iter().take(8).all(|&(_, start)| {
+            frames(bytes, start, table, &budget).is_some_and(|js| {
                 js.iter()
                     .all(|f| f.continuation || self.literal_sfi(literals, f.literal).is_some())
             })
-        })
+        });
+        self.translation_budget.set(budget.get());
+        all
     }
 }
 
@@ -590,7 +617,8 @@ mod tests {
         emit(t, &mut b, Op::Begin, &[second as i64, 2, 2]);
         b.push(t.len() as u8 + 2);
         emit(t, &mut b, Op::Interpreted, &[9, 5, 6, 0]);
-        let f = |b: &[u8], start| frames(b, start, t).unwrap();
+        let budget = Cell::new(INSTRUCTION_BUDGET);
+        let f = |b: &[u8], start| frames(b, start, t, &budget).unwrap();
         let at = |bytecode_offset, literal| Translated {
             bytecode_offset,
             literal,
@@ -615,11 +643,16 @@ mod tests {
         emit(t, &mut b, Op::Begin, &[0, 2, 2]);
         emit(t, &mut b, Op::Interpreted, &[14, 2, 1, 2]);
         // Cut before its second frame.
-        assert_eq!(frames(&b, 0, t), None);
+        let budget = Cell::new(INSTRUCTION_BUDGET);
+        assert_eq!(frames(&b, 0, t, &budget), None);
         // Not a BEGIN at the start.
-        assert_eq!(frames(&b, 1, t), None);
+        assert_eq!(frames(&b, 1, t, &budget), None);
         // The lists differ: V8 11's reads no BEGIN there.
-        assert_eq!(frames(&b, 0, &tables[0]), None);
+        assert_eq!(frames(&b, 0, &tables[0], &budget), None);
+        // No budget left: nothing is read.
+        emit(t, &mut b, Op::Interpreted, &[2, 5, 6, 0]);
+        assert!(frames(&b, 0, t, &budget).is_some());
+        assert_eq!(frames(&b, 0, t, &Cell::new(1)), None);
     }
 
     #[test]
