@@ -331,24 +331,36 @@ fn deoptimized_frames(node: &Path) {
     let core = gcore(p.pid(), dir.path());
     let live = run_tool("npstack", [format!("{}/1", p.pid())]).ok();
     let from_core = run_tool_on("npstack", &[], &core).ok();
+    for (what, text) in [("live", live), ("gcore core", from_core)] {
+        let report = format!("{what}: npstack:\n{text}\nV8:\n{stack}");
+        let tiers = ["interpreted", "optimized", "optimized"];
+        assert_leading_frames(&main_thread_js(&text), &theirs, &fixture, &tiers, &report);
+    }
+}
+
+/// npstack's frames, as many as V8's, and the first `tiers.len()` with
+/// V8's names, those tiers, and V8's locations (the innermost's at the
+/// fixture's line where it blocks).
+fn assert_leading_frames(
+    ours: &[JsLine],
+    theirs: &[(String, String)],
+    fixture: &Path,
+    tiers: &[&str],
+    report: &str,
+) {
+    assert_eq!(ours.len(), theirs.len(), "{report}");
     let blocks = format!(
         "{}:{}:",
         fixture.display(),
-        line_in(&fixture, "npstack: blocks here")
+        line_in(fixture, "npstack: blocks here")
     );
-    for (what, text) in [("live", live), ("gcore core", from_core)] {
-        let ours = main_thread_js(&text);
-        let report = format!("{what}: npstack:\n{text}\nV8:\n{stack}");
-        assert_eq!(ours.len(), theirs.len(), "{report}");
-        let tiers = ["interpreted", "optimized", "optimized"];
-        for (i, (o, (name, loc))) in ours.iter().zip(&theirs).take(3).enumerate() {
-            assert_eq!(&o.name, name, "frame {i}: {report}");
-            assert_eq!(o.tier, tiers[i], "frame {i}: {report}");
-            if i == 0 {
-                assert!(o.location.starts_with(&blocks), "{report}");
-            } else {
-                assert_eq!(&o.location, loc, "frame {i}: {report}");
-            }
+    for (i, ((o, (name, loc)), tier)) in ours.iter().zip(theirs).zip(tiers).enumerate() {
+        assert_eq!(&o.name, name, "frame {i}: {report}");
+        assert_eq!(&o.tier, tier, "frame {i}: {report}");
+        if i == 0 {
+            assert!(o.location.starts_with(&blocks), "{report}");
+        } else {
+            assert_eq!(&o.location, loc, "frame {i}: {report}");
         }
     }
 }
@@ -407,23 +419,9 @@ fn inlined_frames(node: &Path, tier: &str) {
     let theirs = v8_frames(&stack);
     let text = run_tool("npstack", [format!("{}/1", p.pid())]).ok();
     assert!(text.contains(" (inlined)"), "{text}");
-    let ours = main_thread_js(&text);
     let report = format!("{tier}: npstack:\n{text}\nV8:\n{stack}");
-    assert_eq!(ours.len(), theirs.len(), "{report}");
-    let blocks = format!(
-        "{}:{}:",
-        fixture.display(),
-        line_in(&fixture, "npstack: blocks here")
-    );
-    for (i, (o, (name, loc))) in ours.iter().zip(&theirs).take(3).enumerate() {
-        assert_eq!(&o.name, name, "frame {i}: {report}");
-        assert_eq!(o.tier, tier, "frame {i}: {report}");
-        if i == 0 {
-            assert!(o.location.starts_with(&blocks), "{report}");
-        } else {
-            assert_eq!(&o.location, loc, "frame {i}: {report}");
-        }
-    }
+    let ours = main_thread_js(&text);
+    assert_leading_frames(&ours, &theirs, &fixture, &[tier; 3], &report);
 }
 
 #[test]
