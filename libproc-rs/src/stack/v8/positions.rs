@@ -254,11 +254,11 @@ impl Decoder<'_, '_> {
         None
     }
 
-    /// Every deoptimization entry of a Code, eager and lazy: its bytecode
-    /// offset and where its translation starts.
-    pub(super) fn deopt_entries(&mut self, code: &CodeAt) -> Option<Vec<(i64, usize)>> {
+    /// A Code's first `most` deoptimization entries, eager then lazy: each
+    /// one's bytecode offset and where its translation starts.
+    pub(super) fn deopt_entries(&mut self, code: &CodeAt, most: u64) -> Option<Vec<(i64, usize)>> {
         let exits = self.lazy_exits(code)?;
-        (0..exits.first + exits.count)
+        (0..(exits.first + exits.count).min(most))
             .map(|entry| {
                 let offset = self.deopt_entry(&exits, entry, 0)?;
                 let start = usize::try_from(self.deopt_entry(&exits, entry, 1)?).ok()?;

@@ -292,7 +292,7 @@ const MAX_INSTRUCTIONS: usize = 1 << 15;
 pub(super) const INSTRUCTION_BUDGET: usize = 1 << 23;
 /// How many of a Code's deoptimization entries must read through for an
 /// opcode list to be taken.
-const CHECKED_ENTRIES: usize = 64;
+const CHECKED_ENTRIES: u64 = 64;
 
 /// The JavaScript frames of the translation at `start`, outermost first,
 /// or `None` when it does not read through with `table` (or `budget`,
@@ -428,22 +428,19 @@ impl Decoder<'_, '_> {
         let array = self.field(data, element(0))?;
         let bytes = Rc::new(self.byte_array(array)?);
         let literals = self.field(data, element(literals_at))?;
-        let entries = self.deopt_entries(code)?;
+        let entries = self.deopt_entries(code, CHECKED_ENTRIES)?;
         // The list last taken first, then the others in order.
         let order = std::iter::once(self.table_taken)
             .flatten()
             .chain(0..candidate_tables().len());
         for t in order {
             let budget = &self.translation_budget;
-            let reads = entries
-                .iter()
-                .take(CHECKED_ENTRIES)
-                .all(|&(offset, start)| {
-                    frames(&bytes, start, &candidate_tables()[t], budget).is_some_and(|js| {
-                        js.last()
-                            .is_some_and(|f| f.continuation || f.bytecode_offset == offset)
-                    })
-                });
+            let reads = entries.iter().all(|&(offset, start)| {
+                frames(&bytes, start, &candidate_tables()[t], budget).is_some_and(|js| {
+                    js.last()
+                        .is_some_and(|f| f.continuation || f.bytecode_offset == offset)
+                })
+            });
             if reads && self.literals_are_functions(&bytes, &entries, t, literals) {
                 self.table_taken = Some(t);
                 return Some((bytes, t, literals));
