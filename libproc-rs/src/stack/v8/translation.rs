@@ -478,34 +478,40 @@ struct SafepointLayout {
     pc: usize,
     deopt_index: usize,
     registers: usize,
+    /// Whether each entry holds the count of registers it pushed (V8 14.6
+    /// keeps those counts in an array after the entries).
+    pushed_in_entry: bool,
 }
 
 impl SafepointLayout {
     /// The header's entry configuration: whether entries have deoptimization
     /// data (bit 0), then the byte sizes of the tagged register indexes,
-    /// of pcs and of deoptimization indices, 3 bits each.
-    fn new(length: u32, config: u32) -> Option<SafepointLayout> {
+    /// of pcs and of deoptimization indices, 3 bits each; V8 14.6 sets bit
+    /// 10 where the pushed register counts are out of the entries.
+    fn new(length: u32, config: u32, pushed_in_entry: bool) -> Option<SafepointLayout> {
         let field = |at: u32| ((config >> at) & 7) as usize;
         let l = SafepointLayout {
             length: usize::try_from(length).ok()?,
             registers: field(1),
             pc: field(4),
             deopt_index: field(7),
+            pushed_in_entry,
         };
         let sizes_fit = (1..=4).contains(&l.pc) && (1..=4).contains(&l.deopt_index);
+        let high = if pushed_in_entry { 0 } else { 1 };
         (config & 1 == 1
             && sizes_fit
-            && config >> 10 == 0
+            && config >> 10 == high
             && l.registers <= 4
             && l.length <= 1 << 16)
             .then_some(l)
     }
 
     /// An entry: its pc, deoptimization index and trampoline (V8 writes
-    /// both plus one, so that 0 is none), the count of registers pushed,
-    /// then the tagged register indexes.
+    /// both plus one, so that 0 is none), the count of registers pushed
+    /// (where entries hold it), then the tagged register indexes.
     fn entry_size(&self) -> usize {
-        2 * self.pc + self.deopt_index + 1 + self.registers
+        2 * self.pc + self.deopt_index + usize::from(self.pushed_in_entry) + self.registers
     }
 }
 
@@ -546,21 +552,26 @@ impl Decoder<'_, '_> {
     /// The call pc and deoptimization index of the safepoint of maglev
     /// `code` for a frame returning to `offset` (the call's return, or
     /// the lazy deoptimization exit V8 pointed it at). The table opens the
-    /// metadata after the instructions: a header of four 32-bit words
-    /// holding the entry count and configuration (in the first two, or
-    /// the second and third, by release), then the entries. A header is
-    /// taken only where its entries read as a table.
+    /// metadata after the instructions: a header of 32-bit words holding
+    /// the entry count and configuration (four words, the count and
+    /// configuration in the first two or the second and third; from V8
+    /// 14.6 three, the count second), then the entries. A layout is taken
+    /// only where its entries read as a table.
     pub(super) fn maglev_safepoint(&mut self, code: &CodeAt, offset: u64) -> Option<(u64, u64)> {
         let mut header = [0u8; 16];
         self.heap.read(code.end, &mut header)?;
         let word = |i: usize| u32::from_le_bytes(header[4 * i..4 * i + 4].try_into().unwrap());
         let size = code.end - code.start;
-        for (length, config) in [(0, 1), (1, 2)] {
-            let Some(layout) = SafepointLayout::new(word(length), word(config)) else {
+        // (the words of the entry count and configuration, the header's
+        // size, whether entries hold their pushed register counts)
+        for (length, config, header_size, pushed) in
+            [(0, 1, 16, true), (1, 2, 16, true), (1, 2, 12, false)]
+        {
+            let Some(layout) = SafepointLayout::new(word(length), word(config), pushed) else {
                 continue;
             };
             let mut table = vec![0u8; layout.length * layout.entry_size()];
-            if self.heap.read(code.end + 16, &mut table).is_none() {
+            if self.heap.read(code.end + header_size, &mut table).is_none() {
                 continue;
             }
             if let Some(found) = safepoint_entry(&table, &layout, size, offset) {
@@ -657,7 +668,7 @@ mod tests {
         // Node 24's V8, as read from a maglev Code: 7 entries of a 2-byte pc,
         // 1-byte deopt index, 2-byte trampoline, the pushed register count
         // and 1 byte of tagged registers.
-        let layout = SafepointLayout::new(7, 0xa3).unwrap();
+        let layout = SafepointLayout::new(7, 0xa3, true).unwrap();
         assert_eq!(layout.entry_size(), 7);
         let table = [
             0x20, 0, 3, 0x50, 3, 0, 0, 0xea, 0, 4, 0x54, 3, 0, 0, 0x27, 1, 5, 0x58, 3, 0, 0, 0x4f,
@@ -673,7 +684,20 @@ mod tests {
         let mut bad = table;
         bad[7] = 0x10;
         assert_eq!(safepoint_entry(&bad, &layout, 0x360, 0xea), None);
-        assert_eq!(SafepointLayout::new(7, 7).map(|l| l.pc), None);
+        assert_eq!(SafepointLayout::new(7, 7, true).map(|l| l.pc), None);
+        assert_eq!(SafepointLayout::new(7, 0xa3, false), None);
+        // Node 26's: 5-byte entries (no pushed register count in them).
+        let layout = SafepointLayout::new(11, 0x4a1, false).unwrap();
+        assert_eq!(layout.entry_size(), 5);
+        assert_eq!(SafepointLayout::new(11, 0x4a1, true), None);
+        let table = [
+            0x04, 1, 0x17, 0xf9, 0x0e, 0x9d, 2, 0x18, 0xfd, 0x0e, 0x65, 3, 0x19, 1, 0x0f, 0x42, 6,
+            0, 0, 0,
+        ];
+        let at = |offset| safepoint_entry(&table, &layout, 0xfd0, offset);
+        assert_eq!(at(0x29d), Some((0x29d, 0x17)));
+        assert_eq!(at(0xefc), Some((0x29d, 0x17)), "its lazy exit");
+        assert_eq!(at(0x642), None);
     }
 
     #[test]
