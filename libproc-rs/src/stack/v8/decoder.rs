@@ -319,53 +319,43 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 .and_then(|offset| self.bytecode_position(array, offset)),
             (Some(compiled @ ("maglev" | "optimized")), _, Some(c)) => {
                 let mut return_offset = pc - c.start;
-                // A return V8 pointed at a lazy deoptimization exit: the
-                // call's own, from the exit's deoptimization entry, or in
-                // maglev code from its safepoint table.
-                let call = match (exact, compiled) {
+                // At a call: its deoptimization entry, found by the call's
+                // return in optimized code, through the safepoint table in
+                // maglev's (whose entries keep their exits' pcs). A return
+                // V8 pointed at a lazy deoptimization exit is mapped back
+                // to the call's own.
+                let entry = match (exact, compiled) {
                     (true, _) => None,
-                    (false, "maglev") => self
-                        .maglev_safepoint(c, return_offset)
-                        .map(|(call, _)| call),
-                    _ => self.lazy_deopt_call(c, return_offset),
-                };
-                if let Some(call) = call {
-                    return_offset = call;
-                }
-                // At a call, the frames V8 would rebuild there, read from
-                // the call's deoptimization translation, are the
-                // debugger's; the position table is the fallback.
-                if !exact && let Some((outer, calls)) = self.translated(c, return_offset, shared) {
-                    inlined = calls
-                        .into_iter()
-                        .map(|(sfi, p)| self.inlined_frame(sfi, p, compiled))
-                        .collect::<Option<Vec<_>>>()
-                        .unwrap_or_default();
-                    return Some(self.named(display, &info, Some(outer), tier, inlined));
-                }
-                let at = return_offset - u64::from(!exact && return_offset > 0);
-                // At a call, V8 keeps the bytecode being executed by the
-                // innermost function (the debugger's position), the one the
-                // table names: taken only where the table names one.
-                let (mut outer, mut calls) = match self.code_positions(c, at) {
-                    Some((outer, calls)) => (Some(outer), calls),
-                    None => (None, Vec::new()),
-                };
-                let called = (!exact && outer.is_some())
-                    .then(|| self.deopt_bytecode_offset(c, return_offset))
-                    .flatten();
-                if let Some(offset) = called {
-                    let innermost = calls.first().map_or(shared, |&(sfi, _)| sfi);
-                    if let Some(p) = self
-                        .sfi_bytecode(innermost)
-                        .and_then(|array| self.bytecode_position(array, offset))
-                    {
-                        match calls.first_mut() {
-                            Some(call) => call.1 = p,
-                            None => outer = Some(p),
-                        }
+                    (false, "maglev") => {
+                        self.maglev_safepoint(c, return_offset)
+                            .map(|(call, index)| {
+                                return_offset = call;
+                                index
+                            })
                     }
-                }
+                    _ => {
+                        if let Some(call) = self.lazy_deopt_call(c, return_offset) {
+                            return_offset = call;
+                        }
+                        self.lazy_entry(c, return_offset)
+                    }
+                };
+                let entry = entry.and_then(|index| self.entry_of(c, index));
+                // The frames V8 would rebuild there, read from the entry's
+                // translation, are the debugger's; the position table is
+                // the fallback.
+                let (outer, calls) =
+                    match entry.and_then(|(_, start)| self.translated(c, start, shared)) {
+                        Some((outer, calls)) => (Some(outer), calls),
+                        None => {
+                            // Maglev's entries were never matched to the call
+                            // here: the table's positions as they are.
+                            let called = entry
+                                .filter(|_| compiled == "optimized")
+                                .map(|(offset, _)| offset);
+                            self.table_positions(c, return_offset, exact, called, shared)
+                        }
+                    };
                 inlined = calls
                     .into_iter()
                     .map(|(sfi, p)| self.inlined_frame(sfi, p, compiled))
@@ -405,17 +395,17 @@ impl<'v, 'a> Decoder<'v, 'a> {
         }
     }
 
-    /// The position of the call returning to `offset` in `code`, and the
-    /// functions inlined there with theirs (innermost first), from the
-    /// call's deoptimization translation; `None` unless its outermost
-    /// frame is `shared`'s and every position is found.
+    /// The position of a call in `code`, and the functions inlined there
+    /// with theirs (innermost first), from the call's deoptimization
+    /// translation (at `start`); `None` unless its outermost frame is
+    /// `shared`'s and every position is found.
     fn translated(
         &mut self,
         code: &CodeAt,
-        offset: u64,
+        start: usize,
         shared: u64,
     ) -> Option<(u32, Vec<(u64, u32)>)> {
-        let frames = self.translated_frames(code, offset)?;
+        let frames = self.translated_frames(code, start)?;
         if frames.first()?.0 != shared {
             return None;
         }
@@ -429,6 +419,40 @@ impl<'v, 'a> Decoder<'v, 'a> {
         let (_, outer) = positions.remove(0);
         positions.reverse();
         Some((outer, positions))
+    }
+
+    /// The position at `offset` in maglev or optimized `code` and the
+    /// functions inlined there (innermost first), from the code's source
+    /// position table (a return address is looked up one byte back, in the
+    /// call). At a call, V8 keeps the bytecode being executed by the
+    /// innermost function (`called`: the debugger's position), the one the
+    /// table names: taken only where the table names one.
+    fn table_positions(
+        &mut self,
+        code: &CodeAt,
+        offset: u64,
+        exact: bool,
+        called: Option<u64>,
+        shared: u64,
+    ) -> (Option<u32>, Vec<(u64, u32)>) {
+        let at = offset - u64::from(!exact && offset > 0);
+        let Some((outer, mut calls)) = self.code_positions(code, at) else {
+            return (None, Vec::new());
+        };
+        let mut outer = Some(outer);
+        if let Some(offset) = called {
+            let innermost = calls.first().map_or(shared, |&(sfi, _)| sfi);
+            if let Some(p) = self
+                .sfi_bytecode(innermost)
+                .and_then(|array| self.bytecode_position(array, offset))
+            {
+                match calls.first_mut() {
+                    Some(call) => call.1 = p,
+                    None => outer = Some(p),
+                }
+            }
+        }
+        (outer, calls)
     }
 
     pub(super) fn function_info(&mut self, shared: u64) -> Option<FunctionInfo> {
@@ -576,7 +600,9 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// its Code) right before instructions that start 64-byte aligned.
     /// Stepping back from the pc, the first start whose header has the
     /// InstructionStream map and a Code pointing back at that stream, and
-    /// whose instructions hold the pc, is it. This needs neither the
+    /// whose instructions hold the pc, is it (V8 11's is told by the Code
+    /// word before the instructions, see [`Decoder::code_for_start`]).
+    /// This needs neither the
     /// function (its Code may since have changed: on-stack replacement,
     /// deoptimization) nor V8's dispatch table.
     fn code_of_pc(&mut self, pc: u64) -> Option<u64> {
@@ -601,29 +627,15 @@ impl<'v, 'a> Decoder<'v, 'a> {
     }
 
     /// [`Decoder::code_of_pc`]'s search: (instruction start, end, Code).
+    /// Stepping back from the pc, the first start with a Code for it (see
+    /// [`Decoder::code_for_start`]) is the code's: its instructions hold
+    /// the pc, or no code does.
     fn search_code_of_pc(&mut self, pc: u64) -> Option<(u64, u64, u64)> {
         let c = self.l().code.as_ref()?;
-        let Some((stream_field, stream_type)) = c.instruction_stream else {
-            return self.search_code_of_pc_v11(pc);
-        };
         let tag = self.l().heap_tag;
         let mut start = pc & !(CODE_ALIGNMENT - 1);
         for _ in 0..MAX_CODE_STEPS {
-            let header = start.checked_sub(ISTREAM_HEADER)?;
-            // An unreadable word: no code starts below the gap.
-            let map = self.heap.word(header)?;
-            let is_stream = match self.stream_map {
-                Some(known) => map == known,
-                None => self.map_type(map) == Some(stream_type),
-            };
-            if is_stream
-                && let Some(code) = self.heap.word(header + 8)
-                && self.type_of(code) == Some(c.code_type)
-                && self.field(code, stream_field) == Some(header + tag)
-            {
-                // The nearest stream below the pc: its instructions hold
-                // the pc, or no code does.
-                self.stream_map = Some(map);
+            if let Some(code) = self.code_for_start(start)? {
                 let base = code - tag;
                 let begins = self.heap.word(base.checked_add(c.instruction_start)?)?;
                 let size = self.heap.i32(base.checked_add(c.instruction_size)?)?;
@@ -636,29 +648,37 @@ impl<'v, 'a> Decoder<'v, 'a> {
         None
     }
 
-    /// [`Decoder::search_code_of_pc`] on V8 11, whose metadata names no
-    /// InstructionStream: there the word right before instructions that
-    /// start 64-byte aligned is their Code, whose instruction start is
-    /// that address. Stepping back from the pc, the first start with such
-    /// a Code is the code's, and its instructions hold the pc or no code
-    /// does.
-    fn search_code_of_pc_v11(&mut self, pc: u64) -> Option<(u64, u64, u64)> {
+    /// The Code whose instructions would start at `start`, from what lies
+    /// right before it: an InstructionStream header (its map, then its
+    /// Code, pointing back at the stream) where the metadata names the
+    /// InstructionStream; on V8 11, a Code word whose instruction start is
+    /// `start`. `None` when a word there cannot be read (no code starts
+    /// below such a gap), `Some(None)` when no code starts there.
+    fn code_for_start(&mut self, start: u64) -> Option<Option<u64>> {
         let c = self.l().code.as_ref()?;
         let tag = self.l().heap_tag;
-        let mut start = pc & !(CODE_ALIGNMENT - 1);
-        for _ in 0..MAX_CODE_STEPS {
+        let Some((stream_field, stream_type)) = c.instruction_stream else {
             let code = self.heap.word(start.checked_sub(8)?)?;
-            if self.is_heap(code)
+            let is_code = self.is_heap(code)
                 && self.type_of(code) == Some(c.code_type)
-                && self.heap.word(code - tag + c.instruction_start) == Some(start)
-            {
-                let size = self.heap.i32(code - tag + c.instruction_size)?;
-                let end = start.checked_add(u64::try_from(size).ok()?)?;
-                return (start..end).contains(&pc).then_some((start, end, code));
-            }
-            start = start.checked_sub(CODE_ALIGNMENT)?;
+                && self.heap.word(code - tag + c.instruction_start) == Some(start);
+            return Some(is_code.then_some(code));
+        };
+        let header = start.checked_sub(ISTREAM_HEADER)?;
+        let map = self.heap.word(header)?;
+        let is_stream = match self.stream_map {
+            Some(known) => map == known,
+            None => self.map_type(map) == Some(stream_type),
+        };
+        if is_stream
+            && let Some(code) = self.heap.word(header + 8)
+            && self.type_of(code) == Some(c.code_type)
+            && self.field(code, stream_field) == Some(header + tag)
+        {
+            self.stream_map = Some(map);
+            return Some(Some(code));
         }
-        None
+        Some(None)
     }
 
     /// The instance type a map (tagged) gives its objects.

@@ -217,41 +217,29 @@ impl Decoder<'_, '_> {
         u64::try_from(self.deopt_entry(&exits, entry, 2)?).ok()
     }
 
-    /// The bytecode offset V8 keeps for the call returning to `offset` in
-    /// maglev or optimized code: that of the lazy deoptimization entry for
-    /// the call (see [`Decoder::lazy_deopt_call`]), in the innermost
-    /// function at the call.
-    pub(super) fn deopt_bytecode_offset(&mut self, code: &CodeAt, offset: u64) -> Option<u64> {
-        let (exits, entry) = self.lazy_entry_for(code, offset)?;
-        u64::try_from(self.deopt_entry(&exits, entry, 0)?).ok()
-    }
-
-    /// Where the translation of the lazy deoptimization entry for the call
-    /// returning to `offset` starts.
-    pub(super) fn lazy_translation(&mut self, code: &CodeAt, offset: u64) -> Option<usize> {
-        let (exits, entry) = self.lazy_entry_for(code, offset)?;
-        usize::try_from(self.deopt_entry(&exits, entry, 1)?).ok()
-    }
-
-    /// Where the translation of deoptimization entry `index` starts.
-    pub(super) fn entry_translation(&mut self, code: &CodeAt, index: u64) -> Option<usize> {
-        let exits = self.lazy_exits(code)?;
-        if index >= exits.first + exits.count {
-            return None;
-        }
-        usize::try_from(self.deopt_entry(&exits, index, 1)?).ok()
-    }
-
-    /// The lazy deoptimization entry whose pc is `offset`.
-    fn lazy_entry_for(&mut self, code: &CodeAt, offset: u64) -> Option<(LazyExits, u64)> {
+    /// The lazy deoptimization entry (its index) for the call returning
+    /// to `offset` in optimized code: the one whose pc is `offset`.
+    pub(super) fn lazy_entry(&mut self, code: &CodeAt, offset: u64) -> Option<u64> {
         let exits = self.lazy_exits(code)?;
         let offset = i64::try_from(offset).ok()?;
         for entry in exits.first..exits.first + exits.count {
             if self.deopt_entry(&exits, entry, 2)? == offset {
-                return Some((exits, entry));
+                return Some(entry);
             }
         }
         None
+    }
+
+    /// Deoptimization entry `index`'s bytecode offset (that of the
+    /// innermost function at its call) and where its translation starts.
+    pub(super) fn entry_of(&mut self, code: &CodeAt, index: u64) -> Option<(u64, usize)> {
+        let exits = self.lazy_exits(code)?;
+        if index >= exits.first + exits.count {
+            return None;
+        }
+        let offset = u64::try_from(self.deopt_entry(&exits, index, 0)?).ok()?;
+        let start = usize::try_from(self.deopt_entry(&exits, index, 1)?).ok()?;
+        Some((offset, start))
     }
 
     /// A Code's first `most` deoptimization entries, eager then lazy: each
@@ -586,9 +574,13 @@ mod tests {
         assert_eq!(d.lazy_deopt_call(&at, 1004), None, "an eager exit");
         assert_eq!(d.lazy_deopt_call(&at, 1009), None, "not at an exit's start");
         assert_eq!(d.lazy_deopt_call(&at, 500), None, "in the instructions");
-        assert_eq!(d.deopt_bytecode_offset(&at, 200), Some(20));
-        assert_eq!(d.deopt_bytecode_offset(&at, 50), None, "an eager entry");
-        assert_eq!(d.deopt_bytecode_offset(&at, 201), None);
+        let mut offset_of = |pc| {
+            let entry = d.lazy_entry(&at, pc)?;
+            d.entry_of(&at, entry).map(|(offset, _)| offset)
+        };
+        assert_eq!(offset_of(200), Some(20));
+        assert_eq!(offset_of(50), None, "an eager entry");
+        assert_eq!(offset_of(201), None);
         // Entries past the array's end are not read.
         mem.put_word(data + 8, smi(11 + 3 * 5 - 1));
         let mut d = Decoder::new(&v8, &mem);

@@ -358,28 +358,19 @@ pub(super) fn frames(
 }
 
 impl Decoder<'_, '_> {
-    /// The functions and bytecode offsets V8 rebuilds for the call that
-    /// returns to `offset` in `code`: (SharedFunctionInfo, bytecode
-    /// offset), outermost first. `None` when the code has no such
-    /// deoptimization entry or no opcode list reads its translations.
+    /// The functions and bytecode offsets V8 rebuilds for a call of
+    /// `code`, from the translation starting at `start` (its deoptimization
+    /// entry's): (SharedFunctionInfo, bytecode offset), outermost first.
+    /// `None` when no opcode list reads the code's translations.
     pub(super) fn translated_frames(
         &mut self,
         code: &CodeAt,
-        offset: u64,
+        start: usize,
     ) -> Option<Vec<(u64, u64)>> {
-        let entry = match code.tier {
-            // Maglev's entries keep the pcs of their exits, not of the
-            // calls: its safepoint table has the call's entry.
-            "maglev" => {
-                let (_, index) = self.maglev_safepoint(code, offset)?;
-                self.entry_translation(code, index)?
-            }
-            _ => self.lazy_translation(code, offset)?,
-        };
         let (bytes, table, literals) = self.translations(code)?;
         let frames = frames(
             &bytes,
-            entry,
+            start,
             &candidate_tables()[table],
             &self.translation_budget,
         )?;
