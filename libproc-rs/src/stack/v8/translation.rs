@@ -425,14 +425,7 @@ impl Decoder<'_, '_> {
             .flatten()
             .chain(0..candidate_tables().len());
         for t in order {
-            let budget = &self.translation_budget;
-            let reads = entries.iter().all(|&(offset, start)| {
-                frames(&bytes, start, &candidate_tables()[t], budget).is_some_and(|js| {
-                    js.last()
-                        .is_some_and(|f| f.continuation || f.bytecode_offset == offset)
-                })
-            });
-            if reads && self.literals_are_functions(&bytes, &entries, t, literals) {
+            if self.reads_with(&bytes, &entries, t, literals) {
                 self.table_taken = Some(t);
                 return Some((bytes, t, literals));
             }
@@ -440,9 +433,10 @@ impl Decoder<'_, '_> {
         None
     }
 
-    /// Whether the functions of the first translations are all
-    /// SharedFunctionInfos.
-    fn literals_are_functions(
+    /// Whether every checked translation reads with opcode list `table`: as
+    /// many frames as it says, the innermost at its entry's bytecode offset,
+    /// and (in the first 8) functions that are SharedFunctionInfos.
+    fn reads_with(
         &mut self,
         bytes: &[u8],
         entries: &[(i64, usize)],
@@ -450,15 +444,25 @@ impl Decoder<'_, '_> {
         literals: u64,
     ) -> bool {
         let table = &candidate_tables()[table];
-        let budget = Cell::new(self.translation_budget.get());
-        let all = entries.iter().take(8).all(|&(_, start)| {
-            frames(bytes, start, table, &budget).is_some_and(|js| {
-                js.iter()
+        for (i, &(offset, start)) in entries.iter().enumerate() {
+            let Some(js) = frames(bytes, start, table, &self.translation_budget) else {
+                return false;
+            };
+            if !js
+                .last()
+                .is_some_and(|f| f.continuation || f.bytecode_offset == offset)
+            {
+                return false;
+            }
+            if i < 8
+                && !js
+                    .iter()
                     .all(|f| f.continuation || self.literal_sfi(literals, f.literal).is_some())
-            })
-        });
-        self.translation_budget.set(budget.get());
-        all
+            {
+                return false;
+            }
+        }
+        true
     }
 }
 
