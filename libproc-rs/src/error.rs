@@ -115,6 +115,10 @@ pub enum Error {
     #[error("{what}")]
     NotAvailable { what: String },
 
+    /// A core file: neither the kernel nor gdb's gcore records descriptors.
+    #[error("a Linux core file records no open files")]
+    NoDescriptorTable,
+
     /// A file on disk is not the one the process had mapped at that path.
     #[error(
         "{} is not the file the process mapped (build-id {in_memory} in memory, {on_disk} on \

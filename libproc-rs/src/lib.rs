@@ -44,22 +44,18 @@
 //! - [`escape`]: making bytes a target controls safe to print, and JSON.
 //! - [`report`], [`cli`]: output pieces and the operand loop the tools share.
 
-pub mod auxv;
+pub mod addrmap;
 pub mod cli;
 pub mod corefile;
 pub mod elf;
 pub mod environ;
 pub mod error;
 pub mod escape;
-pub mod files;
-pub mod initstack;
 pub mod live;
-pub mod names;
-pub mod notes;
 pub mod openfiles;
-pub mod procmaps;
+pub mod parse;
 pub mod report;
-pub mod smaps;
+pub mod root;
 pub mod stack;
 pub mod target;
 

@@ -5,9 +5,9 @@ use std::ffi::OsStr;
 
 use serde_json::{Map, Value, json};
 
-use crate::auxv::{self, AuxEntry, AuxKind};
 use crate::escape::{escape_bytes, escape_os, json_bytes, json_os};
-use crate::names::IdNames;
+use crate::parse::auxv::{self, AuxEntry, AuxKind};
+use crate::parse::passwd::IdNames;
 use crate::target::{Mapping, MemoryExt, ProcessTarget, Source};
 
 /// The first line of every report, as the illumos tools print it:
@@ -44,7 +44,7 @@ pub fn target_json(target: &dyn ProcessTarget) -> Map<String, Value> {
 /// Where user and group names come from: the target's own root for a live
 /// process (containers have their own users), this machine for a core.
 pub fn id_names_for(target: &dyn ProcessTarget) -> IdNames {
-    target.root_dir().map(IdNames::load).unwrap_or_default()
+    target.root_dir().map(|r| r.id_names()).unwrap_or_default()
 }
 
 /// One auxiliary-vector entry, named and decoded.

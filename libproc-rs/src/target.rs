@@ -7,13 +7,18 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::auxv::AuxEntry;
 use crate::error::{Error, Result};
-use crate::files::RootDir;
-use crate::smaps::MappingUsage;
+use crate::parse::auxv::AuxEntry;
+pub use crate::parse::maps::{MapName, Mapping, Perms};
+pub use crate::parse::notes::{Registers, SignalInfo};
+pub use crate::parse::psargs::{
+    PSARGS_MAX, REWRITTEN_ARGV, psargs_from_arg_area, trim_title_padding,
+};
+use crate::parse::smaps::MappingUsage;
+use crate::root::RootDir;
 
 /// Where a target's data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,110 +45,6 @@ pub struct Psinfo {
     pub psargs: OsString,
 }
 
-/// Maximum length of `pr_psargs` without its NUL (`ELF_PRARGSZ - 1`).
-pub const PSARGS_MAX: usize = 79;
-
-/// Build `pr_psargs` from the raw argument area (`argv` strings with their
-/// NULs) the way the kernel's core dumper does (the first 79 bytes, NULs
-/// turned into spaces), then drop trailing spaces: the kernel turns the last
-/// argument's NUL into one, and a rewritten area (setproctitle) leaves many.
-/// [`crate::notes::parse_prpsinfo`] trims the same way, so a process and its
-/// core show the same string.
-pub fn psargs_from_arg_area(area: &[u8]) -> OsString {
-    let v: Vec<u8> = area[..area.len().min(PSARGS_MAX)]
-        .iter()
-        .map(|&b| if b == 0 { b' ' } else { b })
-        .collect();
-    psargs_trimmed(v)
-}
-
-/// psargs without its trailing spaces: the one trimming rule for psargs
-/// built here and `pr_psargs` read from a core.
-pub(crate) fn psargs_trimmed(mut v: Vec<u8>) -> OsString {
-    while v.last() == Some(&b' ') {
-        v.pop();
-    }
-    OsString::from_vec(v)
-}
-
-/// The caveat for a process that wrote over its argument area.
-pub const REWRITTEN_ARGV: &str = "the process wrote over its argument area (a title set with \
-setproctitle or node's process.title, or arguments blanked out): argv shows what the area \
-holds now, without the NUL padding after it";
-
-/// Drop the empty strings a rewritten argument area leaves after the title
-/// (libuv and setproctitle pad the old area with NULs). Returns whether any
-/// were dropped.
-pub fn trim_title_padding(items: &mut Vec<OsString>) -> bool {
-    let before = items.len();
-    while items.len() > 1 && items.last().is_some_and(|s| s.is_empty()) {
-        items.pop();
-    }
-    items.len() != before
-}
-
-/// The signal that ended a process, from a core's `NT_SIGINFO`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignalInfo {
-    pub signo: i32,
-    pub code: i32,
-    pub errno: i32,
-    /// The faulting address for SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP.
-    pub fault_addr: Option<u64>,
-    /// The sender for signals sent by a process (`si_code <= 0`).
-    pub sender_pid: Option<i32>,
-    pub sender_uid: Option<u32>,
-}
-
-impl SignalInfo {
-    /// Whether the signal ended the process. gdb's gcore records the
-    /// SIGSTOP it stopped the process with, which kills nothing.
-    pub fn is_fatal(&self) -> bool {
-        self.signo != nix::libc::SIGSTOP
-    }
-
-    /// One line for a report: `SIGSEGV (signal 11) at address 0x0`,
-    /// `SIGABRT (signal 6) sent by pid 42 uid 0`.
-    pub fn describe(&self) -> String {
-        let name = nix::sys::signal::Signal::try_from(self.signo)
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_else(|_| format!("signal {}", self.signo));
-        let mut text = format!("{name} (signal {})", self.signo);
-        if let Some(addr) = self.fault_addr {
-            text.push_str(&format!(" at address {addr:#x}"));
-        }
-        if let Some(pid) = self.sender_pid {
-            text.push_str(&format!(" sent by pid {pid}"));
-            if let Some(uid) = self.sender_uid {
-                text.push_str(&format!(" uid {uid}"));
-            }
-        }
-        text
-    }
-}
-
-/// x86_64 general-purpose registers in the kernel's `user_regs_struct`
-/// order (also the order of `pr_reg` in `NT_PRSTATUS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Registers(pub [u64; 27]);
-
-impl Registers {
-    pub const NAMES: [&'static str; 27] = [
-        "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx",
-        "rsi", "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds",
-        "es", "fs", "gs",
-    ];
-    pub fn rip(&self) -> u64 {
-        self.0[16]
-    }
-    pub fn rsp(&self) -> u64 {
-        self.0[19]
-    }
-    pub fn rbp(&self) -> u64 {
-        self.0[4]
-    }
-}
-
 /// One thread (LWP) of a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Thread {
@@ -158,91 +59,6 @@ pub struct Thread {
     pub stack_pointer: Option<u64>,
 }
 
-/// Access permissions of a mapping.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Perms {
-    pub read: bool,
-    pub write: bool,
-    pub exec: bool,
-    pub shared: bool,
-}
-
-impl Perms {
-    /// The `rwxs` form pmap prints, with `-` for what is missing.
-    pub fn letters(&self) -> String {
-        [
-            (self.read, 'r'),
-            (self.write, 'w'),
-            (self.exec, 'x'),
-            (self.shared, 's'),
-        ]
-        .iter()
-        .map(|&(on, c)| if on { c } else { '-' })
-        .collect()
-    }
-}
-
-/// What a mapping maps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MapName {
-    /// A file, by the path the kernel gave when it was mapped.
-    File(PathBuf),
-    /// The brk heap.
-    Heap,
-    /// The main thread's stack.
-    Stack,
-    Vdso,
-    Vvar,
-    Vsyscall,
-    /// Anonymous memory with no name.
-    Anon,
-    /// Anonymous memory named with PR_SET_VMA_ANON_NAME (`[anon:NAME]`).
-    AnonNamed(OsString),
-    /// Shared anonymous memory named the same way (`[anon_shmem:NAME]`).
-    AnonShmemNamed(OsString),
-    /// Any other bracketed kernel name, without the brackets.
-    Other(OsString),
-}
-
-/// One mapping of the address space.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mapping {
-    pub start: u64,
-    pub end: u64,
-    pub perms: Perms,
-    /// Offset into the mapped file, in bytes.
-    pub offset: u64,
-    /// Device (major, minor) and inode of the mapped file; zero for
-    /// anonymous memory and unknown in a core.
-    pub dev: (u32, u32),
-    pub inode: u64,
-    pub name: MapName,
-    /// The mapped file had been deleted (`(deleted)` in /proc/PID/maps).
-    pub deleted: bool,
-    /// For a core: how many bytes of the mapping the core holds, counted
-    /// from its start. `None` for a live process.
-    pub dumped: Option<u64>,
-}
-
-impl Mapping {
-    pub fn len(&self) -> u64 {
-        self.end.saturating_sub(self.start)
-    }
-    pub fn is_empty(&self) -> bool {
-        self.end <= self.start
-    }
-    pub fn contains(&self, addr: u64) -> bool {
-        self.start <= addr && addr < self.end
-    }
-    /// The mapped file's path, for file mappings.
-    pub fn path(&self) -> Option<&Path> {
-        match &self.name {
-            MapName::File(p) => Some(p),
-            _ => None,
-        }
-    }
-}
-
 /// Arguments or environment strings, with a note when they are not the
 /// exact vector (for example, recovered from the 80-byte `pr_psargs`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -250,15 +66,6 @@ pub struct StringList {
     pub items: Vec<OsString>,
     /// Set when the list is a best effort; says what is uncertain.
     pub caveat: Option<String>,
-}
-
-/// An open file of a process. (The fd report belongs to npfiles; the trait
-/// carries it so that both sources answer the same question.)
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenFile {
-    pub fd: i32,
-    /// Where the descriptor points, as /proc/PID/fd/N reads.
-    pub target: OsString,
 }
 
 /// Read access to a target's memory.
@@ -321,17 +128,11 @@ pub trait ProcessTarget: Memory {
             .collect())
     }
 
-    /// The open file descriptors. A kernel core has none and says so.
-    fn fds(&self) -> Result<Vec<OpenFile>>;
-
     /// The open file descriptors described in detail (stat, fdinfo,
-    /// sockets; see [`crate::openfiles`]). Only a live process can; a core
-    /// records no descriptors, and its [`ProcessTarget::fds`] says so.
+    /// sockets; see [`crate::openfiles`]). Only a live process can: neither
+    /// the kernel nor gdb writes the descriptor table into a core.
     fn open_files(&self, _options: crate::openfiles::Options) -> Result<crate::openfiles::FdTable> {
-        self.fds()?;
-        Err(Error::not_available(
-            "this source lists descriptors but cannot describe them",
-        ))
+        Err(Error::NoDescriptorTable)
     }
 
     /// The signal that ended the process (cores only).

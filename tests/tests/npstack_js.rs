@@ -638,7 +638,7 @@ impl libproc_rs::ProcessTarget for Mutated {
     fn initial_environ(&self) -> libproc_rs::Result<libproc_rs::target::StringList> {
         self.core.initial_environ()
     }
-    fn auxv(&self) -> libproc_rs::Result<Vec<libproc_rs::auxv::AuxEntry>> {
+    fn auxv(&self) -> libproc_rs::Result<Vec<libproc_rs::parse::auxv::AuxEntry>> {
         self.core.auxv()
     }
     fn mappings(&self) -> libproc_rs::Result<Vec<libproc_rs::target::Mapping>> {
@@ -647,10 +647,7 @@ impl libproc_rs::ProcessTarget for Mutated {
     fn threads(&self) -> libproc_rs::Result<Vec<libproc_rs::target::Thread>> {
         self.core.threads()
     }
-    fn fds(&self) -> libproc_rs::Result<Vec<libproc_rs::target::OpenFile>> {
-        self.core.fds()
-    }
-    fn root_dir(&self) -> libproc_rs::Result<&libproc_rs::files::RootDir> {
+    fn root_dir(&self) -> libproc_rs::Result<&libproc_rs::root::RootDir> {
         self.core.root_dir()
     }
 }

@@ -397,7 +397,7 @@ impl Modules {
     fn v8_candidates(&self, target: &dyn ProcessTarget) -> Vec<usize> {
         let entry = target.auxv().ok().and_then(|a| {
             a.iter()
-                .find(|e| e.key == crate::auxv::AT_ENTRY)
+                .find(|e| e.key == crate::parse::auxv::AT_ENTRY)
                 .map(|e| e.value)
         });
         (0..self.list.len())

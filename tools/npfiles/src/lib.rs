@@ -9,11 +9,11 @@ use clap::{CommandFactory, Parser, ValueEnum};
 use libproc_rs::ProcessTarget;
 use libproc_rs::cli::{self, CommonArgs, ReportError};
 use libproc_rs::escape::json_bytes;
-use libproc_rs::openfiles::fdinfo::{clock_name, open_flag_names, signal_name, signals_in_mask};
-use libproc_rs::openfiles::socket::sock_type_name;
 use libproc_rs::openfiles::{
     Descriptor, Endpoint, FdTable, FileKind, Options, Protocol, SocketEntry, TableSource,
 };
+use libproc_rs::parse::fdinfo::{clock_name, open_flag_names, signal_name, signals_in_mask};
+use libproc_rs::parse::socket::sock_type_name;
 use libproc_rs::report;
 use serde_json::{Map, Value, json};
 

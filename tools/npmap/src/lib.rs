@@ -1,14 +1,14 @@
 //! npmap: the address-space map of a process or core, after illumos
 //! pmap(1). Flags and rendering only; the map comes from libproc-rs
-//! ([`libproc_rs::smaps::address_map`]).
+//! ([`libproc_rs::addrmap::address_map`]).
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
+use libproc_rs::addrmap::{AddressMap, MapEntry, Totals, address_map};
 use libproc_rs::cli::{self, CommonArgs};
 use libproc_rs::report;
-use libproc_rs::smaps::{AddressMap, MapEntry, Totals, address_map};
 use serde_json::{Map, Value, json};
 
 /// Print the address-space map of processes and core files.
@@ -305,7 +305,7 @@ fn entry_json(e: &MapEntry) -> Value {
         "deleted": m.deleted,
         "offset": m.offset,
         "tid": match e.label {
-            libproc_rs::smaps::Label::ThreadStack(t) => Some(t),
+            libproc_rs::addrmap::Label::ThreadStack(t) => Some(t),
             _ => None,
         },
         "rss_kib": e.usage.map(|u| u.rss_kib),

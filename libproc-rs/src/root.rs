@@ -22,6 +22,8 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
 use nix::sys::stat::{Mode, SFlag, fstat};
 
+use crate::parse::passwd::IdNames;
+
 fn not_regular() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
@@ -152,7 +154,20 @@ impl RootDir {
         self.open_file(path)?.take(limit).read_to_end(&mut buf)?;
         Ok(buf)
     }
+
+    /// User and group names from `/etc/passwd` and `/etc/group` under this
+    /// root; missing or unreadable files give no names.
+    pub fn id_names(&self) -> IdNames {
+        let read = |rel: &str| {
+            self.read_small(Path::new(rel), MAX_ID_FILE)
+                .unwrap_or_default()
+        };
+        IdNames::from_files(&read("/etc/passwd"), &read("/etc/group"))
+    }
 }
+
+/// passwd and group files larger than this are not read.
+const MAX_ID_FILE: u64 = 16 << 20;
 
 #[cfg(test)]
 mod tests {

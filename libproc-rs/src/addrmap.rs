@@ -31,194 +31,19 @@
 //! - `[vsyscall]` is left out: it is the kernel's fixed page at
 //!   `ffffffffff600000`, the same in every process, and not part of its
 //!   address space (VmSize does not count it).
-//!
-//! # Reading a map that changes
-//!
-//! The kernel produces /proc/PID/maps and smaps a few records per `read`,
-//! and the map may change between reads. [`read_consistent`] checks that the
-//! records it got ascend without overlapping, reads again when they do not,
-//! and as a last resort keeps the records read last, so a listing is never
-//! garbled: every mapping is one the process had, in address order.
 
 use std::ffi::OsString;
-use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::environ::locate_variable;
+use crate::elf::variables::locate_variable;
 use crate::error::Result;
-use crate::procmaps::parse_line;
+use crate::parse::smaps::MappingUsage;
 use crate::target::{MapName, Mapping, MemoryExt, ProcessTarget, Source};
 
 /// glibc's `HEAP_MAX_SIZE` on 64-bit systems (twice the largest mmap
 /// threshold): every thread-arena heap is this size and aligned to it.
 pub const HEAP_MAX_SIZE: u64 = 64 << 20;
-
-/// How many times a map that changed while being read is read again.
-const READ_ATTEMPTS: usize = 4;
-
-/// Memory use of one mapping, from /proc/PID/smaps, in KiB.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MappingUsage {
-    /// Resident in memory (`Rss`).
-    pub rss_kib: u64,
-    /// Anonymous: not backed by a file, or private copies of file pages
-    /// (`Anonymous`).
-    pub anon_kib: u64,
-    /// Locked in memory (`Locked`).
-    pub locked_kib: u64,
-}
-
-/// The number in a smaps field line (`Rss:      1234 kB`).
-fn field_kib(rest: &[u8]) -> u64 {
-    rest.iter()
-        .skip_while(|&&b| b == b' ' || b == b'\t')
-        .take_while(|b| b.is_ascii_digit())
-        .fold(0u64, |n, &d| {
-            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-        })
-}
-
-/// A parser of `/proc/PID/smaps`, fed one line at a time (see
-/// [`for_each_line`]): each mapping line (as in /proc/PID/maps) is followed
-/// by its `Name: value` lines. Fields other than Rss, Anonymous and Locked
-/// are skipped; a malformed mapping line is skipped with its fields.
-#[derive(Debug, Default)]
-pub struct SmapsParser {
-    out: Vec<(Mapping, MappingUsage)>,
-    /// Whether the fields that follow belong to the last entry of `out`.
-    current: bool,
-}
-
-impl SmapsParser {
-    /// Take one line, without its newline.
-    pub fn line(&mut self, line: &[u8]) {
-        let Some(&first) = line.first() else {
-            return;
-        };
-        // Field names start with a capital letter; mapping lines with a
-        // lower-case hexadecimal address.
-        if first.is_ascii_uppercase() {
-            let Some((_, usage)) = self.out.last_mut().filter(|_| self.current) else {
-                return;
-            };
-            if let Some(rest) = line.strip_prefix(b"Rss:") {
-                usage.rss_kib = field_kib(rest);
-            } else if let Some(rest) = line.strip_prefix(b"Anonymous:") {
-                usage.anon_kib = field_kib(rest);
-            } else if let Some(rest) = line.strip_prefix(b"Locked:") {
-                usage.locked_kib = field_kib(rest);
-            }
-            return;
-        }
-        match parse_line(line) {
-            Some(m) => {
-                self.out.push((m, MappingUsage::default()));
-                self.current = true;
-            }
-            None => self.current = false,
-        }
-    }
-
-    /// The mappings read, with their use.
-    pub fn finish(self) -> Vec<(Mapping, MappingUsage)> {
-        self.out
-    }
-}
-
-/// Parse the whole of `/proc/PID/smaps` held in memory.
-pub fn parse_smaps(bytes: &[u8]) -> Vec<(Mapping, MappingUsage)> {
-    let mut p = SmapsParser::default();
-    for line in bytes.split(|&b| b == b'\n') {
-        p.line(line);
-    }
-    p.finish()
-}
-
-/// Give `line` each line of `reader` (without its newline), holding only a
-/// small buffer: the smaps of a process with many mappings is tens of
-/// megabytes. Returns how many bytes were read.
-pub fn for_each_line(reader: &mut dyn Read, mut line: impl FnMut(&[u8])) -> io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut filled, mut total) = (0, 0u64);
-    loop {
-        if filled == buf.len() {
-            // One line longer than the buffer.
-            buf.resize(buf.len() * 2, 0);
-        }
-        let n = match reader.read(&mut buf[filled..]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if n == 0 {
-            if filled > 0 {
-                line(&buf[..filled]);
-            }
-            return Ok(total);
-        }
-        total += n as u64;
-        // Only the new bytes can hold the end of the line kept from before.
-        let (mut start, mut scan) = (0, filled);
-        filled += n;
-        while let Some(len) = buf[scan..filled].iter().position(|&b| b == b'\n') {
-            line(&buf[start..scan + len]);
-            start = scan + len + 1;
-            scan = start;
-        }
-        buf.copy_within(start..filled, 0);
-        filled -= start;
-    }
-}
-
-/// Do the mappings ascend without overlapping?
-pub fn is_consistent<T>(entries: &[T], mapping: impl Fn(&T) -> &Mapping) -> bool {
-    entries
-        .windows(2)
-        .all(|w| mapping(&w[0]).end <= mapping(&w[1]).start)
-        && entries.iter().all(|e| mapping(e).start < mapping(e).end)
-}
-
-/// Make records read at different moments consistent: the kernel resumes
-/// each read after the address where the last one stopped, so a record that
-/// overlaps earlier ones is the newer view of that range, and the earlier
-/// records it overlaps are dropped. Empty or inverted records are dropped.
-pub fn keep_latest<T>(entries: Vec<T>, mapping: impl Fn(&T) -> &Mapping) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(entries.len());
-    for e in entries {
-        let m = mapping(&e);
-        if m.start >= m.end {
-            continue;
-        }
-        let start = m.start;
-        while out.last().is_some_and(|p| mapping(p).end > start) {
-            out.pop();
-        }
-        out.push(e);
-    }
-    out
-}
-
-/// Read a map file (with `read`, which parses it too) until the records are
-/// consistent (see the module documentation); after a few reads, repair
-/// the last one with [`keep_latest`].
-pub fn read_consistent<T>(
-    mut read: impl FnMut() -> Result<Vec<T>>,
-    mapping: impl Fn(&T) -> &Mapping + Copy,
-) -> Result<Vec<T>> {
-    let mut attempt = 1;
-    loop {
-        let entries = read()?;
-        if is_consistent(&entries, mapping) {
-            return Ok(entries);
-        }
-        if attempt == READ_ATTEMPTS {
-            return Ok(keep_latest(entries, mapping));
-        }
-        attempt += 1;
-    }
-}
-
 /// The summary categories, in the order `--summary` prints them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Category {
@@ -623,7 +448,7 @@ fn label_thread_stacks(target: &dyn ProcessTarget, entries: &mut [MapEntry]) {
 fn core_brk(target: &dyn ProcessTarget, maps: &[Mapping]) -> Option<u64> {
     locate_variable(target, maps, &["__curbrk"], true)
         .ok()
-        .and_then(|(_, _, address)| target.read_u64(address).ok())
+        .and_then(|found| target.read_u64(found.address).ok())
 }
 
 /// In a core: the brk heap, the mapping the break `brk` falls in or ends.
@@ -723,150 +548,7 @@ pub fn address_map(target: &dyn ProcessTarget, usage: bool) -> Result<AddressMap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::procmaps::parse_maps;
-
-    const SMAPS: &[u8] = b"\
-55d6055e8000-55d6055e9000 r--p 00000000 fe:00 10141839                   /tmp/npm/npmapfx
-Size:                  4 kB
-KernelPageSize:        4 kB
-MMUPageSize:           4 kB
-Rss:                   4 kB
-Pss:                   4 kB
-Anonymous:             0 kB
-Locked:                0 kB
-THPeligible:           0
-VmFlags: rd mr mw me dw sd
-55d63943d000-55d63947f000 rw-p 00000000 00:00 0                          [heap]
-Size:                264 kB
-Rss:                 260 kB
-Anonymous:           260 kB
-LazyFree:              0 kB
-Locked:               12 kB
-VmFlags: rd wr mr mw me ac sd
-not a mapping line
-Rss:                 999 kB
-7f7bc3600000-7f7bc7600000 rw-p 00000000 00:00 0 
-Size:              65536 kB
-Rss:               16384 kB
-Anonymous:         16384 kB
-Locked:                0 kB
-";
-
-    #[test]
-    fn smaps_fields_attach_to_their_mapping() {
-        let v = parse_smaps(SMAPS);
-        assert_eq!(v.len(), 3);
-        assert_eq!(v[0].0.path(), Some(Path::new("/tmp/npm/npmapfx")));
-        assert_eq!(
-            v[0].1,
-            MappingUsage {
-                rss_kib: 4,
-                anon_kib: 0,
-                locked_kib: 0
-            }
-        );
-        assert_eq!(v[1].0.name, MapName::Heap);
-        assert_eq!(
-            v[1].1,
-            MappingUsage {
-                rss_kib: 260,
-                anon_kib: 260,
-                locked_kib: 12
-            }
-        );
-        // The fields after a malformed line are not credited to anyone.
-        assert_eq!(v[2].0.start, 0x7f7bc3600000);
-        assert_eq!(v[2].1.rss_kib, 16384);
-        assert_eq!(v[2].1.anon_kib, 16384);
-    }
-
-    #[test]
-    fn lines_come_whole_from_any_reads() {
-        // A reader that returns a few bytes at a time, and a line longer
-        // than the buffer.
-        struct Dribble<'a>(&'a [u8]);
-        impl Read for Dribble<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let n = buf.len().min(self.0.len()).min(7);
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
-        let long = vec![b'x'; 200_000];
-        let text = [b"a\n\nbc\n".as_slice(), &long, b"\nlast"].concat();
-        let mut lines = Vec::new();
-        let n = for_each_line(&mut Dribble(&text), |l| lines.push(l.to_vec())).unwrap();
-        assert_eq!(n, text.len() as u64);
-        assert_eq!(
-            lines,
-            [
-                b"a".to_vec(),
-                vec![],
-                b"bc".to_vec(),
-                long,
-                b"last".to_vec()
-            ]
-        );
-        let mut p = SmapsParser::default();
-        for_each_line(&mut Dribble(SMAPS), |l| p.line(l)).unwrap();
-        assert_eq!(p.finish(), parse_smaps(SMAPS));
-    }
-
-    #[test]
-    fn smaps_empty_and_truncated() {
-        assert!(parse_smaps(b"").is_empty());
-        let v = parse_smaps(b"1000-2000 rw-p 00000000 00:00 0\nRss:  ");
-        assert_eq!(v.len(), 1);
-        assert_eq!(v[0].1.rss_kib, 0);
-    }
-
-    #[test]
-    fn records_from_a_changing_map_are_made_consistent() {
-        // The second read saw [1000,3000) grown to [1000,4000).
-        let maps = parse_maps(
-            b"1000-3000 rw-p 00000000 00:00 0\n\
-1000-4000 rw-p 00000000 00:00 0\n\
-5000-6000 r--p 00000000 00:00 0\n\
-5800-7000 r--p 00000000 00:00 0\n\
-8000-8000 r--p 00000000 00:00 0\n",
-        );
-        assert!(!is_consistent(&maps, |m| m));
-        let fixed = keep_latest(maps, |m| m);
-        assert!(is_consistent(&fixed, |m| m));
-        let ranges: Vec<(u64, u64)> = fixed.iter().map(|m| (m.start, m.end)).collect();
-        assert_eq!(ranges, [(0x1000, 0x4000), (0x5800, 0x7000)]);
-    }
-
-    #[test]
-    fn read_consistent_rereads_then_repairs() {
-        let bad: &[u8] = b"1000-3000 rw-p 0 00:00 0\n2000-4000 rw-p 0 00:00 0\n";
-        let good: &[u8] = b"1000-4000 rw-p 0 00:00 0\n";
-        let mut reads = 0;
-        let v = read_consistent(
-            || {
-                reads += 1;
-                Ok(parse_maps(if reads < 3 { bad } else { good }))
-            },
-            |m| m,
-        )
-        .unwrap();
-        assert_eq!(reads, 3);
-        assert_eq!((v[0].start, v[0].end), (0x1000, 0x4000));
-
-        let mut reads = 0;
-        let v = read_consistent(
-            || {
-                reads += 1;
-                Ok(parse_maps(bad))
-            },
-            |m| m,
-        )
-        .unwrap();
-        assert_eq!(reads, READ_ATTEMPTS);
-        assert_eq!(v.len(), 1);
-        assert_eq!((v[0].start, v[0].end), (0x2000, 0x4000));
-    }
+    use crate::parse::maps::parse_maps;
 
     fn entries(maps: &[u8]) -> Vec<MapEntry> {
         parse_maps(maps)

@@ -14,20 +14,24 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+pub mod fds;
+pub mod reread;
+pub mod sockdiag;
+
 use nix::errno::Errno;
 use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::unistd::Pid;
 
-use crate::auxv::{AuxEntry, parse_auxv};
 use crate::error::{Error, PermissionCause, Result};
-use crate::files::RootDir;
-use crate::names::IdNames;
-use crate::procmaps::parse_line;
-use crate::smaps::{MappingUsage, SmapsParser, for_each_line, read_consistent};
+use crate::parse::auxv::{AuxEntry, parse_auxv};
+use crate::parse::maps::parse_line;
+use crate::parse::smaps::{MappingUsage, SmapsParser};
+use crate::root::RootDir;
 use crate::target::{
-    Mapping, Memory, MemoryExt, OpenFile, ProcessTarget, Psinfo, REWRITTEN_ARGV, Source,
-    StringList, Thread, psargs_from_arg_area, trim_title_padding,
+    Mapping, Memory, MemoryExt, ProcessTarget, Psinfo, REWRITTEN_ARGV, Source, StringList, Thread,
+    psargs_from_arg_area, trim_title_padding,
 };
+use reread::{for_each_line, read_consistent};
 
 /// `PF_KTHREAD` in the flags field of /proc/PID/stat.
 const PF_KTHREAD: u64 = 0x0020_0000;
@@ -249,7 +253,7 @@ impl LiveProcess {
                 return PermissionCause::MissingCapability;
             }
             let names = RootDir::open(Path::new("/"))
-                .map(|r| IdNames::load(&r))
+                .map(|r| r.id_names())
                 .unwrap_or_default();
             return PermissionCause::OtherUser {
                 target_uid: self.psinfo.uid,
@@ -462,25 +466,9 @@ impl ProcessTarget for LiveProcess {
             .collect())
     }
 
-    fn fds(&self) -> Result<Vec<OpenFile>> {
-        let fd_dir = self.dir.join("fd");
-        let entries = std::fs::read_dir(&fd_dir).map_err(|e| self.proc_error(&fd_dir, e))?;
-        let mut fds: Vec<OpenFile> = entries
-            .flatten()
-            .filter_map(|e| {
-                let fd = e.file_name().to_str()?.parse().ok()?;
-                // An fd closed while we read is skipped.
-                let target = std::fs::read_link(e.path()).ok()?.into_os_string();
-                Some(OpenFile { fd, target })
-            })
-            .collect();
-        fds.sort_by_key(|f| f.fd);
-        Ok(fds)
-    }
-
     fn open_files(&self, options: crate::openfiles::Options) -> Result<crate::openfiles::FdTable> {
         let limits = self.read_file("limits")?;
-        let table = crate::openfiles::describe_live(&self.dir, &limits, options)
+        let table = fds::describe_live(&self.dir, &limits, options)
             .map_err(|e| self.proc_error(&self.dir.join("fd"), e))?;
         // Every fd vanishing at once means the process exited meanwhile.
         self.gone_if_empty(table.fds.is_empty())?;

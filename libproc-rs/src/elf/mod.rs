@@ -10,6 +10,8 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+pub mod variables;
+
 use memmap2::Mmap;
 use object::elf::{self, FileHeader64};
 use object::read::elf::{FileHeader, ProgramHeader};

@@ -1,17 +1,11 @@
 //! User and group names for ids, from passwd(5) and group(5) files.
 //!
-//! The files are read from the target's root for a live process (a process
-//! in a container has its own users) and from this machine for a core. Only
-//! the files are consulted, not NSS: the tools must not load C libraries or
-//! talk to directory services while inspecting a process.
+//! Only the files are consulted, not NSS: the tools must not load C
+//! libraries or talk to directory services while inspecting a process.
+//! Which files are read (the target's root for a live process, this
+//! machine for a core) is [`crate::root::RootDir::id_names`]'s business.
 
 use std::collections::HashMap;
-use std::path::Path;
-
-use crate::files::RootDir;
-
-/// passwd and group files larger than this are not read.
-const MAX_FILE: u64 = 16 << 20;
 
 /// id → name, from the bytes of a passwd or group file.
 pub fn parse_id_names(bytes: &[u8]) -> HashMap<u32, String> {
@@ -49,17 +43,11 @@ pub struct IdNames {
 }
 
 impl IdNames {
-    /// Load `/etc/passwd` and `/etc/group` as seen from `root`; missing or
-    /// unreadable files give no names.
-    pub fn load(root: &RootDir) -> Self {
-        let read = |rel: &str| {
-            root.read_small(Path::new(rel), MAX_FILE)
-                .map(|b| parse_id_names(&b))
-                .unwrap_or_default()
-        };
+    /// The names in a passwd file's and a group file's bytes.
+    pub fn from_files(passwd: &[u8], group: &[u8]) -> Self {
         IdNames {
-            users: read("/etc/passwd"),
-            groups: read("/etc/group"),
+            users: parse_id_names(passwd),
+            groups: parse_id_names(group),
         }
     }
 

@@ -29,7 +29,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
-use crate::auxv::{self, AuxEntry};
+use crate::parse::auxv::{self, AuxEntry};
 use crate::target::{Memory, MemoryExt};
 
 /// What the initial stack gave.

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
-use crate::target::{Registers, SignalInfo, psargs_trimmed};
+use crate::parse::psargs::psargs_trimmed;
 
 pub const NT_PRSTATUS: u32 = 1;
 pub const NT_PRPSINFO: u32 = 3;
@@ -184,6 +184,68 @@ pub fn parse_nt_file(b: &[u8]) -> (Vec<FileMapping>, bool) {
         });
     }
     (out, truncated)
+}
+
+/// The signal that ended a process, from a core's `NT_SIGINFO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalInfo {
+    pub signo: i32,
+    pub code: i32,
+    pub errno: i32,
+    /// The faulting address for SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP.
+    pub fault_addr: Option<u64>,
+    /// The sender for signals sent by a process (`si_code <= 0`).
+    pub sender_pid: Option<i32>,
+    pub sender_uid: Option<u32>,
+}
+
+impl SignalInfo {
+    /// Whether the signal ended the process. gdb's gcore records the
+    /// SIGSTOP it stopped the process with, which kills nothing.
+    pub fn is_fatal(&self) -> bool {
+        self.signo != nix::libc::SIGSTOP
+    }
+
+    /// One line for a report: `SIGSEGV (signal 11) at address 0x0`,
+    /// `SIGABRT (signal 6) sent by pid 42 uid 0`.
+    pub fn describe(&self) -> String {
+        let name = nix::sys::signal::Signal::try_from(self.signo)
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_else(|_| format!("signal {}", self.signo));
+        let mut text = format!("{name} (signal {})", self.signo);
+        if let Some(addr) = self.fault_addr {
+            text.push_str(&format!(" at address {addr:#x}"));
+        }
+        if let Some(pid) = self.sender_pid {
+            text.push_str(&format!(" sent by pid {pid}"));
+            if let Some(uid) = self.sender_uid {
+                text.push_str(&format!(" uid {uid}"));
+            }
+        }
+        text
+    }
+}
+
+/// x86_64 general-purpose registers in the kernel's `user_regs_struct`
+/// order (also the order of `pr_reg` in `NT_PRSTATUS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registers(pub [u64; 27]);
+
+impl Registers {
+    pub const NAMES: [&'static str; 27] = [
+        "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx",
+        "rsi", "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds",
+        "es", "fs", "gs",
+    ];
+    pub fn rip(&self) -> u64 {
+        self.0[16]
+    }
+    pub fn rsp(&self) -> u64 {
+        self.0[19]
+    }
+    pub fn rbp(&self) -> u64 {
+        self.0[4]
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use netlink_packet_sock_diag::unix::nlas::UnixDiagName;
 use netlink_packet_sock_diag::unix::{self, ShowFlags, UnixRequest};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 
-use super::socket::{Endpoint, Protocol, SocketEntry, SocketTable, TableSource, UnixName};
+use crate::parse::socket::{Endpoint, Protocol, SocketEntry, SocketTable, TableSource, UnixName};
 
 /// Open a sock_diag socket in the network namespace `ns_path`
 /// (`/proc/PID/ns/net`). When that is our own namespace no thread is needed.

@@ -19,21 +19,23 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+pub mod initstack;
+
 use memmap2::Mmap;
 use object::LittleEndian;
 use object::elf::{self, FileHeader64};
 use object::read::elf::{FileHeader, NoteIterator, ProgramHeader};
 
-use crate::auxv::{self, AuxEntry};
 use crate::elf::{build_id_in, hex_id, map_file};
 use crate::error::{Error, Result};
-use crate::files::{RootDir, open_regular};
-use crate::initstack::{self, InitialStack};
-use crate::notes::{self, FileMapping};
+use crate::parse::auxv::{self, AuxEntry};
+use crate::parse::notes::{self, FileMapping};
+use crate::root::{RootDir, open_regular};
 use crate::target::{
-    MapName, Mapping, Memory, OpenFile, Perms, ProcessTarget, Psinfo, REWRITTEN_ARGV, SignalInfo,
-    Source, StringList, Thread, psargs_from_arg_area, trim_title_padding,
+    MapName, Mapping, Memory, Perms, ProcessTarget, Psinfo, REWRITTEN_ARGV, SignalInfo, Source,
+    StringList, Thread, psargs_from_arg_area, trim_title_padding,
 };
+use initstack::InitialStack;
 
 /// The bytes of a core: a mapping of the file, or (for tests and fuzzing)
 /// an owned buffer.
@@ -730,12 +732,6 @@ impl ProcessTarget for CoreFile {
 
     fn threads(&self) -> Result<Vec<Thread>> {
         Ok(self.threads.clone())
-    }
-
-    fn fds(&self) -> Result<Vec<OpenFile>> {
-        Err(Error::not_available(
-            "a Linux core file records no open files",
-        ))
     }
 
     fn fatal_signal(&self) -> Option<SignalInfo> {

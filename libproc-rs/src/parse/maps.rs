@@ -8,11 +8,94 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
-
-use crate::target::{MapName, Mapping, Perms};
+use std::path::{Path, PathBuf};
 
 const DELETED: &[u8] = b" (deleted)";
+
+/// Access permissions of a mapping.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Perms {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+    pub shared: bool,
+}
+
+impl Perms {
+    /// The `rwxs` form pmap prints, with `-` for what is missing.
+    pub fn letters(&self) -> String {
+        [
+            (self.read, 'r'),
+            (self.write, 'w'),
+            (self.exec, 'x'),
+            (self.shared, 's'),
+        ]
+        .iter()
+        .map(|&(on, c)| if on { c } else { '-' })
+        .collect()
+    }
+}
+
+/// What a mapping maps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapName {
+    /// A file, by the path the kernel gave when it was mapped.
+    File(PathBuf),
+    /// The brk heap.
+    Heap,
+    /// The main thread's stack.
+    Stack,
+    Vdso,
+    Vvar,
+    Vsyscall,
+    /// Anonymous memory with no name.
+    Anon,
+    /// Anonymous memory named with PR_SET_VMA_ANON_NAME (`[anon:NAME]`).
+    AnonNamed(OsString),
+    /// Shared anonymous memory named the same way (`[anon_shmem:NAME]`).
+    AnonShmemNamed(OsString),
+    /// Any other bracketed kernel name, without the brackets.
+    Other(OsString),
+}
+
+/// One mapping of the address space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub start: u64,
+    pub end: u64,
+    pub perms: Perms,
+    /// Offset into the mapped file, in bytes.
+    pub offset: u64,
+    /// Device (major, minor) and inode of the mapped file; zero for
+    /// anonymous memory and unknown in a core.
+    pub dev: (u32, u32),
+    pub inode: u64,
+    pub name: MapName,
+    /// The mapped file had been deleted (`(deleted)` in /proc/PID/maps).
+    pub deleted: bool,
+    /// For a core: how many bytes of the mapping the core holds, counted
+    /// from its start. `None` for a live process.
+    pub dumped: Option<u64>,
+}
+
+impl Mapping {
+    pub fn len(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+    pub fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+    /// The mapped file's path, for file mappings.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.name {
+            MapName::File(p) => Some(p),
+            _ => None,
+        }
+    }
+}
 
 /// A hexadecimal field. Written out rather than through `from_str_radix`:
 /// a map may have tens of thousands of lines with four of these each.
@@ -174,13 +257,10 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0   [vsyscall]
         assert_eq!(maps[0].perms.letters(), "r-x-");
         assert_eq!(maps[0].dev, (8, 2));
         assert_eq!(maps[0].inode, 173521);
-        assert_eq!(
-            maps[0].path().unwrap(),
-            std::path::Path::new("/usr/bin/dbus-daemon")
-        );
+        assert_eq!(maps[0].path().unwrap(), Path::new("/usr/bin/dbus-daemon"));
         assert_eq!(maps[1].name, MapName::Heap);
         assert!(maps[2].deleted && maps[2].perms.shared);
-        assert_eq!(maps[2].path().unwrap(), std::path::Path::new("/dev/zero"));
+        assert_eq!(maps[2].path().unwrap(), Path::new("/dev/zero"));
         assert_eq!(maps[3].name, MapName::AnonNamed("v8 heap".into()));
         assert_eq!(maps[4].name, MapName::Stack);
         assert_eq!(maps[5].name, MapName::Vdso);
