@@ -131,3 +131,16 @@ fn find_and_read(target: &dyn ProcessTarget) -> std::result::Result<Environment,
         },
     })
 }
+
+/// The environment a tool should show: the current one, or with
+/// `initial` the one the process started with.
+pub fn environment(target: &dyn ProcessTarget, initial: bool) -> Result<Environment> {
+    if initial {
+        Ok(Environment {
+            vars: target.initial_environ()?,
+            origin: EnvOrigin::Initial,
+        })
+    } else {
+        current_environ(target)
+    }
+}

@@ -12,9 +12,10 @@
 //! `\\`, so `\x1b` in the output always means the byte 0x1b and never the
 //! four characters the process might have put there.
 //!
-//! JSON output carries bytes as journalctl does: a JSON string when the bytes
-//! are valid UTF-8 (control characters escaped by JSON itself), and an array
-//! of byte values (numbers 0-255) when they are not.
+//! (JSON output, in nptools-cli, carries bytes as journalctl does: a JSON
+//! string when the bytes
+//! are valid UTF-8, and an array
+//! of byte values when they are not.)
 
 use std::borrow::Cow;
 use std::ffi::OsStr;
@@ -77,20 +78,6 @@ pub fn escape_os(s: &OsStr) -> Cow<'_, str> {
 /// Escape a path for text output.
 pub fn escape_path(p: &Path) -> Cow<'_, str> {
     escape_bytes(p.as_os_str().as_bytes())
-}
-
-/// The JSON form of bytes: a string when they are UTF-8, else an array of
-/// byte values.
-pub fn json_bytes(bytes: &[u8]) -> serde_json::Value {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => serde_json::Value::String(s.to_owned()),
-        Err(_) => serde_json::Value::Array(bytes.iter().map(|&b| b.into()).collect()),
-    }
-}
-
-/// The JSON form of an OS string (see [`json_bytes`]).
-pub fn json_os(s: &OsStr) -> serde_json::Value {
-    json_bytes(s.as_bytes())
 }
 
 /// Words bash, ksh or zsh would not run as a command name if unquoted.
@@ -216,12 +203,6 @@ mod tests {
     #[test]
     fn backslash_is_doubled_so_escapes_are_unambiguous() {
         assert_eq!(escape_bytes(b"a\\x1b"), "a\\\\x1b");
-    }
-
-    #[test]
-    fn json_uses_arrays_for_non_utf8() {
-        assert_eq!(json_bytes(b"ok\x1b").to_string(), "\"ok\\u001b\"");
-        assert_eq!(json_bytes(b"a\xff").to_string(), "[97,255]");
     }
 
     #[test]

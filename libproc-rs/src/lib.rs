@@ -45,7 +45,6 @@
 //! - [`report`], [`cli`]: output pieces and the operand loop the tools share.
 
 pub mod addrmap;
-pub mod cli;
 pub mod corefile;
 pub mod elf;
 pub mod environ;
@@ -54,7 +53,6 @@ pub mod escape;
 pub mod live;
 pub mod openfiles;
 pub mod parse;
-pub mod report;
 pub mod root;
 pub mod stack;
 pub mod target;

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use libproc_rs::ProcessTarget;
-use libproc_rs::cli::{self, CommonArgs, Diagnostics, ReportError};
 use libproc_rs::escape::shell_line;
-use libproc_rs::report;
+use nptools_cli::report;
+use nptools_cli::{self as cli, CommonArgs, Diagnostics, ReportError};
 use serde_json::{Value, json};
 
 /// Print the arguments, environment or auxiliary vector of processes and
@@ -109,7 +109,7 @@ fn write_text(
         if sections > 0 {
             writeln!(out)?;
         }
-        let env = report::environment(target, false)?;
+        let env = libproc_rs::environ::environment(target, false)?;
         diag.warn_caveat(&env.vars);
         report::write_indexed(out, "envp", &env.vars.items, args.common.raw)?;
         sections += 1;
@@ -164,7 +164,7 @@ fn write_json(
         doc.insert("argv".into(), report::strings_json(&argv.items));
     }
     if args.env {
-        let env = report::environment(target, false)?;
+        let env = libproc_rs::environ::environment(target, false)?;
         diag.warn_caveat(&env.vars);
         doc.extend(report::environment_json(&env));
     }

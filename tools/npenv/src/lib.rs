@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use libproc_rs::cli::{self, CommonArgs};
-use libproc_rs::report;
+use nptools_cli::report;
+use nptools_cli::{self as cli, CommonArgs};
 
 /// Print the environment of processes and core files.
 #[derive(Debug, Parser)]
@@ -50,7 +50,7 @@ pub fn main() -> ExitCode {
         &args.common.operands,
         options,
         |target, _operand, out, diag| {
-            let env = report::environment(target, args.initial)?;
+            let env = libproc_rs::environ::environment(target, args.initial)?;
             diag.warn_caveat(&env.vars);
             if args.common.json {
                 let mut doc = report::target_json(target);

@@ -7,14 +7,14 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, ValueEnum};
 use libproc_rs::ProcessTarget;
-use libproc_rs::cli::{self, CommonArgs, ReportError};
-use libproc_rs::escape::json_bytes;
 use libproc_rs::openfiles::{
     Descriptor, Endpoint, FdTable, FileKind, Options, Protocol, SocketEntry, TableSource,
 };
 use libproc_rs::parse::fdinfo::{clock_name, open_flag_names, signal_name, signals_in_mask};
 use libproc_rs::parse::socket::sock_type_name;
-use libproc_rs::report;
+use nptools_cli::json::json_bytes;
+use nptools_cli::report;
+use nptools_cli::{self as cli, CommonArgs, ReportError};
 use serde_json::{Map, Value, json};
 
 /// The kinds of descriptor `--type` selects.

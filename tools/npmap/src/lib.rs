@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use libproc_rs::addrmap::{AddressMap, MapEntry, Totals, address_map};
-use libproc_rs::cli::{self, CommonArgs};
-use libproc_rs::report;
+use nptools_cli::report;
+use nptools_cli::{self as cli, CommonArgs};
 use serde_json::{Map, Value, json};
 
 /// Print the address-space map of processes and core files.
@@ -298,10 +298,10 @@ fn entry_json(e: &MapEntry) -> Value {
         "end": m.end,
         "size_kib": e.size_kib(),
         "perms": m.perms.letters(),
-        "name": libproc_rs::escape::json_bytes(&e.name_bytes()),
+        "name": nptools_cli::json::json_bytes(&e.name_bytes()),
         "kind": e.label.kind(),
         "category": e.category().name(),
-        "path": m.path().map(|p| libproc_rs::escape::json_os(p.as_os_str())),
+        "path": m.path().map(|p| nptools_cli::json::json_os(p.as_os_str())),
         "deleted": m.deleted,
         "offset": m.offset,
         "tid": match e.label {

@@ -8,13 +8,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use libproc_rs::cli::{self, CommonArgs, ReportError};
 use libproc_rs::corefile::{CoreFile, CoreOptions};
-use libproc_rs::escape::{escape_bytes, escape_os, json_os};
-use libproc_rs::report;
+use libproc_rs::escape::{escape_bytes, escape_os};
 use libproc_rs::stack::nodejs::JsName;
 use libproc_rs::stack::{self, Frame, Options, ThreadStack};
 use libproc_rs::{Error, ProcessTarget};
+use nptools_cli::json::json_os;
+use nptools_cli::report;
+use nptools_cli::{self as cli, CommonArgs, ReportError};
 use serde_json::{Map, Value, json};
 
 /// Print the stack of every thread of processes and core files.

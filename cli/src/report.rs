@@ -5,10 +5,12 @@ use std::ffi::OsStr;
 
 use serde_json::{Map, Value, json};
 
-use crate::escape::{escape_bytes, escape_os, json_bytes, json_os};
-use crate::parse::auxv::{self, AuxEntry, AuxKind};
-use crate::parse::passwd::IdNames;
-use crate::target::{Mapping, MemoryExt, ProcessTarget, Source};
+use libproc_rs::escape::{escape_bytes, escape_os};
+use libproc_rs::parse::auxv::{self, AuxEntry, AuxKind};
+use libproc_rs::parse::passwd::IdNames;
+use libproc_rs::target::{Mapping, MemoryExt, ProcessTarget, Source};
+
+use crate::json::{json_bytes, json_os};
 
 /// The first line of every report, as the illumos tools print it:
 /// `PID:<TAB>psargs` for a process, `core 'OPERAND' of PID:<TAB>psargs` for
@@ -71,10 +73,10 @@ fn id_text(id: u64, name: Option<&str>) -> String {
 fn address_text(addr: u64, maps: &[Mapping]) -> Option<String> {
     let m = maps.iter().find(|m| m.contains(addr))?;
     let label = match &m.name {
-        crate::target::MapName::File(p) => {
+        libproc_rs::target::MapName::File(p) => {
             escape_bytes(p.as_os_str().as_encoded_bytes()).into_owned()
         }
-        crate::target::MapName::Vdso => "[vdso]".into(),
+        libproc_rs::target::MapName::Vdso => "[vdso]".into(),
         _ => return None,
     };
     let base = maps
@@ -159,7 +161,7 @@ pub fn decode_auxv(
         .collect()
 }
 
-/// The JSON form of a list of strings (see [`crate::escape::json_bytes`]).
+/// The JSON form of a list of strings (see [`crate::json::json_bytes`]).
 pub fn strings_json<S: AsRef<OsStr>>(items: &[S]) -> Value {
     Value::Array(
         items
@@ -232,11 +234,11 @@ pub fn write_indexed<S: AsRef<OsStr>>(
 /// read through the C library's `environ`, `"initial"` for the exec-time
 /// environment), `environ_module` and `environ_address` for the former, and
 /// `envp_caveat` when the list is a fallback.
-pub fn environment_json(env: &crate::environ::Environment) -> Map<String, Value> {
+pub fn environment_json(env: &libproc_rs::environ::Environment) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("envp".into(), strings_json(&env.vars.items));
     match &env.origin {
-        crate::environ::EnvOrigin::Environ {
+        libproc_rs::environ::EnvOrigin::Environ {
             module,
             symbol,
             address,
@@ -246,7 +248,7 @@ pub fn environment_json(env: &crate::environ::Environment) -> Map<String, Value>
             m.insert("environ_symbol".into(), json!(symbol));
             m.insert("environ_address".into(), json!(address));
         }
-        crate::environ::EnvOrigin::Initial => {
+        libproc_rs::environ::EnvOrigin::Initial => {
             m.insert("envp_origin".into(), json!("initial"));
         }
     }
@@ -254,20 +256,4 @@ pub fn environment_json(env: &crate::environ::Environment) -> Map<String, Value>
         m.insert("envp_caveat".into(), json!(c));
     }
     m
-}
-
-/// The environment a tool should show: the current one, or with
-/// `initial` the one the process started with.
-pub fn environment(
-    target: &dyn ProcessTarget,
-    initial: bool,
-) -> crate::Result<crate::environ::Environment> {
-    if initial {
-        Ok(crate::environ::Environment {
-            vars: target.initial_environ()?,
-            origin: crate::environ::EnvOrigin::Initial,
-        })
-    } else {
-        crate::environ::current_environ(target)
-    }
 }

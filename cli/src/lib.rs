@@ -3,13 +3,16 @@
 //! into an exit status (0 all well, 1 any operand failed; clap uses 2 for
 //! usage errors). A closed stdout (`| head`) ends the run quietly.
 
+pub mod json;
+pub mod report;
+
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
-use crate::error::Error;
-use crate::escape::escape_os;
-use crate::target::{ProcessTarget, StringList};
+use libproc_rs::error::Error;
+use libproc_rs::escape::escape_os;
+use libproc_rs::target::{ProcessTarget, StringList};
 
 /// The flags and operands every tool takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -118,7 +121,7 @@ pub struct RunOptions {
 /// Open a target from an operand: a decimal number is a live PID, anything
 /// else the path of a core file.
 pub fn open_operand(operand: &OsStr) -> Result<Box<dyn ProcessTarget>, Error> {
-    crate::open(operand)
+    libproc_rs::open(operand)
 }
 
 fn is_broken_pipe(e: &io::Error) -> bool {
@@ -182,8 +185,7 @@ where
             return finish_on_output_error(tool, e, any_failed);
         }
         if options.header
-            && let Err(e) =
-                crate::report::write_header(&mut out, target.as_ref(), operand, options.raw)
+            && let Err(e) = report::write_header(&mut out, target.as_ref(), operand, options.raw)
         {
             return finish_on_output_error(tool, e, any_failed);
         }
