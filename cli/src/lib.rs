@@ -121,7 +121,7 @@ pub struct RunOptions {
 /// Open a target from an operand: a decimal number is a live PID, anything
 /// else the path of a core file.
 pub fn open_operand(operand: &OsStr) -> Result<Box<dyn ProcessTarget>, Error> {
-    libproc_rs::open(operand)
+    libproc_rs::open(operand, &libproc_rs::OpenOptions::default())
 }
 
 fn is_broken_pipe(e: &io::Error) -> bool {

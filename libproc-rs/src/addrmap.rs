@@ -201,36 +201,6 @@ impl MapEntry {
     pub fn missing_from_core(&self) -> bool {
         self.mapping.dumped.is_some_and(|d| d < self.mapping.len())
     }
-    /// The name npmap shows, unescaped: a bracketed name, or the file's
-    /// path with ` (deleted)` when it was deleted.
-    pub fn name_bytes(&self) -> Vec<u8> {
-        let bracket = |inner: &[u8]| [b"[ ", inner, b" ]"].concat();
-        let tagged = |tag: &[u8], name: &OsString| [tag, name.as_bytes(), b"]"].concat();
-        match &self.label {
-            Label::Heap => bracket(b"heap"),
-            Label::Arena => bracket(b"heap arena"),
-            Label::Stack => bracket(b"stack"),
-            Label::ThreadStack(tid) => format!("[ stack tid={tid} ]").into_bytes(),
-            Label::Anon => bracket(b"anon"),
-            Label::AnonNamed(n) => tagged(b"[anon:", n),
-            Label::SharedAnon => bracket(b"shared anon"),
-            Label::SharedNamed(n) => tagged(b"[anon_shmem:", n),
-            Label::Vdso => bracket(b"vdso"),
-            Label::Vvar => bracket(b"vvar"),
-            Label::Kernel(n) => bracket(n.as_bytes()),
-            Label::File | Label::SysvShm => {
-                let mut v = match &self.mapping.name {
-                    MapName::File(p) => p.as_os_str().as_bytes().to_vec(),
-                    _ => Vec::new(),
-                };
-                if self.mapping.deleted {
-                    v.extend_from_slice(b" (deleted)");
-                }
-                v
-            }
-        }
-    }
-
     /// Private anonymous memory (the stuff arenas and stacks are made of).
     fn is_private_anon(&self) -> bool {
         !self.mapping.perms.shared && matches!(self.label, Label::Anon | Label::AnonNamed(_))

@@ -82,6 +82,10 @@ pub enum Error {
     #[error("no such process")]
     NoSuchProcess { pid: i32 },
 
+    /// An operand of digits too large to be a PID.
+    #[error("no such process")]
+    PidOutOfRange,
+
     #[error("process exited while it was being read")]
     ProcessGone { pid: i32 },
 

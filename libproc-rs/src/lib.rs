@@ -58,21 +58,14 @@ pub mod stack;
 pub mod target;
 
 use std::ffi::OsStr;
-use std::path::Path;
 
 pub use error::{Error, PermissionCause, Result};
-pub use target::{Memory, MemoryExt, ProcessTarget};
+pub use target::{Memory, MemoryExt, OpenOptions, Operand, ProcessTarget};
 
-/// Open an operand: a decimal number is a live process, anything else the
-/// path of an x86_64 ELF core file.
-pub fn open(operand: &OsStr) -> Result<Box<dyn ProcessTarget>> {
-    let bytes = operand.as_encoded_bytes();
-    if !bytes.is_empty() && bytes.iter().all(u8::is_ascii_digit) {
-        let pid = std::str::from_utf8(bytes)
-            .ok()
-            .and_then(|s| s.parse::<i32>().ok())
-            .ok_or(Error::NoSuchProcess { pid: -1 })?;
-        return Ok(Box::new(live::LiveProcess::open(pid)?));
-    }
-    Ok(Box::new(corefile::CoreFile::open(Path::new(operand))?))
+/// Open an operand (see [`Operand`]): a live process or a core file.
+pub fn open(operand: &OsStr, options: &OpenOptions) -> Result<Box<dyn ProcessTarget>> {
+    Ok(match Operand::parse(operand)? {
+        Operand::Pid(pid) => Box::new(live::LiveProcess::open(pid)?),
+        Operand::Core(path) => Box::new(corefile::CoreFile::open(path, options)?),
+    })
 }

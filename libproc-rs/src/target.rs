@@ -20,6 +20,39 @@ pub use crate::parse::psargs::{
 use crate::parse::smaps::MappingUsage;
 use crate::root::RootDir;
 
+/// How an operand is opened. Only a core uses these today: a live
+/// process's files are found under its own root.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Look for the files a core names under this directory first (cores
+    /// from another machine).
+    pub sysroot: Option<PathBuf>,
+}
+
+/// What an operand names: a decimal number is a live process, anything else
+/// the path of an x86_64 ELF core file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operand<'a> {
+    Pid(i32),
+    Core(&'a Path),
+}
+
+impl<'a> Operand<'a> {
+    /// Tell which `operand` is. A number too large to be a PID is a process
+    /// that does not exist.
+    pub fn parse(operand: &'a OsStr) -> Result<Self> {
+        let bytes = operand.as_encoded_bytes();
+        if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
+            return Ok(Operand::Core(Path::new(operand)));
+        }
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.parse::<i32>().ok())
+            .map(Operand::Pid)
+            .ok_or(Error::PidOutOfRange)
+    }
+}
+
 /// Where a target's data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {

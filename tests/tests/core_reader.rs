@@ -37,7 +37,7 @@ fn kernel_core_threads_signal_and_memory() {
         secret = dontdump_addr(p);
         pid = p.pid();
     });
-    let core = CoreFile::open(&path).unwrap();
+    let core = CoreFile::open(&path, &libproc_rs::OpenOptions::default()).unwrap();
     assert!(core.problems().is_empty(), "{:?}", core.problems());
 
     let info = core.psinfo();
@@ -112,7 +112,7 @@ fn gcore_has_the_same_threads_and_memory() {
         .start();
     let dir = scratch();
     let path = gcore(p.pid(), dir.path());
-    let core = CoreFile::open(&path).unwrap();
+    let core = CoreFile::open(&path, &libproc_rs::OpenOptions::default()).unwrap();
     assert_eq!(
         core.threads()
             .unwrap()

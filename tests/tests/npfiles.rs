@@ -481,11 +481,8 @@ fn type_counts_are_exact_and_the_seed_pipeline_works() {
 
     // The /proc/PID/net fallback agrees with netlink on inet sockets and
     // finds the same UNIX sockets (without their peers).
-    let fallback = run_command(
-        Command::new(tool)
-            .args(["--type", "sock", &pid])
-            .env("NPTOOLS_SOCKET_SOURCE", "procfs"),
-    );
+    let fallback =
+        run_command(Command::new(tool).args(["--sockets-from-procfs", "--type", "sock", &pid]));
     let fb = fallback.ok();
     // The same listing, from netlink.
     let netlink = socks;
@@ -722,11 +719,12 @@ fn sockets_are_looked_up_in_the_target_network_namespace() {
     assert!(out.lines().any(|l| l == listener_line(&p)), "{out}");
     // The /proc/PID/net fallback reads the same namespace (where a socket
     // only bound is not listed).
-    let fb = run_command(
-        Command::new(tool("npfiles"))
-            .args(["--type", "tcp", &p.pid_arg()])
-            .env("NPTOOLS_SOCKET_SOURCE", "procfs"),
-    );
+    let fb = run_command(Command::new(tool("npfiles")).args([
+        "--sockets-from-procfs",
+        "--type",
+        "tcp",
+        &p.pid_arg(),
+    ]));
     let bound = format!("{:4}: ", field(&p, "tcp_bound").parse::<i32>().unwrap());
     let without_bound: Vec<&str> = out.lines().filter(|l| !l.starts_with(&bound)).collect();
     assert_eq!(fb.ok().lines().collect::<Vec<_>>(), without_bound);

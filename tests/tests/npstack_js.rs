@@ -691,7 +691,8 @@ fn mutated_heap(node: &Path, seeds: u64) {
     let path = gcore(p.pid(), dir.path());
     drop(p);
     let open = |seed, rate| Mutated {
-        core: libproc_rs::corefile::CoreFile::open(&path).unwrap(),
+        core: libproc_rs::corefile::CoreFile::open(&path, &libproc_rs::OpenOptions::default())
+            .unwrap(),
         seed,
         rate,
     };

@@ -32,8 +32,8 @@ use crate::parse::auxv::{self, AuxEntry};
 use crate::parse::notes::{self, FileMapping};
 use crate::root::{RootDir, open_regular};
 use crate::target::{
-    MapName, Mapping, Memory, Perms, ProcessTarget, Psinfo, REWRITTEN_ARGV, SignalInfo, Source,
-    StringList, Thread, psargs_from_arg_area, trim_title_padding,
+    MapName, Mapping, Memory, OpenOptions, Perms, ProcessTarget, Psinfo, REWRITTEN_ARGV,
+    SignalInfo, Source, StringList, Thread, psargs_from_arg_area, trim_title_padding,
 };
 use initstack::InitialStack;
 
@@ -81,13 +81,8 @@ impl Segment {
 /// Where the kernel puts the vsyscall page on x86_64 (a core may dump it).
 const VSYSCALL_ADDR: u64 = 0xffff_ffff_ff60_0000;
 
-/// Options for opening a core.
-#[derive(Debug, Clone, Default)]
-pub struct CoreOptions {
-    /// Look for the files named in the core under this directory first
-    /// (cores from another machine).
-    pub sysroot: Option<PathBuf>,
-}
+/// What a core is opened with (the sysroot its files are looked up in).
+type CoreOptions = OpenOptions;
 
 /// A file named in NT_FILE, opened on this machine for memory the core
 /// left out. Read with `pread`, never mapped: it is not ours, and a file
@@ -176,12 +171,7 @@ fn check_ident(data: &[u8], path: &Path) -> Result<()> {
 
 impl CoreFile {
     /// Open a core file by path.
-    pub fn open(path: &Path) -> Result<Self> {
-        Self::open_with(path, CoreOptions::default())
-    }
-
-    /// Open a core file with options.
-    pub fn open_with(path: &Path, options: CoreOptions) -> Result<Self> {
+    pub fn open(path: &Path, options: &OpenOptions) -> Result<Self> {
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::NotFound {
                 path: path.to_owned(),
@@ -198,7 +188,7 @@ impl CoreFile {
         }
         let file = open_regular(path).map_err(|e| Error::io(path, e))?;
         let map = map_file(&file, path)?;
-        Self::parse(CoreBytes::Mapped(map), path, options)
+        Self::parse(CoreBytes::Mapped(map), path, options.clone())
     }
 
     /// Parse a core held in memory (tests, fuzzing). `path` is only used in

@@ -64,7 +64,7 @@ pub fn describe_live(dir: &Path, limits: &[u8], options: Options) -> io::Result<
         // Whether there are sockets at all is known only once links are
         // read; asking the kernel costs little next to that, so ask at once.
         // Where no thread can be had, the work is done here instead.
-        let query = move || socket_table(dir, options.only_protocol);
+        let query = move || socket_table(dir, options);
         let sockets = options
             .sockets
             .then(|| std::thread::Builder::new().spawn_scoped(scope, query).ok());
@@ -198,15 +198,14 @@ fn read_small_at<'a>(dir: &OwnedFd, name: &str, buf: &'a mut Vec<u8>) -> Result<
 }
 
 /// The socket table of the target's network namespace: netlink first,
-/// /proc/PID/net when netlink fails (or when NPTOOLS_SOCKET_SOURCE=procfs
-/// asks for it, which the tests use to check the fallback).
-fn socket_table(dir: &Path, only: Option<Protocol>) -> (SocketTable, Option<String>) {
+/// /proc/PID/net when netlink fails (or when `options` asks for it).
+fn socket_table(dir: &Path, options: Options) -> (SocketTable, Option<String>) {
+    let only = options.only_protocol;
     let dumps: Vec<Dump> = Dump::ALL
         .into_iter()
         .filter(|d| only.is_none_or(|p| p == d.protocol()))
         .collect();
-    let forced = std::env::var_os("NPTOOLS_SOCKET_SOURCE").is_some_and(|v| v == "procfs");
-    let answer = if forced {
+    let answer = if options.procfs_sockets {
         Err(None)
     } else {
         sockdiag::query(&dir.join("ns/net"), &dumps).map_err(Some)

@@ -32,6 +32,9 @@ pub struct Options {
     /// Ask the kernel only about this protocol (`--type tcp` needs no UNIX
     /// table); `None` for all of TCP, UDP and UNIX.
     pub only_protocol: Option<Protocol>,
+    /// Read sockets from /proc/PID/net without asking netlink (the
+    /// fallback's own answer, to compare it with netlink's).
+    pub procfs_sockets: bool,
 }
 
 impl Options {
@@ -41,6 +44,7 @@ impl Options {
             fdinfo: true,
             sockets: true,
             only_protocol: None,
+            procfs_sockets: false,
         }
     }
 }
@@ -76,21 +80,6 @@ impl FileKind {
             0o120000 => FileKind::Symlink,
             0 => FileKind::Anon,
             other => FileKind::Other(other),
-        }
-    }
-
-    /// The `S_IFxxx` name pfiles prints; `S_IFANON` for an anonymous inode.
-    pub fn s_if_name(self) -> String {
-        match self {
-            FileKind::Regular => "S_IFREG".into(),
-            FileKind::Directory => "S_IFDIR".into(),
-            FileKind::CharDevice => "S_IFCHR".into(),
-            FileKind::BlockDevice => "S_IFBLK".into(),
-            FileKind::Fifo => "S_IFIFO".into(),
-            FileKind::Socket => "S_IFSOCK".into(),
-            FileKind::Symlink => "S_IFLNK".into(),
-            FileKind::Anon => "S_IFANON".into(),
-            FileKind::Other(bits) => format!("S_IF0{bits:o}"),
         }
     }
 
@@ -358,9 +347,8 @@ mod tests {
     #[test]
     fn kinds_from_modes() {
         assert_eq!(FileKind::from_mode(0o100644), FileKind::Regular);
-        assert_eq!(FileKind::from_mode(0o140777).s_if_name(), "S_IFSOCK");
+        assert_eq!(FileKind::from_mode(0o140777), FileKind::Socket);
         assert_eq!(FileKind::from_mode(0o600), FileKind::Anon);
-        assert_eq!(FileKind::from_mode(0o600).s_if_name(), "S_IFANON");
         assert_eq!(FileKind::from_mode(0o020666).type_name(), "chr");
         assert_eq!(kind_from_link(b"socket:[5]"), FileKind::Socket);
     }

@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
-
-use crate::escape::escape_bytes;
+use std::net::SocketAddr;
 
 /// The protocols npfiles asks the kernel about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,36 +65,6 @@ impl Endpoint {
             Endpoint::Inet(SocketAddr::V4(_)) => "AF_INET",
             Endpoint::Inet(SocketAddr::V6(_)) => "AF_INET6",
             Endpoint::Unix(_) => "AF_UNIX",
-        }
-    }
-
-    /// The pfiles form, escaped: `AF_INET 127.0.0.1  port: 8080`,
-    /// `AF_UNIX /run/x.sock`, `AF_UNIX @abstract`.
-    pub fn pfiles_text(&self) -> String {
-        match self {
-            Endpoint::Inet(a) => format!("{} {}  port: {}", self.family(), a.ip(), a.port()),
-            Endpoint::Unix(UnixName::Unnamed) => "AF_UNIX".to_owned(),
-            Endpoint::Unix(n) => format!("AF_UNIX {}", escape_bytes(&n.bytes())),
-        }
-    }
-
-    /// The compact form `ss` prints: `127.0.0.1:8080`, `[::1]:8080`,
-    /// `*:*` for an unspecified peer, a UNIX path or `@name`, `*` unnamed.
-    pub fn short_text(&self) -> String {
-        match self {
-            Endpoint::Inet(a) if is_unspecified(a) => "*:*".to_owned(),
-            Endpoint::Inet(a) => {
-                let port = match a.port() {
-                    0 => "*".to_owned(),
-                    p => p.to_string(),
-                };
-                match a.ip() {
-                    IpAddr::V4(ip) => format!("{ip}:{port}"),
-                    IpAddr::V6(ip) => format!("[{ip}]:{port}"),
-                }
-            }
-            Endpoint::Unix(UnixName::Unnamed) => "*".to_owned(),
-            Endpoint::Unix(n) => escape_bytes(&n.bytes()).into_owned(),
         }
     }
 }
@@ -249,23 +217,6 @@ impl fmt::Display for Protocol {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoint_text() {
-        let v4 = Endpoint::Inet("127.0.0.1:8080".parse().unwrap());
-        assert_eq!(v4.pfiles_text(), "AF_INET 127.0.0.1  port: 8080");
-        assert_eq!(v4.short_text(), "127.0.0.1:8080");
-        let v6 = Endpoint::Inet("[::1]:443".parse().unwrap());
-        assert_eq!(v6.pfiles_text(), "AF_INET6 ::1  port: 443");
-        assert_eq!(v6.short_text(), "[::1]:443");
-        assert_eq!(
-            Endpoint::Inet("0.0.0.0:0".parse().unwrap()).short_text(),
-            "*:*"
-        );
-        let abs = Endpoint::Unix(UnixName::Abstract(b"x\x1b".to_vec()));
-        assert_eq!(abs.pfiles_text(), "AF_UNIX @x\\x1b");
-        assert_eq!(Endpoint::Unix(UnixName::Unnamed).pfiles_text(), "AF_UNIX");
-    }
 
     #[test]
     fn states() {

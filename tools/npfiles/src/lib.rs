@@ -2,6 +2,8 @@
 //! socket endpoints. Flags and rendering only; the data comes from
 //! libproc-rs (`openfiles`).
 
+mod text;
+
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -90,6 +92,11 @@ pub struct Args {
     #[arg(long = "type", value_name = "TYPE", value_enum)]
     pub fd_type: Option<FdType>,
 
+    /// Take socket details from /proc/PID/net without asking sock_diag
+    /// netlink, as when netlink is not available (no UNIX peers then).
+    #[arg(long)]
+    pub sockets_from_procfs: bool,
+
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -102,6 +109,13 @@ pub fn command() -> clap::Command {
 impl Args {
     /// What the report needs found out beyond `stat`.
     fn options(&self) -> Options {
+        Options {
+            procfs_sockets: self.sockets_from_procfs,
+            ..self.fd_options()
+        }
+    }
+
+    fn fd_options(&self) -> Options {
         match self.fd_type {
             _ if self.common.json => Options::full(),
             Some(t) => Options {
@@ -113,6 +127,7 @@ impl Args {
                     FdType::Unix => Some(Protocol::Unix),
                     _ => None,
                 },
+                procfs_sockets: false,
             },
             None if self.names_only => Options::default(),
             None => Options::full(),
@@ -180,13 +195,13 @@ fn write_report(
 /// devices).
 fn write_fd_line(d: &Descriptor, out: &mut dyn Write) -> std::io::Result<()> {
     let Some(s) = d.stat else {
-        return writeln!(out, "{:4}: {} (cannot stat)", d.fd, d.kind.s_if_name());
+        return writeln!(out, "{:4}: {} (cannot stat)", d.fd, text::s_if_name(d.kind));
     };
     write!(
         out,
         "{:4}: {} mode:0{:o} dev:{},{} ino:{} uid:{} gid:{} ",
         d.fd,
-        d.kind.s_if_name(),
+        text::s_if_name(d.kind),
         s.mode & 0o7777,
         s.dev.0,
         s.dev.1,
@@ -271,7 +286,7 @@ fn write_endpoint(e: &Endpoint, raw: bool, out: &mut dyn Write) -> std::io::Resu
             out.write_all(&name.bytes())?;
             writeln!(out)
         }
-        _ => writeln!(out, "{}", e.pfiles_text()),
+        _ => writeln!(out, "{}", text::pfiles_text(e)),
     }
 }
 
@@ -360,7 +375,7 @@ fn write_typed(
 fn write_short_endpoint(e: &Endpoint, raw: bool, out: &mut dyn Write) -> std::io::Result<()> {
     match e {
         Endpoint::Unix(name) if raw => out.write_all(&name.bytes()),
-        _ => out.write_all(e.short_text().as_bytes()),
+        _ => out.write_all(text::short_text(e).as_bytes()),
     }
 }
 

@@ -2,11 +2,14 @@
 //! pmap(1). Flags and rendering only; the map comes from libproc-rs
 //! ([`libproc_rs::addrmap::address_map`]).
 
+use std::ffi::OsString;
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use libproc_rs::addrmap::{AddressMap, MapEntry, Totals, address_map};
+use libproc_rs::addrmap::{AddressMap, Label, MapEntry, Totals, address_map};
+use libproc_rs::target::MapName;
 use nptools_cli::report;
 use nptools_cli::{self as cli, CommonArgs};
 use serde_json::{Map, Value, json};
@@ -104,6 +107,36 @@ pub fn main() -> ExitCode {
     )
 }
 
+/// The name npmap shows, unescaped: a bracketed name, or the file's
+/// path with ` (deleted)` when it was deleted.
+fn name_bytes(e: &MapEntry) -> Vec<u8> {
+    let bracket = |inner: &[u8]| [b"[ ", inner, b" ]"].concat();
+    let tagged = |tag: &[u8], name: &OsString| [tag, name.as_bytes(), b"]"].concat();
+    match &e.label {
+        Label::Heap => bracket(b"heap"),
+        Label::Arena => bracket(b"heap arena"),
+        Label::Stack => bracket(b"stack"),
+        Label::ThreadStack(tid) => format!("[ stack tid={tid} ]").into_bytes(),
+        Label::Anon => bracket(b"anon"),
+        Label::AnonNamed(n) => tagged(b"[anon:", n),
+        Label::SharedAnon => bracket(b"shared anon"),
+        Label::SharedNamed(n) => tagged(b"[anon_shmem:", n),
+        Label::Vdso => bracket(b"vdso"),
+        Label::Vvar => bracket(b"vvar"),
+        Label::Kernel(n) => bracket(n.as_bytes()),
+        Label::File | Label::SysvShm => {
+            let mut v = match &e.mapping.name {
+                MapName::File(p) => p.as_os_str().as_bytes().to_vec(),
+                _ => Vec::new(),
+            };
+            if e.mapping.deleted {
+                v.extend_from_slice(b" (deleted)");
+            }
+            v
+        }
+    }
+}
+
 /// Digits of `n` in decimal.
 fn digits(n: u64) -> usize {
     n.checked_ilog10().map_or(1, |d| d as usize + 1)
@@ -161,7 +194,7 @@ fn push_mode_and_name(line: &mut Vec<u8>, e: &MapEntry, raw: bool) {
     line.push(b' ');
     line.extend_from_slice(mode.as_bytes());
     line.resize(line.len() + 7 - mode.len().min(5), b' ');
-    line.extend_from_slice(&report::text_bytes(&e.name_bytes(), raw));
+    line.extend_from_slice(&report::text_bytes(&name_bytes(e), raw));
     line.push(b'\n');
 }
 
@@ -298,14 +331,14 @@ fn entry_json(e: &MapEntry) -> Value {
         "end": m.end,
         "size_kib": e.size_kib(),
         "perms": m.perms.letters(),
-        "name": nptools_cli::json::json_bytes(&e.name_bytes()),
+        "name": nptools_cli::json::json_bytes(&name_bytes(e)),
         "kind": e.label.kind(),
         "category": e.category().name(),
         "path": m.path().map(|p| nptools_cli::json::json_os(p.as_os_str())),
         "deleted": m.deleted,
         "offset": m.offset,
         "tid": match e.label {
-            libproc_rs::addrmap::Label::ThreadStack(t) => Some(t),
+            Label::ThreadStack(t) => Some(t),
             _ => None,
         },
         "rss_kib": e.usage.map(|u| u.rss_kib),

@@ -8,11 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use libproc_rs::corefile::{CoreFile, CoreOptions};
 use libproc_rs::escape::{escape_bytes, escape_os};
 use libproc_rs::stack::nodejs::JsName;
 use libproc_rs::stack::{self, Frame, Options, ThreadStack};
-use libproc_rs::{Error, ProcessTarget};
+use libproc_rs::{Error, OpenOptions, ProcessTarget};
 use nptools_cli::json::json_os;
 use nptools_cli::report;
 use nptools_cli::{self as cli, CommonArgs, ReportError};
@@ -93,17 +92,9 @@ pub fn command() -> clap::Command {
     Args::command()
 }
 
-fn open(operand: &OsStr, sysroot: &Option<PathBuf>) -> Result<Box<dyn ProcessTarget>, Error> {
-    let (path, _) = stack::split_operand(operand);
-    if let Some(root) = sysroot
-        && !path.as_encoded_bytes().iter().all(u8::is_ascii_digit)
-    {
-        let options = CoreOptions {
-            sysroot: Some(root.clone()),
-        };
-        return Ok(Box::new(CoreFile::open_with(path.as_ref(), options)?));
-    }
-    libproc_rs::open(&path)
+/// Open `PID[/LWPS]` or a core.
+fn open(operand: &OsStr, options: &OpenOptions) -> Result<Box<dyn ProcessTarget>, Error> {
+    libproc_rs::open(&stack::split_operand(operand).0, options)
 }
 
 /// Run npstack with the process's arguments.
@@ -111,11 +102,14 @@ pub fn main() -> ExitCode {
     let args = Args::parse();
     let options = args.common.run_options(true);
     let raw = args.common.raw;
+    let open_options = OpenOptions {
+        sysroot: args.sysroot.clone(),
+    };
     cli::run_opening(
         "npstack",
         &args.common.operands,
         options,
-        |op| open(op, &args.sysroot),
+        |op| open(op, &open_options),
         |target, operand, out, diag| {
             let (_, select) = stack::split_operand(operand);
             let opts = Options {
