@@ -10,6 +10,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
+use libproc_rs::diag::{Notice, Severity, Sink};
 use libproc_rs::error::Error;
 use libproc_rs::escape::escape_os;
 use libproc_rs::target::{ProcessTarget, StringList};
@@ -104,6 +105,17 @@ impl Diagnostics<'_> {
     }
 }
 
+/// The library's notices reach the user here: warnings as warnings, and a
+/// failure fails the operand.
+impl Sink for Diagnostics<'_> {
+    fn notice(&mut self, notice: Notice) {
+        match notice.severity {
+            Severity::Warning => Diagnostics::warn(self, &notice.text),
+            Severity::Failure => Diagnostics::fail(self, &notice.text),
+        }
+    }
+}
+
 /// Options of the loop.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
@@ -192,12 +204,7 @@ where
         let result = report(target.as_ref(), operand, &mut out, &mut diag);
         // Keep stdout and stderr in order on a shared terminal.
         let flushed = out.flush();
-        for problem in target.problems() {
-            diag.fail(problem);
-        }
-        for notice in target.take_notices() {
-            diag.warn(&notice);
-        }
+        target.drain_notices(&mut diag);
         match result {
             Ok(()) => {}
             Err(ReportError::Target(e)) => diag.fail(&e.to_string()),

@@ -36,10 +36,10 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::elf::variables::locate_variable;
+use crate::diag::Sink;
 use crate::error::Result;
 use crate::parse::smaps::MappingUsage;
-use crate::target::{MapName, Mapping, MemoryExt, ProcessTarget, Source};
+use crate::target::{MapName, Mapping, MemoryExt, ProcessTarget};
 
 /// glibc's `HEAP_MAX_SIZE` on 64-bit systems (twice the largest mmap
 /// threshold): every thread-arena heap is this size and aligned to it.
@@ -242,12 +242,10 @@ impl Totals {
 #[derive(Debug, Clone, Default)]
 pub struct AddressMap {
     pub entries: Vec<MapEntry>,
-    /// The target is a core (sizes of what it holds, no usage).
+    /// The mappings come with what a core holds of them (a core: no usage).
     pub from_core: bool,
     /// Per-mapping use was read (live, when asked for).
     pub has_usage: bool,
-    /// What could not be decided, for a warning.
-    pub notes: Vec<String>,
 }
 
 impl AddressMap {
@@ -414,57 +412,13 @@ fn label_thread_stacks(target: &dyn ProcessTarget, entries: &mut [MapEntry]) {
     }
 }
 
-/// The program break in a core, from the C library's `__curbrk`.
-fn core_brk(target: &dyn ProcessTarget, maps: &[Mapping]) -> Option<u64> {
-    locate_variable(target, maps, &["__curbrk"], true)
-        .ok()
-        .and_then(|found| target.read_u64(found.address).ok())
-}
-
-/// In a core: the brk heap, the mapping the break `brk` falls in or ends.
-fn label_core_heap(brk: Option<u64>, entries: &mut [MapEntry], notes: &mut Vec<String>) {
-    let Some(brk) = brk else {
-        notes.push(
-            "the brk heap cannot be told apart in this core (the C library's __curbrk was not \
-             found or not readable); it is listed as [ anon ]"
-                .into(),
-        );
-        return;
-    };
-    // The heap is the mapping the break falls in or ends; an unused heap
-    // (the break where it started) has no mapping.
-    if let Some(i) = brk.checked_sub(1).and_then(|a| entry_at(entries, a)) {
-        let e = &mut entries[i];
-        if e.is_private_anon() && e.mapping.start < brk {
-            e.label = Label::Heap;
-        }
-    }
-}
-
-/// In a core: vvar, the read-only anonymous pages just below the vdso.
-fn label_core_vvar(entries: &mut [MapEntry]) {
-    let Some(vdso) = entries.iter().position(|e| e.label == Label::Vdso) else {
-        return;
-    };
-    let mut end = entries[vdso].mapping.start;
-    for e in entries[..vdso].iter_mut().rev() {
-        let p = e.mapping.perms;
-        if e.mapping.end != end || e.label != Label::Anon || p.write || p.exec {
-            break;
-        }
-        // vvar is a few pages; a large mapping here is something else.
-        if e.mapping.len() > 64 * 1024 {
-            break;
-        }
-        e.label = Label::Vvar;
-        end = e.mapping.start;
-    }
-}
-
 /// The labelled address space of a target. With `usage`, a live process's
 /// mappings come with their use from /proc/PID/smaps (one read).
-pub fn address_map(target: &dyn ProcessTarget, usage: bool) -> Result<AddressMap> {
-    let from_core = matches!(target.source(), Source::Core { .. });
+pub fn address_map(
+    target: &dyn ProcessTarget,
+    usage: bool,
+    sink: &mut dyn Sink,
+) -> Result<AddressMap> {
     let with_usage = if usage {
         target.mappings_with_usage()?
     } else {
@@ -478,40 +432,24 @@ pub fn address_map(target: &dyn ProcessTarget, usage: bool) -> Result<AddressMap
             usage,
         })
     };
-    // A core's break is looked up in its mappings before they become
-    // entries (a core has no usage, so it always takes the second arm).
-    let (mut entries, brk): (Vec<MapEntry>, _) = match with_usage {
-        Some(v) => (
-            v.into_iter()
-                .filter_map(|(m, u)| entry(m, Some(u)))
-                .collect(),
-            None,
-        ),
-        None => {
-            let maps = target.mappings()?;
-            let brk = if from_core {
-                core_brk(target, &maps)
-            } else {
-                None
-            };
-            (
-                maps.into_iter().filter_map(|m| entry(m, None)).collect(),
-                brk,
-            )
-        }
+    let mut entries: Vec<MapEntry> = match with_usage {
+        Some(v) => v
+            .into_iter()
+            .filter_map(|(m, u)| entry(m, Some(u)))
+            .collect(),
+        None => target
+            .mappings_named(sink)?
+            .into_iter()
+            .filter_map(|m| entry(m, None))
+            .collect(),
     };
-    let mut notes = Vec::new();
-    if from_core {
-        label_core_heap(brk, &mut entries, &mut notes);
-        label_core_vvar(&mut entries);
-    }
+    let from_core = entries.iter().any(|e| e.mapping.dumped.is_some());
     label_arenas(target, &mut entries);
     label_thread_stacks(target, &mut entries);
     Ok(AddressMap {
         entries,
         from_core,
         has_usage,
-        notes,
     })
 }
 
@@ -602,19 +540,6 @@ mod tests {
                 ("file", "file"),
             ]
         );
-    }
-
-    #[test]
-    fn core_vvar_is_below_the_vdso() {
-        let mut e = entries(
-            b"1000-100000 r--p 00000000 00:00 0\n\
-7f0000000000-7f0000004000 r--p 00000000 00:00 0\n\
-7f0000004000-7f0000006000 r--p 00000000 00:00 0\n\
-7f0000006000-7f0000008000 r-xp 00000000 00:00 0 [vdso]\n",
-        );
-        label_core_vvar(&mut e);
-        let kinds: Vec<&str> = e.iter().map(|e| e.label.kind()).collect();
-        assert_eq!(kinds, ["anon", "vvar", "vvar", "vdso"]);
     }
 
     #[test]

@@ -18,8 +18,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::elf::variables::{NotLocated, locate_variable};
-use crate::error::{Error, Result};
-use crate::escape::escape_path;
+use crate::error::{Error, NoCurrentEnviron, Result};
 use crate::target::{MemoryExt, ProcessTarget, StringList};
 
 /// Bounds against a corrupted or hostile array: entries, bytes in one
@@ -68,10 +67,10 @@ fn read_environ(target: &dyn ProcessTarget, address: u64) -> Result<Vec<OsString
         let var = target.read_cstring(p, MAX_VAR_LEN.min(budget))?;
         budget = budget
             .checked_sub(var.len() + 1)
-            .ok_or_else(|| Error::not_available("the environment is larger than 64 MiB"))?;
+            .ok_or(Error::EnvironTooLarge)?;
         vars.push(var);
     }
-    Err(Error::not_available("the environ array has no end"))
+    Err(Error::EnvironUnterminated)
 }
 
 /// The current environment, falling back to the initial one (with a caveat
@@ -81,13 +80,16 @@ pub fn current_environ(target: &dyn ProcessTarget) -> Result<Environment> {
         Ok(env) => return Ok(env),
         Err(why) => why,
     };
+    let note = format!("{failure}; showing the environment the process started with");
     let mut initial = target.initial_environ().map_err(|e| match e {
         // A refusal names its cause and fix; the failed attempt at the
         // current environment was refused for the same reason.
         Error::PermissionDenied { .. } => e,
-        e => Error::not_available(format!("{failure}; and {e}")),
+        e => Error::NoEnvironment {
+            current: Box::new(failure),
+            initial: Box::new(e),
+        },
     })?;
-    let note = format!("{failure}; showing the environment the process started with");
     initial.caveat = Some(match initial.caveat.take() {
         Some(c) => format!("{note} ({c})"),
         None => note,
@@ -98,27 +100,25 @@ pub fn current_environ(target: &dyn ProcessTarget) -> Result<Environment> {
     })
 }
 
-fn find_and_read(target: &dyn ProcessTarget) -> std::result::Result<Environment, String> {
-    let maps = target.mappings().map_err(|e| e.to_string())?;
+fn find_and_read(target: &dyn ProcessTarget) -> std::result::Result<Environment, NoCurrentEnviron> {
+    let maps = target.mappings().map_err(NoCurrentEnviron::Mappings)?;
     let found =
         locate_variable(target, &maps, &ENVIRON_SYMBOLS, false).map_err(|why| match why {
-            NotLocated::NoModules => "no executable or C library is mapped".to_owned(),
-            NotLocated::Undefined => {
-                "no environ symbol in the executable or the C library (static or stripped binary?)"
-                    .to_owned()
-            }
-            NotLocated::Denied(e) => format!("cannot resolve environ: {e}"),
-            NotLocated::Skipped(reasons) => {
-                format!("cannot resolve environ: {}", reasons.join("; "))
-            }
+            NotLocated::NoModules => NoCurrentEnviron::NoModules,
+            NotLocated::Undefined => NoCurrentEnviron::Undefined,
+            NotLocated::Denied(e) => NoCurrentEnviron::Denied(e),
+            NotLocated::Skipped(reasons) => NoCurrentEnviron::Skipped(reasons),
         })?;
-    let vars = read_environ(target, found.address).map_err(|e| {
-        format!(
-            "cannot read the environ array ({} in {}): {e}",
-            found.symbol,
-            escape_path(&found.module)
-        )
-    })?;
+    let vars = match read_environ(target, found.address) {
+        Ok(vars) => vars,
+        Err(source) => {
+            return Err(NoCurrentEnviron::Unreadable {
+                symbol: found.symbol,
+                module: found.module,
+                source,
+            });
+        }
+    };
     Ok(Environment {
         vars: StringList {
             items: vars,

@@ -119,6 +119,47 @@ pub enum Error {
     #[error("{what}")]
     NotAvailable { what: String },
 
+    /// A string longer than a reader allows (a corrupt or hostile target).
+    #[error("string at {addr:#x} is longer than {max} bytes")]
+    StringTooLong { addr: u64, max: usize },
+
+    #[error("the environment is larger than 64 MiB")]
+    EnvironTooLarge,
+
+    #[error("the environ array has no end")]
+    EnvironUnterminated,
+
+    /// Neither the current environment nor the initial one could be had.
+    #[error("{current}; and {initial}")]
+    NoEnvironment {
+        current: Box<NoCurrentEnviron>,
+        initial: Box<Error>,
+    },
+
+    /// A core's initial stack (argv, envp) could not be recovered.
+    #[error("the initial environment is not available: {why}")]
+    NoInitialStack { why: NotRecovered },
+
+    #[error("the core has no {what} ({note})")]
+    MissingNote {
+        what: &'static str,
+        note: &'static str,
+    },
+
+    #[error("no root directory")]
+    NoRootDir,
+
+    /// An ELF file the target mapped that `object` cannot read.
+    #[error("{}: {what}", escape_path(.path))]
+    BadElf { path: PathBuf, what: String },
+
+    /// The target is not a process that can be stopped (a core).
+    #[error("this target cannot be stopped")]
+    CannotStop,
+
+    #[error("the process has an empty argument vector")]
+    EmptyArgv,
+
     /// A core file: neither the kernel nor gdb's gcore records descriptors.
     #[error("a Linux core file records no open files")]
     NoDescriptorTable,
@@ -174,4 +215,46 @@ impl Error {
             _ => false,
         }
     }
+}
+
+/// Why the initial stack could not be recovered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotRecovered {
+    #[error("the core has no auxiliary vector")]
+    NoAuxv,
+    #[error("the initial stack is not in the core (no copy of the auxiliary vector found)")]
+    NoAuxvCopy,
+    #[error("initial stack unreadable at {0:#x}")]
+    Unreadable(u64),
+    #[error("the auxiliary vector is at address 0")]
+    AuxvAtZero,
+    #[error("no NULL before the auxiliary vector")]
+    NoNullBeforeAuxv,
+    #[error("initial stack has no argument count")]
+    NoRoomForArgc,
+    #[error("argument count not found on the initial stack")]
+    ArgcNotFound,
+    #[error("argument strings are not in the core")]
+    StringsNotInCore,
+}
+
+/// Why the current environment could not be read through `environ`.
+#[derive(Debug, thiserror::Error)]
+pub enum NoCurrentEnviron {
+    #[error("{0}")]
+    Mappings(Error),
+    #[error("no executable or C library is mapped")]
+    NoModules,
+    #[error("no environ symbol in the executable or the C library (static or stripped binary?)")]
+    Undefined,
+    #[error("cannot resolve environ: {0}")]
+    Denied(Error),
+    #[error("cannot resolve environ: {}", .0.join("; "))]
+    Skipped(Vec<String>),
+    #[error("cannot read the environ array ({symbol} in {}): {source}", escape_path(.module))]
+    Unreadable {
+        symbol: String,
+        module: PathBuf,
+        source: Error,
+    },
 }

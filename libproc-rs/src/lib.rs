@@ -1,9 +1,9 @@
 //! libproc-rs: everything nptools knows about processes, in one place.
 //!
-//! The nptools binaries (`npargs`, `npenv`, and the tools that follow) are
-//! thin: they parse flags and render. All knowledge of `/proc`, of ELF core
-//! files, of the initial process stack and of the C library's `environ`
-//! lives here, behind one trait, [`ProcessTarget`], which a live process
+//! The nptools binaries are thin: they parse flags and render (with
+//! nptools-cli, the crate they share). All knowledge of `/proc`, of ELF core
+//! files, of the initial process stack, of the C library and of V8 lives
+//! here, behind one trait, [`ProcessTarget`], which a live process
 //! ([`live::LiveProcess`]) and a core file ([`corefile::CoreFile`]) both
 //! implement. A report written against the trait is the same report for
 //! both.
@@ -16,9 +16,9 @@
 //! # Example
 //!
 //! ```no_run
-//! use libproc_rs::{open, ProcessTarget};
+//! use libproc_rs::{OpenOptions, ProcessTarget, open};
 //!
-//! let target = open("4242".as_ref())?;             // or a core's path
+//! let target = open("4242".as_ref(), &OpenOptions::default())?; // or a core's path
 //! for arg in target.argv()?.items {
 //!     println!("{}", libproc_rs::escape::escape_os(&arg));
 //! }
@@ -27,25 +27,31 @@
 //! # Ok::<(), libproc_rs::Error>(())
 //! ```
 //!
-//! # Layout
+//! # Layers
 //!
-//! - [`target`]: the trait and the data types it returns.
-//! - [`live`], [`corefile`]: the two sources.
-//! - [`procmaps`], [`notes`], [`auxv`], [`initstack`], [`names`]: parsers
-//!   that take bytes and are tested on literal input.
-//! - [`elf`]: ELF images a target mapped (symbols, build-ids, load bias).
-//! - [`files`]: opening files a target names without blocking, touching
-//!   devices or leaving its root.
-//! - [`environ`]: the current environment from the C library's `environ`.
-//! - [`openfiles`]: open descriptors in detail (stat, fdinfo, and sockets
-//!   from sock_diag netlink in the target's network namespace).
-//! - [`smaps`]: the labelled address-space map (heaps, arenas, thread
-//!   stacks, usage from smaps) and its summary categories.
-//! - [`escape`]: making bytes a target controls safe to print, and JSON.
-//! - [`report`], [`cli`]: output pieces and the operand loop the tools share.
+//! Each layer uses only the layers above it in this list; the test
+//! `tests/layers.rs` checks it, so there is no cycle.
+//!
+//! 1. [`escape`], [`error`], [`diag`]: making target bytes printable, the
+//!    error types, and the sink notices go to.
+//! 2. [`parse`]: parsers from bytes to records (maps, smaps, notes, auxv,
+//!    fdinfo, /proc/net, passwd); no file, no process.
+//! 3. [`root`]: opening a file a target names, under its root, safely.
+//! 4. [`openfiles`]: the descriptor table's types and the matching of
+//!    pipe and socket ends.
+//! 5. [`target`]: the trait, the types it returns, and [`Operand`].
+//! 6. [`elf`]: ELF images a target mapped: symbols, build-ids, load bias,
+//!    and where a C library variable is at run time.
+//! 7. [`live`], [`corefile`]: the two sources. All /proc and ptrace
+//!    access is in `live`; what a core does not record but /proc would
+//!    (its heap, its vvar) is inferred in `corefile`.
+//! 8. [`environ`], [`addrmap`], [`stack`]: the analyses, written against the
+//!    trait only.
+//! 9. This file: [`open`], which picks the source.
 
 pub mod addrmap;
 pub mod corefile;
+pub mod diag;
 pub mod elf;
 pub mod environ;
 pub mod error;

@@ -10,6 +10,7 @@ use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::diag::Sink;
 use crate::error::{Error, Result};
 use crate::parse::auxv::AuxEntry;
 pub use crate::parse::maps::{MapName, Mapping, Perms};
@@ -141,6 +142,13 @@ pub trait ProcessTarget: Memory {
         Ok(None)
     }
 
+    /// The mappings named as /proc/PID/maps names them, for a map of the
+    /// whole address space: a core, which does not record the names of its
+    /// brk heap and vvar pages, infers them (and warns when it cannot).
+    fn mappings_named(&self, _sink: &mut dyn Sink) -> Result<Vec<Mapping>> {
+        self.mappings()
+    }
+
     /// The threads, main thread first.
     fn threads(&self) -> Result<Vec<Thread>>;
 
@@ -164,7 +172,11 @@ pub trait ProcessTarget: Memory {
     /// The open file descriptors described in detail (stat, fdinfo,
     /// sockets; see [`crate::openfiles`]). Only a live process can: neither
     /// the kernel nor gdb writes the descriptor table into a core.
-    fn open_files(&self, _options: crate::openfiles::Options) -> Result<crate::openfiles::FdTable> {
+    fn open_files(
+        &self,
+        _options: crate::openfiles::Options,
+        _sink: &mut dyn Sink,
+    ) -> Result<crate::openfiles::FdTable> {
         Err(Error::NoDescriptorTable)
     }
 
@@ -189,20 +201,14 @@ pub trait ProcessTarget: Memory {
     /// The error for a refused ptrace attach (a live process names the
     /// cause and the fix; a core is never attached to).
     fn attach_refused(&self) -> Error {
-        Error::not_available("this target cannot be stopped")
+        Error::CannotStop
     }
 
-    /// Problems found in the source itself (a truncated or damaged core).
-    /// A tool prints them as warnings and exits 1.
-    fn problems(&self) -> &[String] {
-        &[]
-    }
-
-    /// Warnings that came up while reading (for example, a file on this
-    /// machine that is not the one a core's process had mapped). Drains them.
-    fn take_notices(&self) -> Vec<String> {
-        Vec::new()
-    }
+    /// Hand over what the source itself found, once a report is done:
+    /// problems of the source (a truncated or damaged core) as failures,
+    /// and warnings that came up while reading (a file on this machine that
+    /// is not the one a core's process had mapped). Drains the warnings.
+    fn drain_notices(&self, _sink: &mut dyn Sink) {}
 }
 
 /// Convenience reads on top of [`Memory::read_memory`].
@@ -271,15 +277,11 @@ impl<T: Memory + ?Sized> MemoryExt for T {
             }
             out.extend_from_slice(&chunk[..n]);
             if out.len() > max {
-                return Err(Error::not_available(format!(
-                    "string at {addr:#x} is longer than {max} bytes"
-                )));
+                return Err(Error::StringTooLong { addr, max });
             }
         }
         if out.len() > max {
-            return Err(Error::not_available(format!(
-                "string at {addr:#x} is longer than {max} bytes"
-            )));
+            return Err(Error::StringTooLong { addr, max });
         }
         Ok(OsStr::from_bytes(&out).to_owned())
     }

@@ -38,7 +38,9 @@ fn kernel_core_threads_signal_and_memory() {
         pid = p.pid();
     });
     let core = CoreFile::open(&path, &libproc_rs::OpenOptions::default()).unwrap();
-    assert!(core.problems().is_empty(), "{:?}", core.problems());
+    let mut notices: Vec<libproc_rs::diag::Notice> = Vec::new();
+    core.drain_notices(&mut notices);
+    assert!(notices.is_empty(), "{notices:?}");
 
     let info = core.psinfo();
     assert_eq!(info.pid, pid);
@@ -97,7 +99,7 @@ fn kernel_core_threads_signal_and_memory() {
     assert!(maps.iter().any(|m| m.name == MapName::Vdso));
     assert!(
         matches!(
-            core.open_files(libproc_rs::openfiles::Options::full()),
+            core.open_files(libproc_rs::openfiles::Options::full(), &mut notices),
             Err(Error::NoDescriptorTable)
         ),
         "a kernel core records no open files"

@@ -29,6 +29,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
+use crate::error::NotRecovered;
 use crate::parse::auxv::{self, AuxEntry};
 use crate::target::{Memory, MemoryExt};
 
@@ -122,9 +123,9 @@ fn split_area(area: &[u8]) -> Vec<OsString> {
 }
 
 /// Recover argv and envp. The error says why it could not be done.
-pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, String> {
+pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, NotRecovered> {
     if auxv.is_empty() {
-        return Err("the core has no auxiliary vector".into());
+        return Err(NotRecovered::NoAuxv);
     }
     let image = auxv::encode_auxv(auxv);
     let anchors = [
@@ -135,17 +136,15 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
         .iter()
         .filter_map(|&(key, window)| Some((auxv::lookup(auxv, key)?, window)))
         .find_map(|(anchor, window)| find_auxv(mem, &image, anchor, window))
-        .ok_or("the initial stack is not in the core (no copy of the auxiliary vector found)")?;
+        .ok_or(NotRecovered::NoAuxvCopy)?;
 
-    let word = |addr: u64| -> Result<u64, String> {
+    let word = |addr: u64| -> Result<u64, NotRecovered> {
         mem.read_u64(addr)
-            .map_err(|_| format!("initial stack unreadable at {addr:#x}"))
+            .map_err(|_| NotRecovered::Unreadable(addr))
     };
-    let envp_end = auxv_addr
-        .checked_sub(8)
-        .ok_or("the auxiliary vector is at address 0")?;
+    let envp_end = auxv_addr.checked_sub(8).ok_or(NotRecovered::AuxvAtZero)?;
     if word(envp_end)? != 0 {
-        return Err("no NULL before the auxiliary vector".into());
+        return Err(NotRecovered::NoNullBeforeAuxv);
     }
     // Walk down to argc. envp[] cannot be walked by its NULL: a program may
     // have edited the array in place (glibc's unsetenv shifts entries down
@@ -156,9 +155,7 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
     // small count.
     let mut at = envp_end;
     let (argc_addr, argc) = loop {
-        at = at
-            .checked_sub(8)
-            .ok_or("initial stack has no argument count")?;
+        at = at.checked_sub(8).ok_or(NotRecovered::NoRoomForArgc)?;
         let w = word(at)?;
         // Words between `at` and envp's NULL: argv[], its NULL, envp[].
         let above = (envp_end - at) / 8 - 1;
@@ -173,7 +170,7 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
             }
         }
         if above > 2 * MAX_POINTERS as u64 {
-            return Err("argument count not found on the initial stack".into());
+            return Err(NotRecovered::ArgcNotFound);
         }
     };
     let argv_ptrs: Vec<u64> = (1..=argc as u64)
@@ -193,7 +190,7 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, Stri
     let ((argv, envp), strings) = match read_area(mem, auxv, auxv_addr, &argv_ptrs, envp_slots) {
         Ok(v) => (v, StringsFrom::Area),
         Err(problem) => (
-            read_each(mem, &argv_ptrs, &envp_ptrs).ok_or("argument strings are not in the core")?,
+            read_each(mem, &argv_ptrs, &envp_ptrs).ok_or(NotRecovered::StringsNotInCore)?,
             match problem {
                 AreaProblem::Unreadable => StringsFrom::Pointers,
                 AreaProblem::Rewritten => StringsFrom::PointersAreaRewritten,

@@ -19,6 +19,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+mod inferred;
 pub mod initstack;
 
 use memmap2::Mmap;
@@ -26,7 +27,9 @@ use object::LittleEndian;
 use object::elf::{self, FileHeader64};
 use object::read::elf::{FileHeader, NoteIterator, ProgramHeader};
 
+use crate::diag::Sink;
 use crate::elf::{build_id_in, hex_id, map_file};
+use crate::error::NotRecovered;
 use crate::error::{Error, Result};
 use crate::parse::auxv::{self, AuxEntry};
 use crate::parse::notes::{self, FileMapping};
@@ -114,7 +117,7 @@ pub struct CoreFile {
     problems: Vec<String>,
     /// Warnings found while reading (a mapped file that changed).
     notices: RefCell<Vec<String>>,
-    initial_stack: OnceCell<std::result::Result<InitialStack, String>>,
+    initial_stack: OnceCell<std::result::Result<InitialStack, NotRecovered>>,
     file_cache: FileCache,
 }
 
@@ -431,7 +434,7 @@ impl CoreFile {
         (addr < f.end).then_some(f)
     }
 
-    fn initial_stack(&self) -> &std::result::Result<InitialStack, String> {
+    fn initial_stack(&self) -> &std::result::Result<InitialStack, NotRecovered> {
         self.initial_stack
             .get_or_init(|| initstack::recover(self, &self.auxv))
     }
@@ -639,17 +642,16 @@ impl ProcessTarget for CoreFile {
                 items: s.envp.clone(),
                 caveat: None,
             }),
-            Err(why) => Err(Error::not_available(format!(
-                "the initial environment is not available: {why}"
-            ))),
+            Err(why) => Err(Error::NoInitialStack { why: why.clone() }),
         }
     }
 
     fn auxv(&self) -> Result<Vec<AuxEntry>> {
         if self.auxv.is_empty() {
-            return Err(Error::not_available(
-                "the core has no auxiliary vector (NT_AUXV)",
-            ));
+            return Err(Error::MissingNote {
+                what: "auxiliary vector",
+                note: "NT_AUXV",
+            });
         }
         Ok(self.auxv.clone())
     }
@@ -730,21 +732,26 @@ impl ProcessTarget for CoreFile {
 
     fn root_dir(&self) -> Result<&RootDir> {
         // The sysroot if there is one: its /etc names the core's users.
-        self.roots
-            .first()
-            .ok_or_else(|| Error::not_available("no root directory"))
+        self.roots.first().ok_or(Error::NoRootDir)
     }
 
     fn open_mapped_file(&self, path: &Path) -> Result<File> {
         self.open_named(path).map_err(|e| Error::io(path, e))
     }
 
-    fn problems(&self) -> &[String] {
-        &self.problems
+    fn mappings_named(&self, sink: &mut dyn Sink) -> Result<Vec<Mapping>> {
+        let mut maps = self.mappings()?;
+        inferred::name_heap_and_vvar(self, &mut maps, sink);
+        Ok(maps)
     }
 
-    fn take_notices(&self) -> Vec<String> {
-        std::mem::take(&mut self.notices.borrow_mut())
+    fn drain_notices(&self, sink: &mut dyn Sink) {
+        for problem in &self.problems {
+            sink.fail(problem.clone());
+        }
+        for notice in self.notices.borrow_mut().drain(..) {
+            sink.warn(notice);
+        }
     }
 }
 
@@ -836,7 +843,7 @@ mod tests {
         let t = core.threads().unwrap();
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].stack_pointer, Some(0x1008));
-        assert!(core.problems().is_empty(), "{:?}", core.problems());
+        assert!(core.problems.is_empty(), "{:?}", core.problems);
     }
 
     #[test]
@@ -878,9 +885,9 @@ mod tests {
         bytes.truncate(bytes.len() - 0x80);
         let core = open(bytes);
         assert!(
-            core.problems().iter().any(|p| p.contains("truncated")),
+            core.problems.iter().any(|p| p.contains("truncated")),
             "{:?}",
-            core.problems()
+            core.problems
         );
         let mut buf = [0u8; 0x100];
         assert_eq!(core.read_memory(0x1000, &mut buf).unwrap(), 0x80);

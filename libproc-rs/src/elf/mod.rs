@@ -18,7 +18,6 @@ use object::read::elf::{FileHeader, ProgramHeader};
 use object::{Endianness, LittleEndian, ReadCache, ReadRef};
 
 use crate::error::{Error, Result};
-use crate::escape::escape_path;
 use crate::target::Mapping;
 
 type Header = FileHeader64<Endianness>;
@@ -62,8 +61,10 @@ impl ElfImage {
             path: path.to_owned(),
             cache: ReadCache::new(file),
         };
-        Header::parse(&image.cache)
-            .map_err(|e| Error::not_available(format!("{}: {e}", escape_path(path))))?;
+        Header::parse(&image.cache).map_err(|e| Error::BadElf {
+            path: path.to_owned(),
+            what: e.to_string(),
+        })?;
         Ok(image)
     }
 

@@ -14,6 +14,7 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::Mode;
 
 use super::sockdiag::{self, Dump};
+use crate::diag::Sink;
 use crate::openfiles::{
     Descriptor, FdStat, FdTable, FileKind, Options, Protocol, SocketTable, TableSource,
     attach_sockets, kind_from_link, link_other_ends,
@@ -28,7 +29,12 @@ use crate::parse::{fdinfo, procnet};
 /// stat and an fdinfo read: they are made relative to open directory
 /// descriptors (no path walk through /proc each time) and shared among a
 /// few threads, while another thread asks the kernel for the socket table.
-pub fn describe_live(dir: &Path, limits: &[u8], options: Options) -> io::Result<FdTable> {
+pub fn describe_live(
+    dir: &Path,
+    limits: &[u8],
+    options: Options,
+    sink: &mut dyn Sink,
+) -> io::Result<FdTable> {
     let fd_dir = dir.join("fd");
     let mut numbers: Vec<i32> = std::fs::read_dir(&fd_dir)?
         .flatten()
@@ -47,7 +53,6 @@ pub fn describe_live(dir: &Path, limits: &[u8], options: Options) -> io::Result<
         rlimit: fdinfo::parse_nofile_limit(limits),
         fds: Vec::with_capacity(numbers.len()),
         socket_source: None,
-        notices: Vec::new(),
     };
     let workers = match numbers.len() {
         0..1024 => 1,
@@ -92,7 +97,9 @@ pub fn describe_live(dir: &Path, limits: &[u8], options: Options) -> io::Result<
     if let Some((sockets, notice)) = sockets
         && table.fds.iter().any(|d| d.kind == FileKind::Socket)
     {
-        table.notices.extend(notice);
+        if let Some(notice) = notice {
+            sink.warn(notice);
+        }
         table.socket_source = Some(sockets.source);
         let unmatched = attach_sockets(&mut table.fds, &sockets);
         // Sockets only bound are listed by a dump of their own, which

@@ -22,6 +22,7 @@ use nix::errno::Errno;
 use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::unistd::Pid;
 
+use crate::diag::Sink;
 use crate::error::{Error, PermissionCause, Result};
 use crate::parse::auxv::{AuxEntry, parse_auxv};
 use crate::parse::maps::parse_line;
@@ -91,14 +92,9 @@ pub fn parse_syscall_sp(text: &[u8]) -> Option<u64> {
 }
 
 fn our_capabilities() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(0)
+    procfs::process::Process::myself()
+        .and_then(|p| p.status())
+        .map_or(0, |s| s.capeff)
 }
 
 impl LiveProcess {
@@ -466,9 +462,13 @@ impl ProcessTarget for LiveProcess {
             .collect())
     }
 
-    fn open_files(&self, options: crate::openfiles::Options) -> Result<crate::openfiles::FdTable> {
+    fn open_files(
+        &self,
+        options: crate::openfiles::Options,
+        sink: &mut dyn Sink,
+    ) -> Result<crate::openfiles::FdTable> {
         let limits = self.read_file("limits")?;
-        let table = fds::describe_live(&self.dir, &limits, options)
+        let table = fds::describe_live(&self.dir, &limits, options, sink)
             .map_err(|e| self.proc_error(&self.dir.join("fd"), e))?;
         // Every fd vanishing at once means the process exited meanwhile.
         self.gone_if_empty(table.fds.is_empty())?;

@@ -205,8 +205,6 @@ pub struct FdTable {
     pub fds: Vec<Descriptor>,
     /// Where socket details came from, when sockets were looked up.
     pub socket_source: Option<TableSource>,
-    /// Things the user should know (netlink not available, and why).
-    pub notices: Vec<String>,
 }
 
 /// Give each socket descriptor not yet matched its entry in `sockets`.

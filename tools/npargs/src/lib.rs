@@ -140,9 +140,7 @@ fn write_line(
 ) -> Result<(), ReportError> {
     let argv = argv_checked(target, diag)?;
     if argv.is_empty() {
-        return Err(ReportError::Target(libproc_rs::Error::not_available(
-            "the process has an empty argument vector",
-        )));
+        return Err(ReportError::Target(libproc_rs::Error::EmptyArgv));
     }
     writeln!(out, "{}", shell_line(&argv))?;
     Ok(())

@@ -144,10 +144,7 @@ pub fn main() -> ExitCode {
         &args.common.operands,
         options,
         |target, _operand, out, diag| {
-            let table = target.open_files(args.options())?;
-            for notice in &table.notices {
-                diag.warn(notice);
-            }
+            let table = target.open_files(args.options(), diag)?;
             if args.common.json {
                 write_json(target, &table, args.fd_type, out)
             } else if let Some(t) = args.fd_type {

@@ -89,10 +89,7 @@ pub fn main() -> ExitCode {
         &args.common.operands,
         options,
         |target, _operand, out, diag| {
-            let map = address_map(target, args.extended)?;
-            for note in &map.notes {
-                diag.warn(note);
-            }
+            let map = address_map(target, args.extended, diag)?;
             if args.common.json {
                 write_json(out, target, &map)?;
             } else if args.summary {
