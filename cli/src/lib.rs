@@ -33,9 +33,6 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// The loop's options: reports separated by a blank line in text
-    /// output, unless the tool's own format is line-per-item (`separate`
-    /// false).
     /// The loop's options for a tool whose text report (`separate`) has the
     /// header line and a blank line between operands; JSON has neither.
     pub fn run_options(&self, separate: bool) -> RunOptions {

@@ -13,9 +13,7 @@
 //! four characters the process might have put there.
 //!
 //! (JSON output, in nptools-cli, carries bytes as journalctl does: a JSON
-//! string when the bytes
-//! are valid UTF-8, and an array
-//! of byte values when they are not.)
+//! string when they are valid UTF-8, an array of byte values when not.)
 
 use std::borrow::Cow;
 use std::ffi::OsStr;

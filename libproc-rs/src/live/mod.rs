@@ -27,6 +27,7 @@ use crate::error::{Error, PermissionCause, Result};
 use crate::parse::auxv::{AuxEntry, parse_auxv};
 use crate::parse::maps::parse_line;
 use crate::parse::smaps::{MappingUsage, SmapsParser};
+use crate::parse::task::{parse_syscall_sp, split_nul_list};
 use crate::root::RootDir;
 use crate::target::{
     Mapping, Memory, MemoryExt, ProcessTarget, Psinfo, REWRITTEN_ARGV, Source, StringList, Thread,
@@ -58,37 +59,12 @@ pub struct LiveProcess {
     root: OnceCell<RootDir>,
 }
 
-/// Split a NUL-separated /proc file (cmdline, environ) into its strings.
-pub fn split_nul_list(bytes: &[u8]) -> Vec<OsString> {
-    if bytes.is_empty() {
-        return Vec::new();
-    }
-    let body = bytes.strip_suffix(&[0]).unwrap_or(bytes);
-    body.split(|&b| b == 0)
-        .map(|s| OsString::from_vec(s.to_vec()))
-        .collect()
-}
-
-/// Parse /proc/PID/task/TID/syscall for the stack pointer of a thread
-/// blocked in a system call (`NR a1 .. a6 SP PC`; `-1 SP PC` when blocked
-/// elsewhere in the kernel; `running` when on a CPU).
 /// The stack pointer of a thread blocked in a system call, from its task
 /// directory's `syscall` file.
 fn syscall_sp(task: &Path) -> Option<u64> {
     std::fs::read(task.join("syscall"))
         .ok()
         .and_then(|s| parse_syscall_sp(&s))
-}
-
-pub fn parse_syscall_sp(text: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(text).ok()?;
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    let sp = match fields.len() {
-        9 => fields[7],
-        3 => fields[1],
-        _ => return None,
-    };
-    u64::from_str_radix(sp.strip_prefix("0x")?, 16).ok()
 }
 
 fn our_capabilities() -> u64 {
@@ -191,10 +167,9 @@ impl LiveProcess {
         (argc < 1 << 20).then_some(argc as usize)
     }
 
-    /// Is this still the process we opened? (It may have exited, or its PID
-    /// may now belong to another.)
     /// An empty answer from /proc where there is always something: if the
-    /// process is no longer the one we opened, that is why.
+    /// process is no longer the one we opened (it exited, or its PID now
+    /// belongs to another), that is why.
     fn gone_if_empty(&self, empty: bool) -> Result<()> {
         if empty && !self.still_there() {
             return Err(Error::ProcessGone { pid: self.pid_i() });
@@ -489,30 +464,5 @@ impl ProcessTarget for LiveProcess {
         let path = self.dir.join("root");
         let root = RootDir::open(&path).map_err(|e| self.proc_error(&path, e))?;
         Ok(self.root.get_or_init(|| root))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nul_lists() {
-        assert!(split_nul_list(b"").is_empty());
-        assert_eq!(
-            split_nul_list(b"a\0b c\0\0"),
-            vec![OsString::from("a"), "b c".into(), "".into()]
-        );
-        // No trailing NUL (setproctitle overwrote it).
-        assert_eq!(split_nul_list(b"title"), vec![OsString::from("title")]);
-    }
-
-    #[test]
-    fn syscall_stack_pointer() {
-        let blocked = b"0 0x3 0x7ffd 0x1 0x0 0x0 0x0 0x7ffc9a1b2c38 0x7f00aa\n";
-        assert_eq!(parse_syscall_sp(blocked), Some(0x7ffc9a1b2c38));
-        assert_eq!(parse_syscall_sp(b"-1 0x7ffe00 0x400000\n"), Some(0x7ffe00));
-        assert_eq!(parse_syscall_sp(b"running\n"), None);
-        assert_eq!(parse_syscall_sp(b""), None);
     }
 }

@@ -13,6 +13,8 @@
 //! - [`procnet`]: the socket tables in /proc/PID/net (tcp, tcp6, udp, udp6,
 //!   unix).
 //! - [`passwd`]: passwd(5) and group(5) files.
+//! - [`task`]: NUL-separated lists (cmdline, environ) and a thread's
+//!   `syscall` file.
 
 pub mod auxv;
 pub mod fdinfo;
@@ -23,3 +25,4 @@ pub mod procnet;
 pub mod psargs;
 pub mod smaps;
 pub mod socket;
+pub mod task;
