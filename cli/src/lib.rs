@@ -137,16 +137,30 @@ fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
 }
 
-/// Run `report` for every operand.
-pub fn run<F>(tool: &str, operands: &[OsString], options: RunOptions, report: F) -> ExitCode
-where
+/// A tool's report of one operand: the target, the operand as typed, stdout
+/// and the operand's diagnostics.
+pub trait Report:
+    FnMut(&dyn ProcessTarget, &OsStr, &mut dyn Write, &mut Diagnostics) -> Result<(), ReportError>
+{
+}
+
+impl<F> Report for F where
     F: FnMut(
         &dyn ProcessTarget,
         &OsStr,
         &mut dyn Write,
         &mut Diagnostics,
-    ) -> Result<(), ReportError>,
+    ) -> Result<(), ReportError>
 {
+}
+
+/// Run `report` for every operand.
+pub fn run(
+    tool: &str,
+    operands: &[OsString],
+    options: RunOptions,
+    report: impl Report,
+) -> ExitCode {
     run_opening(tool, operands, options, open_operand, report)
 }
 
@@ -161,12 +175,7 @@ pub fn run_opening<O, F>(
 ) -> ExitCode
 where
     O: FnMut(&OsStr) -> Result<Box<dyn ProcessTarget>, Error>,
-    F: FnMut(
-        &dyn ProcessTarget,
-        &OsStr,
-        &mut dyn Write,
-        &mut Diagnostics,
-    ) -> Result<(), ReportError>,
+    F: Report,
 {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
