@@ -10,7 +10,7 @@
 //! - [`psargs`]: `pr_psargs` from an argument area, as the kernel builds it.
 //! - [`fdinfo`]: `/proc/PID/fdinfo/N` and `/proc/PID/limits`.
 //! - [`socket`]: the socket records both socket sources give.
-//! - [`procnet`]: `/proc/PID/net/{tcp,tcp6,udp,udp6,unix}`.
+//! - [`procnet`]: the `/proc/PID/net/{tcp,tcp6,udp,udp6,unix}` tables.
 //! - [`passwd`]: passwd(5) and group(5) files.
 
 pub mod auxv;
