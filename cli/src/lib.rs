@@ -3,6 +3,8 @@
 //! into an exit status (0 all well, 1 any operand failed; clap uses 2 for
 //! usage errors). A closed stdout (`| head`) ends the run quietly.
 
+#[cfg(any(test, feature = "golden"))]
+pub mod golden;
 pub mod json;
 pub mod report;
 
@@ -78,7 +80,23 @@ pub struct Diagnostics<'a> {
     warned: Vec<String>,
 }
 
-impl Diagnostics<'_> {
+impl<'a> Diagnostics<'a> {
+    /// Diagnostics for one operand of `tool` (the operand loop makes
+    /// these; so does a test of a report function).
+    pub fn new(tool: &'a str, operand: &'a OsStr) -> Self {
+        Diagnostics {
+            tool,
+            operand,
+            failed: false,
+            warned: Vec::new(),
+        }
+    }
+
+    /// The warnings printed so far.
+    pub fn warnings(&self) -> &[String] {
+        &self.warned
+    }
+
     /// Print `tool: OPERAND: warning: msg` on stderr.
     pub fn warn(&mut self, msg: &str) {
         if self.warned.iter().any(|w| w == msg) {
@@ -182,12 +200,7 @@ where
     let mut any_failed = false;
     let mut printed_before = false;
     for operand in operands {
-        let mut diag = Diagnostics {
-            tool,
-            operand,
-            failed: false,
-            warned: Vec::new(),
-        };
+        let mut diag = Diagnostics::new(tool, operand);
         let target = match open(operand) {
             Ok(t) => t,
             Err(e) => {

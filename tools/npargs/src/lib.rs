@@ -210,3 +210,6 @@ control characters are quoted):
 For scripts, one JSON object per operand:
     $ npargs --json 4242 | jq -r '.argv[1]'
 "#;
+
+#[cfg(test)]
+mod golden;

@@ -1,11 +1,13 @@
 //! npenv: the environment of a process or core, after illumos penv(1).
 //! Flags and rendering only; the data comes from libproc-rs.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
+use libproc_rs::ProcessTarget;
 use nptools_cli::report;
-use nptools_cli::{self as cli, CommonArgs};
+use nptools_cli::{self as cli, CommonArgs, Diagnostics, ReportError};
 
 /// Print the environment of processes and core files.
 #[derive(Debug, Parser)]
@@ -49,19 +51,27 @@ pub fn main() -> ExitCode {
         "npenv",
         &args.common.operands,
         options,
-        |target, _operand, out, diag| {
-            let env = libproc_rs::environ::environment(target, args.initial)?;
-            diag.warn_caveat(&env.vars);
-            if args.common.json {
-                let mut doc = report::target_json(target);
-                doc.extend(report::environment_json(&env));
-                report::write_json_line(out, doc)?;
-            } else {
-                report::write_indexed(out, "envp", &env.vars.items, args.common.raw)?;
-            }
-            Ok(())
-        },
+        |target, _operand, out, diag| write_report(&args, target, out, diag),
     )
+}
+
+/// One operand's report: `envp[N]: ...` lines, or the JSON document.
+fn write_report(
+    args: &Args,
+    target: &dyn ProcessTarget,
+    out: &mut dyn Write,
+    diag: &mut Diagnostics,
+) -> Result<(), ReportError> {
+    let env = libproc_rs::environ::environment(target, args.initial)?;
+    diag.warn_caveat(&env.vars);
+    if args.common.json {
+        let mut doc = report::target_json(target);
+        doc.extend(report::environment_json(&env));
+        report::write_json_line(out, doc)?;
+    } else {
+        report::write_indexed(out, "envp", &env.vars.items, args.common.raw)?;
+    }
+    Ok(())
 }
 
 /// The EXAMPLES section of the man page.
@@ -82,3 +92,6 @@ The same from a core file:
 Is a variable set, from a script:
     $ npenv --json 4242 | jq -r '.envp[]' | grep '^NODE_ENV='
 "#;
+
+#[cfg(test)]
+mod golden;

@@ -556,3 +556,6 @@ The TCP connections, one line each (fd, type, local, peer, state):
 The same in JSON:
     $ npfiles --json 4242 | jq '.fds[] | select(.type == "tcp") | .socket.peer'
 "#;
+
+#[cfg(test)]
+mod golden;

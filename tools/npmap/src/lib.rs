@@ -404,3 +404,6 @@ Resident and anonymous KiB per mapping, and what a core holds:
 Everything as JSON:
     $ npmap --json 28720 | jq '.summary.heap.size_kib'
 "#;
+
+#[cfg(test)]
+mod golden;

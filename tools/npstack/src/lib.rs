@@ -458,3 +458,6 @@ A core from another machine, with that machine's binaries under /srv/sysroot:
 Names of the functions on the main thread, from a script:
     $ npstack --json 4242/1 | jq -r '.threads[0].frames[].symbol'
 "#;
+
+#[cfg(test)]
+mod golden;
