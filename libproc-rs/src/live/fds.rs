@@ -49,51 +49,13 @@ pub fn describe_live(
             None
         },
     };
+    let query = move || socket_table(dir, options);
+    let (fds, sockets) = describe_all(&dirs, &numbers, options.sockets.then_some(query));
     let mut table = FdTable {
         rlimit: fdinfo::parse_nofile_limit(limits),
-        fds: Vec::with_capacity(numbers.len()),
+        fds,
         socket_source: None,
     };
-    let workers = match numbers.len() {
-        0..1024 => 1,
-        _ => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
-    };
-    let chunk = numbers.len().div_ceil(workers).max(1);
-    let describe = |part: &[i32]| -> Vec<Descriptor> {
-        let mut buf = Vec::new();
-        part.iter()
-            .filter_map(|&fd| dirs.describe(fd, &mut buf))
-            .collect()
-    };
-    let sockets = std::thread::scope(|scope| {
-        // Whether there are sockets at all is known only once links are
-        // read; asking the kernel costs little next to that, so ask at once.
-        // Where no thread can be had, the work is done here instead.
-        let query = move || socket_table(dir, options);
-        let sockets = options
-            .sockets
-            .then(|| std::thread::Builder::new().spawn_scoped(scope, query).ok());
-        let mut parts = numbers.chunks(chunk);
-        let first = parts.next().unwrap_or_default();
-        let others: Vec<_> = parts
-            .map(|part| {
-                let handle =
-                    std::thread::Builder::new().spawn_scoped(scope, move || describe(part));
-                (part, handle.ok())
-            })
-            .collect();
-        table.fds.extend(describe(first));
-        for (part, handle) in others {
-            table.fds.extend(match handle.map(|h| h.join()) {
-                Some(Ok(described)) => described,
-                _ => describe(part),
-            });
-        }
-        sockets.map(|handle| match handle.map(|h| h.join()) {
-            Some(Ok(table)) => table,
-            _ => query(),
-        })
-    });
     if let Some((sockets, notice)) = sockets
         && table.fds.iter().any(|d| d.kind == FileKind::Socket)
     {
@@ -115,6 +77,54 @@ pub fn describe_live(
     }
     link_other_ends(&mut table.fds);
     Ok(table)
+}
+
+/// Describe the descriptors `numbers`, shared among a few threads when
+/// there are many, while one more thread runs `sockets` (the query of the
+/// socket table) if asked. Where no thread can be had, the work is done
+/// here.
+fn describe_all<S: Send>(
+    dirs: &ProcFdDirs,
+    numbers: &[i32],
+    sockets: Option<impl Fn() -> S + Send + Copy>,
+) -> (Vec<Descriptor>, Option<S>) {
+    let workers = match numbers.len() {
+        0..1024 => 1,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+    };
+    let chunk = numbers.len().div_ceil(workers).max(1);
+    let describe = |part: &[i32]| -> Vec<Descriptor> {
+        let mut buf = Vec::new();
+        part.iter()
+            .filter_map(|&fd| dirs.describe(fd, &mut buf))
+            .collect()
+    };
+    std::thread::scope(|scope| {
+        // Whether there are sockets at all is known only once links are
+        // read; asking the kernel costs little next to that, so ask at once.
+        let query = sockets.map(|q| (q, std::thread::Builder::new().spawn_scoped(scope, q).ok()));
+        let mut parts = numbers.chunks(chunk);
+        let first = parts.next().unwrap_or_default();
+        let others: Vec<_> = parts
+            .map(|part| {
+                let handle =
+                    std::thread::Builder::new().spawn_scoped(scope, move || describe(part));
+                (part, handle.ok())
+            })
+            .collect();
+        let mut fds = describe(first);
+        for (part, handle) in others {
+            fds.extend(match handle.map(|h| h.join()) {
+                Some(Ok(described)) => described,
+                _ => describe(part),
+            });
+        }
+        let table = query.map(|(q, handle)| match handle.map(|h| h.join()) {
+            Some(Ok(table)) => table,
+            _ => q(),
+        });
+        (fds, table)
+    })
 }
 
 fn open_dir(path: &Path) -> io::Result<OwnedFd> {
