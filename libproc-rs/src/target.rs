@@ -110,6 +110,8 @@ pub trait Memory {
     fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<usize>;
 }
 
+pub mod capture;
+
 /// A process to inspect, live or from a core.
 pub trait ProcessTarget: Memory {
     /// Where the data comes from.
@@ -209,6 +211,29 @@ pub trait ProcessTarget: Memory {
     /// and warnings that came up while reading (a file on this machine that
     /// is not the one a core's process had mapped). Drains the warnings.
     fn drain_notices(&self, _sink: &mut dyn Sink) {}
+
+    /// Copy the requested threads' registers and a window of each one's
+    /// stack, for a stack walk (see [`capture`]). A live process stops its
+    /// threads for the copy, one by one or together as the request says,
+    /// and `while_held` sees each copy before its thread runs again. A
+    /// thread that cannot be captured comes back with a problem; an error
+    /// is for the whole target (the first stop refused). The default, for a
+    /// source that recorded its threads' registers (a core), takes those.
+    fn capture_threads(
+        &self,
+        request: capture::CaptureRequest<'_>,
+        while_held: &mut dyn capture::WhileHeld,
+    ) -> Result<Vec<capture::Captured>> {
+        Ok(capture::from_recorded(request.threads, while_held))
+    }
+
+    /// The PID the running process has in its own PID namespace, which
+    /// names the files it writes for tools (a JIT's perf map,
+    /// `/tmp/perf-PID.map`). `None` where no process runs (a core): a file
+    /// under its PID is not known to be its.
+    fn namespace_pid(&self) -> Option<i32> {
+        None
+    }
 }
 
 /// Convenience reads on top of [`Memory::read_memory`].

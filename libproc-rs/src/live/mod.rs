@@ -14,6 +14,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+pub mod capture;
 pub mod fds;
 pub mod reread;
 pub mod sockdiag;
@@ -464,5 +465,25 @@ impl ProcessTarget for LiveProcess {
         let path = self.dir.join("root");
         let root = RootDir::open(&path).map_err(|e| self.proc_error(&path, e))?;
         Ok(self.root.get_or_init(|| root))
+    }
+
+    fn capture_threads(
+        &self,
+        request: crate::target::capture::CaptureRequest<'_>,
+        while_held: &mut dyn crate::target::capture::WhileHeld,
+    ) -> Result<Vec<crate::target::capture::Captured>> {
+        capture::capture_threads(self, request, while_held)
+    }
+
+    /// The last NSpid field of /proc/PID/status; the PID itself where that
+    /// cannot be read.
+    fn namespace_pid(&self) -> Option<i32> {
+        let pid = self.pid_i();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok();
+        let nspid = status.as_deref().and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("NSpid:"))?;
+            line.split_whitespace().last()?.parse().ok()
+        });
+        Some(nspid.unwrap_or(pid))
     }
 }

@@ -1,12 +1,12 @@
 //! Thread stacks (npstack): capture, unwind, name.
 //!
-//! Capture and analysis are separate steps. [`capture`] copies each
+//! Capture and analysis are separate steps.
+//! [`ProcessTarget::capture_threads`] copies each
 //! thread's registers and a window of its stack while the thread is stopped
 //! (live) or takes them from the core; everything after that (opening
 //! modules, unwinding with framehop, symbols, DWARF, Node.js names) runs
 //! from the copy, with the target running.
 
-pub mod capture;
 pub mod modules;
 pub mod nodejs;
 pub mod symbolize;
@@ -21,10 +21,10 @@ use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64};
 use framehop::{FrameAddress, Unwinder};
 
 use crate::error::Result;
-use crate::target::{MemoryExt, ProcessTarget, Source, Thread};
-use capture::{Captured, StopMode};
+use crate::target::capture::{CaptureRequest, Captured, StopMode, WhileHeld};
+use crate::target::{MemoryExt, ProcessTarget, Thread};
 use modules::Modules;
-use nodejs::{JsName, PerfEntry};
+use nodejs::JsName;
 use symbolize::SourceLine;
 use v8::{CodeKind, Decoder, JsFrame, V8, V8Missing};
 
@@ -207,7 +207,6 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         .zip(keep)
         .filter_map(|(pair, kept)| kept.then_some(pair))
         .unzip();
-    let live = matches!(target.source(), Source::Live { .. });
     let mut modules = Modules::new(&mappings);
     let found = if options.no_heap_names {
         None
@@ -219,10 +218,6 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         Some(Err(why)) => (None, Some(why)),
         None => (None, None),
     };
-    if live && v8.is_some() {
-        // Walking a stopped thread should not wait for a module to open.
-        modules.load_common(target);
-    }
     let mut cache = Caches {
         unwind: CacheX86_64::new(),
         sigreturn: HashMap::new(),
@@ -230,55 +225,60 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     let jit = JitRanges::new(&mappings);
     // With V8 metadata, each thread is walked and its JavaScript frames
     // named while it is stopped: the heap may move once it runs.
-    let mut early: HashMap<i32, Early> = HashMap::new();
-    // The first step that failed for a JavaScript frame left unnamed.
-    let mut js_failed: Option<&'static str> = None;
-    let mut on_stop = |cap: &Captured| {
-        if let Some(v8) = &v8 {
-            let (walked, problem) = walk_loading(target, &mut modules, &mut cache, cap);
-            let (js, failed) = name_js_frames(v8, target, &modules, &jit, cap, &walked);
-            js_failed = js_failed.or(failed);
-            early.insert(cap.tid, (walked, problem, js));
-        }
+    let mut held = WalkWhileHeld {
+        target,
+        modules: &mut modules,
+        cache: &mut cache,
+        v8: v8.as_ref(),
+        jit: &jit,
+        early: HashMap::new(),
+        js_failed: None,
     };
-    let captured = if live {
-        let mode = if options.snapshot {
-            StopMode::Snapshot
-        } else {
-            StopMode::OneByOne
-        };
-        let mut captured = capture::capture_live(target, &threads, &mappings, mode, &mut on_stop)?;
-        // Threads started while we worked: one more pass for them (a
-        // selection takes them by TID only).
-        let known: std::collections::HashSet<i32> = numbered.iter().map(|&(t, _)| t).collect();
-        let arrived = target
-            .thread_ids()
-            .is_ok_and(|ids| ids.iter().any(|t| !known.contains(t)));
-        let listed = if arrived {
-            target.threads().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let newcomers: Vec<_> = listed
-            .into_iter()
-            .filter(|t| !known.contains(&t.tid))
-            .filter(|t| options.select.as_ref().is_none_or(|s| s.has_tid(t.tid)))
-            .collect();
-        if !newcomers.is_empty()
-            && let Ok(more) =
-                capture::capture_live(target, &newcomers, &mappings, mode, &mut on_stop)
-        {
-            // A newcomer that is already gone was never seen: leave it out.
-            let more: Vec<_> = more.into_iter().filter(|c| c.registers.is_some()).collect();
-            numbers.extend((numbered.len() + 1..).take(more.len()));
-            captured.extend(more);
-        }
-        captured
+    let mode = if options.snapshot {
+        StopMode::Snapshot
     } else {
-        let captured = capture::capture_core(&threads);
-        captured.iter().for_each(&mut on_stop);
-        captured
+        StopMode::OneByOne
     };
+    let request = CaptureRequest {
+        threads: &threads,
+        mappings: &mappings,
+        mode,
+    };
+    let mut captured = target.capture_threads(request, &mut held)?;
+    // Threads started while we worked: one more pass for them (a
+    // selection takes them by TID only).
+    let known: std::collections::HashSet<i32> = numbered.iter().map(|&(t, _)| t).collect();
+    let arrived = target
+        .thread_ids()
+        .is_ok_and(|ids| ids.iter().any(|t| !known.contains(t)));
+    let listed = if arrived {
+        target.threads().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let newcomers: Vec<_> = listed
+        .into_iter()
+        .filter(|t| !known.contains(&t.tid))
+        .filter(|t| options.select.as_ref().is_none_or(|s| s.has_tid(t.tid)))
+        .collect();
+    let request = CaptureRequest {
+        threads: &newcomers,
+        mappings: &mappings,
+        mode,
+    };
+    if !newcomers.is_empty()
+        && let Ok(more) = target.capture_threads(request, &mut held)
+    {
+        // A newcomer that is already gone was never seen: leave it out.
+        let more: Vec<_> = more.into_iter().filter(|c| c.registers.is_some()).collect();
+        numbers.extend((numbered.len() + 1..).take(more.len()));
+        captured.extend(more);
+    }
+    let WalkWhileHeld {
+        mut early,
+        js_failed,
+        ..
+    } = held;
 
     let mut pcs: Vec<Vec<Walked>> = Vec::with_capacity(captured.len());
     let mut problems: Vec<Option<String>> = Vec::with_capacity(captured.len());
@@ -302,7 +302,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
         lookups.extend(walked.iter().map(Walked::lookup));
     }
     let symbols = modules.symbolize(&lookups, target);
-    let mut perf: Option<Option<Vec<PerfEntry>>> = None;
+    let mut perf: Option<nodejs::PerfMap> = None;
     let mut perf_note = None;
     let mut next = 0;
     let mut out = Stacks::default();
@@ -360,15 +360,12 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
                 unnamed_jit = true;
             }
             if module.is_none() && frame.js.is_none() {
-                let entries = perf.get_or_insert_with(|| {
-                    let (entries, note) = nodejs::load_perf_map(target);
-                    perf_note = note;
-                    entries
+                let map = perf.get_or_insert_with(|| {
+                    let map = nodejs::load_perf_map(target);
+                    perf_note = map.note.clone();
+                    map
                 });
-                if let Some(entry) = entries
-                    .as_deref()
-                    .and_then(|e| nodejs::perf_lookup(e, lookup))
-                {
+                if let Some(entry) = map.lookup(lookup) {
                     frame.offset = pc.wrapping_sub(entry.start);
                     match nodejs::js_name(&entry.name) {
                         Some(js) => {
@@ -414,7 +411,7 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
             name: cap.name.clone(),
             role,
             frames,
-            problem: cap.problem.clone().or(problem),
+            problem: cap.problem.map(|p| p.to_string()).or(problem),
             held_us: cap
                 .held
                 .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
@@ -648,6 +645,39 @@ fn walk(
 /// A thread walked while stopped: its frames, why the walk stopped, and
 /// its frames as V8 names them.
 type Early = (Vec<Walked>, Option<String>, Vec<Option<JsFrame>>);
+
+/// What is done while a thread is held: with V8 metadata, its stack is
+/// walked and its JavaScript frames named (the heap may move once it
+/// runs).
+struct WalkWhileHeld<'a> {
+    target: &'a dyn ProcessTarget,
+    modules: &'a mut Modules,
+    cache: &'a mut Caches,
+    v8: Option<&'a V8>,
+    jit: &'a JitRanges,
+    early: HashMap<i32, Early>,
+    /// The first step that failed for a JavaScript frame left unnamed.
+    js_failed: Option<&'static str>,
+}
+
+impl WhileHeld for WalkWhileHeld<'_> {
+    fn before_stopping(&mut self) {
+        if self.v8.is_some() {
+            // Walking a stopped thread should not wait for a module to open.
+            self.modules.load_common(self.target);
+        }
+    }
+
+    fn stopped(&mut self, cap: &Captured) {
+        let Some(v8) = self.v8 else {
+            return;
+        };
+        let (walked, problem) = walk_loading(self.target, self.modules, self.cache, cap);
+        let (js, failed) = name_js_frames(v8, self.target, self.modules, self.jit, cap, &walked);
+        self.js_failed = self.js_failed.or(failed);
+        self.early.insert(cap.tid, (walked, problem, js));
+    }
+}
 
 /// The executable anonymous mappings: where V8's compiled code is.
 struct JitRanges(Vec<(u64, u64)>);

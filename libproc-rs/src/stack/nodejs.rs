@@ -151,55 +151,53 @@ pub fn js_name(name: &str) -> Option<JsName> {
     })
 }
 
-/// The PID a process has in its own PID namespace (the last NSpid field of
-/// /proc/PID/status): node names its perf map after that one.
-fn namespace_pid(pid: i32) -> Option<i32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
-    line.split_whitespace().last()?.parse().ok()
-}
-
 /// Most of a perf map read: its last 256 MiB (node appends to it for as
 /// long as it runs, and the newest entry for an address is the right one).
 const PERF_MAP_MAX: u64 = 256 << 20;
 
-/// The perf map of a live target, read through its root directory under
-/// the PID its own namespace gives it: the entries, and a warning when the
-/// map was not used whole or not at all. No map is no warning.
-pub fn load_perf_map(target: &dyn ProcessTarget) -> (Option<Vec<PerfEntry>>, Option<String>) {
-    let crate::target::Source::Live { pid } = target.source() else {
-        return (None, None);
-    };
-    let nspid = namespace_pid(*pid).unwrap_or(*pid);
+/// A perf map as read: its entries (none when there is no map to use), and
+/// a warning when the map was not used whole or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerfMap {
+    pub entries: Vec<PerfEntry>,
+    pub note: Option<String>,
+}
+
+impl PerfMap {
+    /// The entry covering `addr` (see [`perf_lookup`]).
+    pub fn lookup(&self, addr: u64) -> Option<&PerfEntry> {
+        perf_lookup(&self.entries, addr)
+    }
+}
+
+/// The perf map of a running target, read through its root directory under
+/// the PID its own namespace gives it ([`ProcessTarget::namespace_pid`]).
+/// No map is no warning.
+pub fn load_perf_map(target: &dyn ProcessTarget) -> PerfMap {
+    read_perf_map(target).unwrap_or_default()
+}
+
+fn read_perf_map(target: &dyn ProcessTarget) -> Option<PerfMap> {
+    let nspid = target.namespace_pid()?;
     let path = PathBuf::from(format!("/tmp/perf-{nspid}.map"));
-    let Ok(root) = target.root_dir() else {
-        return (None, None);
-    };
-    let Ok(mut file) = root.open_file(Path::new(&path)) else {
-        return (None, None);
-    };
-    let Ok(meta) = file.metadata() else {
-        return (None, None);
-    };
+    let mut file = target.root_dir().ok()?.open_file(Path::new(&path)).ok()?;
+    let meta = file.metadata().ok()?;
     // As perf does: a map someone else could have written is not trusted.
     let owner = meta.uid();
     if owner != 0 && owner != target.psinfo().uid {
-        return (
-            None,
-            Some(format!(
+        return Some(PerfMap {
+            entries: Vec::new(),
+            note: Some(format!(
                 "{} belongs to uid {owner}, not to the process's user: not used",
                 path.display()
             )),
-        );
+        });
     }
     let len = meta.len();
     let start = len.saturating_sub(PERF_MAP_MAX);
     let mut bytes = Vec::new();
-    if file.seek(SeekFrom::Start(start)).is_err()
-        || file.take(PERF_MAP_MAX).read_to_end(&mut bytes).is_err()
-    {
-        return (None, None);
-    }
+    file.seek(SeekFrom::Start(start)).ok()?;
+    file.take(PERF_MAP_MAX).read_to_end(&mut bytes).ok()?;
     let mut note = None;
     if start > 0 {
         // Start at a whole line.
@@ -215,7 +213,10 @@ pub fn load_perf_map(target: &dyn ProcessTarget) -> (Option<Vec<PerfEntry>>, Opt
             PERF_MAP_MAX >> 20
         ));
     }
-    (Some(parse_perf_map(&bytes)), note)
+    Some(PerfMap {
+        entries: parse_perf_map(&bytes),
+        note,
+    })
 }
 
 #[cfg(test)]
