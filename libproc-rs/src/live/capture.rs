@@ -4,7 +4,7 @@
 //! A thread is stopped with `PTRACE_SEIZE` + `PTRACE_INTERRUPT`, never
 //! `PTRACE_ATTACH` or SIGSTOP: if this process dies at any moment (SIGINT,
 //! SIGKILL, a panic), the kernel detaches and the thread runs on. A
-//! [`Seized`] guard detaches in `Drop` for every other way out.
+//! `Seized` guard detaches in `Drop` for every other way out.
 
 use std::os::fd::AsFd;
 use std::path::Path;
