@@ -172,6 +172,259 @@ fn check_ident(data: &[u8], path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Where the files a core names are looked for: the sysroot, if any, then
+/// this machine's root.
+fn search_roots(options: &CoreOptions) -> Result<Vec<RootDir>> {
+    let mut roots = Vec::new();
+    if let Some(dir) = &options.sysroot {
+        roots.push(RootDir::open(dir).map_err(|e| Error::io(dir, e))?);
+    }
+    roots.push(RootDir::open(Path::new("/")).map_err(|e| Error::io("/", e))?);
+    Ok(roots)
+}
+
+/// One `PT_NOTE` segment's bytes (as many as the file holds), and its
+/// alignment.
+struct NoteBlock<'d> {
+    bytes: &'d [u8],
+    align: u64,
+}
+
+/// What a core's program headers give: its memory segments, sorted by
+/// address, and its note blocks.
+#[derive(Default)]
+struct Headers<'d> {
+    segments: Vec<Segment>,
+    note_blocks: Vec<NoteBlock<'d>>,
+}
+
+impl<'d> Headers<'d> {
+    /// Read the program headers. A file cut short is a problem where it
+    /// leaves the rest readable, else an error.
+    fn read(data: &'d [u8], path: &Path, problems: &mut Vec<String>) -> Result<Headers<'d>> {
+        let corrupt = |what: String| Error::Corrupt {
+            path: path.to_owned(),
+            what,
+        };
+        let header = FileHeader64::<LittleEndian>::parse(data)
+            .map_err(|e| corrupt(format!("ELF header: {e}")))?;
+        let e = LittleEndian;
+        let ph_end = table_end(header.e_phoff(e), header.e_phnum(e), header.e_phentsize(e));
+        if ph_end > data.len() as u64 {
+            return Err(corrupt(format!(
+                "truncated: the file is {} bytes, but its program headers end at byte {ph_end}",
+                data.len()
+            )));
+        }
+        let phdrs = header
+            .program_headers(e, data)
+            .map_err(|err| corrupt(format!("program headers: {err}")))?;
+        if phdrs.is_empty() {
+            return Err(corrupt("no program headers".into()));
+        }
+        let mut headers = Headers::default();
+        let mut cut = CutSegments::default();
+        for ph in phdrs {
+            headers.take(ph, data, &mut cut, problems);
+        }
+        // gdb writes section headers after the data; a cut there loses no
+        // memory, but the file is still not what was written.
+        let file_len = data.len() as u64;
+        let sh_end = table_end(header.e_shoff(e), header.e_shnum(e), header.e_shentsize(e));
+        if header.e_shoff(e) != 0 && sh_end > file_len {
+            problems.push(format!(
+                "the core is truncated: the file is {file_len} bytes, but its section headers end at byte {sh_end}"
+            ));
+        }
+        if cut.segments > 0 {
+            problems.push(format!(
+                "the core is truncated: {} of its memory is missing from {} of {} segments",
+                human_bytes(cut.missing_bytes),
+                cut.segments,
+                headers.segments.len()
+            ));
+        }
+        headers.segments.sort_by_key(|s| s.vaddr);
+        Ok(headers)
+    }
+
+    /// Take one program header: a `PT_LOAD` is a segment, a `PT_NOTE` a
+    /// note block.
+    fn take(
+        &mut self,
+        ph: &elf::ProgramHeader64<LittleEndian>,
+        data: &'d [u8],
+        cut: &mut CutSegments,
+        problems: &mut Vec<String>,
+    ) {
+        let e = LittleEndian;
+        let (offset, filesz) = (ph.p_offset(e), ph.p_filesz(e));
+        let present = (data.len() as u64).saturating_sub(offset).min(filesz);
+        match ph.p_type(e) {
+            elf::PT_LOAD => {
+                if present < filesz {
+                    cut.missing_bytes = cut.missing_bytes.saturating_add(filesz - present);
+                    cut.segments += 1;
+                }
+                self.segments.push(Segment {
+                    vaddr: ph.p_vaddr(e),
+                    memsz: ph.p_memsz(e).max(filesz),
+                    offset,
+                    filesz,
+                    present,
+                    flags: ph.p_flags(e).0,
+                });
+            }
+            elf::PT_NOTE => {
+                if present < filesz {
+                    problems.push(format!(
+                        "the notes are cut short: {} of {} bytes present",
+                        present, filesz
+                    ));
+                }
+                if present > 0 {
+                    let start = offset as usize;
+                    self.note_blocks.push(NoteBlock {
+                        bytes: &data[start..start + present as usize],
+                        align: ph.p_align(e),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The `PT_LOAD` segments a file cut short holds only part of.
+#[derive(Default)]
+struct CutSegments {
+    segments: usize,
+    missing_bytes: u64,
+}
+
+/// The `CORE` notes: each thread's status, the process, the auxiliary
+/// vector, the mapped files (sorted by address) and the fatal signal.
+#[derive(Default)]
+struct CoreNotes {
+    prstatus: Vec<notes::PrStatus>,
+    prpsinfo: Option<notes::PrPsinfo>,
+    auxv: Vec<AuxEntry>,
+    files: Vec<FileMapping>,
+    siginfo: Option<SignalInfo>,
+}
+
+impl CoreNotes {
+    /// Read every note block. A note that cannot be read ends its block,
+    /// and is a problem, as is a core without threads.
+    fn read(blocks: &[NoteBlock<'_>], problems: &mut Vec<String>) -> CoreNotes {
+        let mut notes = CoreNotes::default();
+        for block in blocks {
+            notes.read_block(block, problems);
+        }
+        if notes.prstatus.is_empty() {
+            problems.push("the core holds no thread (no NT_PRSTATUS note)".into());
+        }
+        notes.files.sort_by_key(|f| f.start);
+        notes
+    }
+
+    fn read_block(&mut self, block: &NoteBlock<'_>, problems: &mut Vec<String>) {
+        let e = LittleEndian;
+        let Ok(mut iter) =
+            NoteIterator::<FileHeader64<LittleEndian>>::new(e, block.align, block.bytes)
+        else {
+            problems.push(format!(
+                "a note segment has invalid alignment {}",
+                block.align
+            ));
+            return;
+        };
+        loop {
+            match iter.next() {
+                Ok(Some(note)) if note.name() == b"CORE" => {
+                    self.take(note.n_type(e).0, note.desc(), problems);
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(err) => {
+                    problems.push(format!("a note could not be read: {err}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Take one `CORE` note of type `kind`.
+    fn take(&mut self, kind: u32, desc: &[u8], problems: &mut Vec<String>) {
+        match kind {
+            notes::NT_PRSTATUS => match notes::parse_prstatus(desc) {
+                Some(s) => self.prstatus.push(s),
+                None => problems.push("a thread's NT_PRSTATUS is too short".into()),
+            },
+            notes::NT_PRPSINFO => self.prpsinfo = notes::parse_prpsinfo(desc),
+            notes::NT_AUXV => self.auxv = auxv::parse_auxv(desc),
+            notes::NT_FILE => {
+                let (list, truncated) = notes::parse_nt_file(desc);
+                if truncated {
+                    problems.push("the NT_FILE table is cut short".into());
+                }
+                self.files = list;
+            }
+            notes::NT_SIGINFO => self.siginfo = notes::parse_siginfo(desc),
+            _ => {}
+        }
+    }
+
+    /// Who the process was: from NT_PRPSINFO, or (a problem) what the
+    /// first thread's status says.
+    fn psinfo(&self, problems: &mut Vec<String>) -> Psinfo {
+        let pid = self
+            .prpsinfo
+            .as_ref()
+            .map(|p| p.pid)
+            .or_else(|| self.prstatus.first().map(|s| s.pid))
+            .unwrap_or(0);
+        let Some(p) = &self.prpsinfo else {
+            problems.push("the core has no process information (NT_PRPSINFO)".into());
+            return Psinfo {
+                pid,
+                ppid: self.prstatus.first().map(|s| s.ppid).unwrap_or(0),
+                state: '?',
+                ..Psinfo::default()
+            };
+        };
+        Psinfo {
+            pid,
+            ppid: p.ppid,
+            uid: p.uid,
+            gid: p.gid,
+            state: if p.sname.is_ascii_graphic() {
+                p.sname as char
+            } else {
+                '?'
+            },
+            fname: p.fname.clone(),
+            psargs: p.psargs.clone(),
+        }
+    }
+
+    /// The threads, with their registers, the process's (`pid`) first.
+    fn threads(&self, pid: i32) -> Vec<Thread> {
+        let mut threads: Vec<Thread> = self
+            .prstatus
+            .iter()
+            .map(|s| Thread {
+                tid: s.pid,
+                name: None,
+                registers: Some(s.registers),
+                stack_pointer: Some(s.registers.rsp()),
+            })
+            .collect();
+        threads.sort_by_key(|t| (t.tid != pid, t.tid));
+        threads
+    }
+}
+
 impl CoreFile {
     /// Open a core file by path.
     pub fn open(path: &Path, options: &OpenOptions) -> Result<Self> {
@@ -200,180 +453,21 @@ impl CoreFile {
         Self::parse(CoreBytes::Owned(bytes), path, CoreOptions::default())
     }
 
+    /// Read a core's headers and notes: its segments, threads, process
+    /// information and mapped files. What is wrong with the file but leaves
+    /// it readable is kept as a problem, in the order it was found.
     fn parse(bytes: CoreBytes, path: &Path, options: CoreOptions) -> Result<Self> {
         let data = bytes.as_slice();
         check_ident(data, path)?;
-        let mut roots = Vec::new();
-        if let Some(dir) = &options.sysroot {
-            roots.push(RootDir::open(dir).map_err(|e| Error::io(dir, e))?);
-        }
-        roots.push(RootDir::open(Path::new("/")).map_err(|e| Error::io("/", e))?);
-        let corrupt = |what: String| Error::Corrupt {
-            path: path.to_owned(),
-            what,
-        };
-        let header = FileHeader64::<LittleEndian>::parse(data)
-            .map_err(|e| corrupt(format!("ELF header: {e}")))?;
-        let e = LittleEndian;
-        let ph_end = table_end(header.e_phoff(e), header.e_phnum(e), header.e_phentsize(e));
-        if ph_end > data.len() as u64 {
-            return Err(corrupt(format!(
-                "truncated: the file is {} bytes, but its program headers end at byte {ph_end}",
-                data.len()
-            )));
-        }
-        let phdrs = header
-            .program_headers(e, data)
-            .map_err(|err| corrupt(format!("program headers: {err}")))?;
-        if phdrs.is_empty() {
-            return Err(corrupt("no program headers".into()));
-        }
-
-        let file_len = data.len() as u64;
+        let roots = search_roots(&options)?;
         let mut problems = Vec::new();
-        let mut segments = Vec::new();
-        let (mut missing_bytes, mut short_segments) = (0u64, 0usize);
-        let mut note_blocks: Vec<(&[u8], u64)> = Vec::new();
-        for ph in phdrs {
-            let (offset, filesz) = (ph.p_offset(e), ph.p_filesz(e));
-            let present = file_len.saturating_sub(offset).min(filesz);
-            match ph.p_type(e) {
-                elf::PT_LOAD => {
-                    if present < filesz {
-                        missing_bytes = missing_bytes.saturating_add(filesz - present);
-                        short_segments += 1;
-                    }
-                    segments.push(Segment {
-                        vaddr: ph.p_vaddr(e),
-                        memsz: ph.p_memsz(e).max(filesz),
-                        offset,
-                        filesz,
-                        present,
-                        flags: ph.p_flags(e).0,
-                    });
-                }
-                elf::PT_NOTE => {
-                    if present < filesz {
-                        problems.push(format!(
-                            "the notes are cut short: {} of {} bytes present",
-                            present, filesz
-                        ));
-                    }
-                    if present > 0 {
-                        let start = offset as usize;
-                        note_blocks.push((&data[start..start + present as usize], ph.p_align(e)));
-                    }
-                }
-                _ => {}
-            }
-        }
-        // gdb writes section headers after the data; a cut there loses no
-        // memory, but the file is still not what was written.
-        let sh_end = table_end(header.e_shoff(e), header.e_shnum(e), header.e_shentsize(e));
-        if header.e_shoff(e) != 0 && sh_end > file_len {
-            problems.push(format!(
-                "the core is truncated: the file is {file_len} bytes, but its section headers end at byte {sh_end}"
-            ));
-        }
-        if short_segments > 0 {
-            problems.push(format!(
-                "the core is truncated: {} of its memory is missing from {} of {} segments",
-                human_bytes(missing_bytes),
-                short_segments,
-                segments.len()
-            ));
-        }
-        segments.sort_by_key(|s| s.vaddr);
-
-        let mut prstatus = Vec::new();
-        let mut prpsinfo = None;
-        let mut auxv_entries = Vec::new();
-        let mut files = Vec::new();
-        let mut siginfo = None;
-        for (block, align) in note_blocks {
-            let Ok(mut iter) = NoteIterator::<FileHeader64<LittleEndian>>::new(e, align, block)
-            else {
-                problems.push(format!("a note segment has invalid alignment {align}"));
-                continue;
-            };
-            loop {
-                let note = match iter.next() {
-                    Ok(Some(n)) => n,
-                    Ok(None) => break,
-                    Err(err) => {
-                        problems.push(format!("a note could not be read: {err}"));
-                        break;
-                    }
-                };
-                if note.name() != b"CORE" {
-                    continue;
-                }
-                let desc = note.desc();
-                match note.n_type(e).0 {
-                    notes::NT_PRSTATUS => match notes::parse_prstatus(desc) {
-                        Some(s) => prstatus.push(s),
-                        None => problems.push("a thread's NT_PRSTATUS is too short".into()),
-                    },
-                    notes::NT_PRPSINFO => prpsinfo = notes::parse_prpsinfo(desc),
-                    notes::NT_AUXV => auxv_entries = auxv::parse_auxv(desc),
-                    notes::NT_FILE => {
-                        let (list, truncated) = notes::parse_nt_file(desc);
-                        if truncated {
-                            problems.push("the NT_FILE table is cut short".into());
-                        }
-                        files = list;
-                    }
-                    notes::NT_SIGINFO => siginfo = notes::parse_siginfo(desc),
-                    _ => {}
-                }
-            }
-        }
-        if prstatus.is_empty() {
-            problems.push("the core holds no thread (no NT_PRSTATUS note)".into());
-        }
-        files.sort_by_key(|f| f.start);
-
-        let pid = prpsinfo
-            .as_ref()
-            .map(|p| p.pid)
-            .or_else(|| prstatus.first().map(|s| s.pid))
-            .unwrap_or(0);
-        let psinfo = match &prpsinfo {
-            Some(p) => Psinfo {
-                pid,
-                ppid: p.ppid,
-                uid: p.uid,
-                gid: p.gid,
-                state: if p.sname.is_ascii_graphic() {
-                    p.sname as char
-                } else {
-                    '?'
-                },
-                fname: p.fname.clone(),
-                psargs: p.psargs.clone(),
-            },
-            None => {
-                problems.push("the core has no process information (NT_PRPSINFO)".into());
-                Psinfo {
-                    pid,
-                    ppid: prstatus.first().map(|s| s.ppid).unwrap_or(0),
-                    state: '?',
-                    ..Psinfo::default()
-                }
-            }
-        };
-
-        let mut threads: Vec<Thread> = prstatus
-            .iter()
-            .map(|s| Thread {
-                tid: s.pid,
-                name: None,
-                registers: Some(s.registers),
-                stack_pointer: Some(s.registers.rsp()),
-            })
-            .collect();
-        threads.sort_by_key(|t| (t.tid != pid, t.tid));
-
+        let Headers {
+            segments,
+            note_blocks,
+        } = Headers::read(data, path, &mut problems)?;
+        let notes = CoreNotes::read(&note_blocks, &mut problems);
+        let psinfo = notes.psinfo(&mut problems);
+        let threads = notes.threads(psinfo.pid);
         let mut core = CoreFile {
             source: Source::Core {
                 path: path.to_owned(),
@@ -383,18 +477,23 @@ impl CoreFile {
             segments,
             psinfo,
             threads,
-            auxv: auxv_entries,
-            files,
-            siginfo,
+            auxv: notes.auxv,
+            files: notes.files,
+            siginfo: notes.siginfo,
             problems,
             notices: RefCell::new(Vec::new()),
             initial_stack: OnceCell::new(),
             file_cache: RefCell::new(HashMap::new()),
         };
-        // pr_psargs is whatever the dumper wrote (gdb writes only the
-        // program name). Where argv is on the stack, rebuild it the way the
-        // kernel does, so that a process and all its cores share a header.
-        if let Ok(stack) = core.initial_stack()
+        core.rebuild_psargs();
+        Ok(core)
+    }
+
+    /// pr_psargs is whatever the dumper wrote (gdb writes only the program
+    /// name). Where argv is on the stack, rebuild it the way the kernel
+    /// does, so that a process and all its cores share a header.
+    fn rebuild_psargs(&mut self) {
+        if let Ok(stack) = self.initial_stack()
             && stack.strings == initstack::StringsFrom::Area
         {
             let mut area = Vec::new();
@@ -402,9 +501,8 @@ impl CoreFile {
                 area.extend_from_slice(a.as_bytes());
                 area.push(0);
             }
-            core.psinfo.psargs = psargs_from_arg_area(&area);
+            self.psinfo.psargs = psargs_from_arg_area(&area);
         }
-        Ok(core)
     }
 
     /// The path of the core.
