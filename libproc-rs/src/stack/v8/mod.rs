@@ -78,6 +78,7 @@ use crate::elf::{
 use constants::Constants;
 pub(crate) use decoder::Decoder;
 use layout::Layout;
+pub use layout::LayoutError;
 pub use positions::{baseline_offset_at, source_position_at};
 
 /// What V8 knows about a node binary: its layout, the frame types, and
@@ -117,24 +118,15 @@ fn bytecode_sizes_size(size: u64) -> bool {
 }
 
 /// Why an image gives no V8 to name frames with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum V8Missing {
     /// No `v8dbg_*` symbols: a node built without them, or not node.
+    #[error("it has no V8 postmortem metadata (v8dbg_* symbols)")]
     NoMetadata,
     /// The metadata is there, but what it says is not a layout npstack
     /// knows (what is missing or not recognised).
-    Layout(String),
-}
-
-impl std::fmt::Display for V8Missing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            V8Missing::NoMetadata => {
-                f.write_str("it has no V8 postmortem metadata (v8dbg_* symbols)")
-            }
-            V8Missing::Layout(why) => f.write_str(why),
-        }
-    }
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
 }
 
 /// Symbols searched for in the node binary: the metadata, and where the
@@ -156,7 +148,7 @@ impl V8 {
         }
         let mut v8 = V8 {
             frame_types: constants.frame_types(),
-            layout: Layout::from(&constants).map_err(V8Missing::Layout)?,
+            layout: Layout::from(&constants)?,
             builtins: None,
         };
         v8.take_local_symbols(symbols, bias, read);

@@ -36,7 +36,7 @@ impl Decoder<'_, '_> {
         }
         let at = s
             .checked_sub(self.l().heap_tag)?
-            .checked_add(self.l().string_length)?;
+            .checked_add(self.l().strings.length)?;
         usize::try_from(self.heap.i32(at)?).ok()
     }
 
@@ -44,7 +44,7 @@ impl Decoder<'_, '_> {
     /// address): the resource's data pointer, cached right after it (not in
     /// "uncached" external strings, which are rare: then no text).
     fn external_chars(&mut self, base: u64) -> Option<u64> {
-        let at = base.checked_add(self.l().external_resource + 8)?;
+        let at = base.checked_add(self.l().strings.external_resource + 8)?;
         self.heap.word(at).filter(|&data| data != 0)
     }
 
@@ -54,17 +54,17 @@ impl Decoder<'_, '_> {
         let l = self.l();
         for _ in 0..CONS_DEPTH {
             let ty = self.type_of(s)?;
-            if ty >= l.first_nonstring || ty & l.encoding_mask != l.one_byte_tag {
+            if ty >= l.first_nonstring || ty & l.strings.encoding_mask != l.strings.one_byte_tag {
                 return None;
             }
-            let repr = ty & l.representation_mask;
+            let repr = ty & l.strings.representation_mask;
             let base = s.checked_sub(l.heap_tag)?;
-            if repr == l.seq_tag {
-                return base.checked_add(l.seq_chars);
-            } else if repr == l.external_tag {
+            if repr == l.strings.seq_tag {
+                return base.checked_add(l.strings.seq_chars);
+            } else if repr == l.strings.external_tag {
                 return self.external_chars(base);
-            } else if repr == l.thin_tag {
-                s = self.field(s, l.thin_actual)?;
+            } else if repr == l.strings.thin_tag {
+                s = self.field(s, l.strings.thin_actual)?;
             } else {
                 return None;
             }
@@ -101,8 +101,8 @@ impl Decoder<'_, '_> {
         if want == 0 {
             return Some(());
         }
-        let one_byte = ty & l.encoding_mask == l.one_byte_tag;
-        let repr = ty & l.representation_mask;
+        let one_byte = ty & l.strings.encoding_mask == l.strings.one_byte_tag;
+        let repr = ty & l.strings.representation_mask;
         let base = s.checked_sub(l.heap_tag)?;
         let chars = |ptr: u64, heap: &mut Heap, out: &mut Vec<u16>| -> Option<()> {
             if one_byte {
@@ -116,14 +116,14 @@ impl Decoder<'_, '_> {
             }
             Some(())
         };
-        if repr == l.seq_tag {
-            chars(base.checked_add(l.seq_chars)?, &mut self.heap, out)
-        } else if repr == l.external_tag {
+        if repr == l.strings.seq_tag {
+            chars(base.checked_add(l.strings.seq_chars)?, &mut self.heap, out)
+        } else if repr == l.strings.external_tag {
             let data = self.external_chars(base)?;
             chars(data, &mut self.heap, out)
-        } else if repr == l.cons_tag {
-            let first = self.field(s, l.cons_first)?;
-            let second = self.field(s, l.cons_second)?;
+        } else if repr == l.strings.cons_tag {
+            let first = self.field(s, l.strings.cons_first)?;
+            let second = self.field(s, l.strings.cons_second)?;
             let first_len = self.string_len(first)?;
             if from < first_len {
                 let n = want.min(first_len - from);
@@ -135,12 +135,12 @@ impl Decoder<'_, '_> {
             } else {
                 self.append_units(second, from - first_len, want, out, depth + 1)
             }
-        } else if repr == l.sliced_tag {
-            let parent = self.field(s, l.sliced_parent)?;
-            let offset = usize::try_from(self.smi_field(s, l.sliced_offset)?).ok()?;
+        } else if repr == l.strings.sliced_tag {
+            let parent = self.field(s, l.strings.sliced_parent)?;
+            let offset = usize::try_from(self.smi_field(s, l.strings.sliced_offset)?).ok()?;
             self.append_units(parent, offset.checked_add(from)?, want, out, depth + 1)
-        } else if repr == l.thin_tag {
-            let actual = self.field(s, l.thin_actual)?;
+        } else if repr == l.strings.thin_tag {
+            let actual = self.field(s, l.strings.thin_actual)?;
             self.append_units(actual, from, want, out, depth + 1)
         } else {
             None
