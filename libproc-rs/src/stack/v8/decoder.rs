@@ -53,6 +53,32 @@ pub(super) struct CodeAt {
     pub(super) table: u64,
 }
 
+/// Where a frame is executing (a source position), and the functions
+/// inlined there, innermost first.
+#[derive(Debug, Default)]
+struct Executing {
+    position: Option<u32>,
+    inlined: Vec<JsName>,
+}
+
+impl From<Option<u32>> for Executing {
+    /// A position with nothing inlined.
+    fn from(position: Option<u32>) -> Executing {
+        Executing {
+            position,
+            inlined: Vec::new(),
+        }
+    }
+}
+
+/// The call a compiled frame is at: its offset in the code, and the index
+/// of its deoptimization entry, where found.
+#[derive(Debug, Clone, Copy)]
+struct CallSite {
+    offset: u64,
+    entry: Option<u64>,
+}
+
 /// The stack slots a JavaScript function's frame is decoded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct FrameSlots {
@@ -266,24 +292,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
         }
         let shared = self.field(function, l.function_shared)?;
         let info = self.function_info(shared)?;
-        let type_name = receiver.and_then(|r| self.receiver_type(r));
-        // A function whose name was given as the program ran has it in its
-        // own `name` property (empty or not), which V8's debugger goes by.
-        let own = match info.name {
-            None => self.own_name(function),
-            Some(_) => None,
-        };
-        let (name, inferred) = match &own {
-            Some(n) => ((!n.is_empty()).then_some(n.as_str()), None),
-            None => (info.name.as_deref(), info.inferred.as_deref()),
-        };
-        // A method with no name of its own, as V8's stack traces name it:
-        // by the property of the receiver (or its prototypes) holding it.
-        let method = match (&type_name, name, inferred, &own, receiver) {
-            (Some(_), None, None, None, Some(r)) => self.method_name(r, function),
-            _ => None,
-        };
-        let display = call_name(type_name.as_deref(), name.or(method.as_deref()), inferred);
+        let display = self.display_name(function, &info, receiver);
         // An interpreted or baseline frame holds its BytecodeArray.
         let bytecode = bytecode.filter(|&b| self.type_of(b) == Some(l.bytecode_type));
         // Compiled code: the Code the pc is in (a return address: the call
@@ -300,72 +309,122 @@ impl<'v, 'a> Decoder<'v, 'a> {
             (CodeKind::Jit, _, Some(c)) => Some(c.tier),
             (CodeKind::Jit, _, None) => None,
         };
-        let mut inlined = Vec::new();
-        // The position being executed. An interpreted frame saves its
-        // bytecode offset (a Smi, counted from the tagged array); baseline
-        // code maps its pc to a bytecode offset; maglev and optimized code
-        // map their pc to a source position. A return address is looked up
-        // one byte back, in the call.
+        // The position being executed: interpreted and baseline frames by
+        // their bytecode offset, maglev and optimized code by its pc.
         let executing = match (tier, bytecode, &code) {
-            (Some("interpreted"), Some(array), _) => offset
-                .and_then(smi)
-                .and_then(|raw| {
-                    let header = (l.bytecode_data - l.heap_tag) as i64;
-                    u64::try_from(raw - header).ok()
-                })
-                .and_then(|offset| self.bytecode_position(array, offset)),
+            (Some("interpreted"), Some(array), _) => {
+                self.interpreted_position(array, offset).into()
+            }
             (Some("baseline"), Some(array), Some(c)) => self
                 .baseline_bytecode_offset(c, array, pc)
-                .and_then(|offset| self.bytecode_position(array, offset)),
+                .and_then(|offset| self.bytecode_position(array, offset))
+                .into(),
             (Some(compiled @ ("maglev" | "optimized")), _, Some(c)) => {
-                let mut return_offset = pc - c.start;
-                // At a call: its deoptimization entry, found by the call's
-                // return in optimized code, through the safepoint table in
-                // maglev's (whose entries keep their exits' pcs). A return
-                // V8 pointed at a lazy deoptimization exit is mapped back
-                // to the call's own.
-                let entry = match (exact, compiled) {
-                    (true, _) => None,
-                    (false, "maglev") => {
-                        self.maglev_safepoint(c, return_offset)
-                            .map(|(call, index)| {
-                                return_offset = call;
-                                index
-                            })
-                    }
-                    _ => {
-                        if let Some(call) = self.lazy_deopt_call(c, return_offset) {
-                            return_offset = call;
-                        }
-                        self.lazy_entry(c, return_offset)
-                    }
-                };
-                let entry = entry.and_then(|index| self.entry_of(c, index));
-                // The frames V8 would rebuild there, read from the entry's
-                // translation, are the debugger's; the position table is
-                // the fallback.
-                let (outer, calls) =
-                    match entry.and_then(|(_, start)| self.translated(c, start, shared)) {
-                        Some((outer, calls)) => (Some(outer), calls),
-                        None => {
-                            // Maglev's entries were never matched to the call
-                            // here: the table's positions as they are.
-                            let called = entry
-                                .filter(|_| compiled == "optimized")
-                                .map(|(offset, _)| offset);
-                            self.table_positions(c, return_offset, exact, called, shared)
-                        }
-                    };
-                inlined = calls
-                    .into_iter()
-                    .map(|(sfi, p)| self.inlined_frame(sfi, p, compiled))
-                    .collect::<Option<Vec<_>>>()
-                    .unwrap_or_default();
-                outer
+                self.compiled_position(c, (pc, exact), compiled, shared)
             }
+            _ => Executing::default(),
+        };
+        Some(self.named(display, &info, executing.position, tier, executing.inlined))
+    }
+
+    /// A function's name as V8's stack traces show it: with the receiver's
+    /// type, and for a method with no name of its own, the property of the
+    /// receiver (or its prototypes) holding it.
+    fn display_name(
+        &mut self,
+        function: u64,
+        info: &FunctionInfo,
+        receiver: Option<u64>,
+    ) -> String {
+        let type_name = receiver.and_then(|r| self.receiver_type(r));
+        // A function whose name was given as the program ran has it in its
+        // own `name` property (empty or not), which V8's debugger goes by.
+        let own = match info.name {
+            None => self.own_name(function),
+            Some(_) => None,
+        };
+        let (name, inferred) = match &own {
+            Some(n) => ((!n.is_empty()).then_some(n.as_str()), None),
+            None => (info.name.as_deref(), info.inferred.as_deref()),
+        };
+        let method = match (&type_name, name, inferred, &own, receiver) {
+            (Some(_), None, None, None, Some(r)) => self.method_name(r, function),
             _ => None,
         };
-        Some(self.named(display, &info, executing, tier, inlined))
+        call_name(type_name.as_deref(), name.or(method.as_deref()), inferred)
+    }
+
+    /// Where an interpreted frame is: the bytecode offset it saved (a Smi,
+    /// counted from the tagged array), as a source position.
+    fn interpreted_position(&mut self, array: u64, offset: Option<u64>) -> Option<u32> {
+        let l = self.l();
+        let header = (l.bytecode_data - l.heap_tag) as i64;
+        let offset = u64::try_from(smi(offset?)? - header).ok()?;
+        self.bytecode_position(array, offset)
+    }
+
+    /// Where maglev or optimized code `c` is executing at `pc` (`exact`, or
+    /// a return address), and the functions inlined there: at a call, the
+    /// frames V8 would rebuild, read from the call's deoptimization entry's
+    /// translation, are the debugger's; the position table is the fallback.
+    fn compiled_position(
+        &mut self,
+        c: &CodeAt,
+        (pc, exact): (u64, bool),
+        compiled: &'static str,
+        shared: u64,
+    ) -> Executing {
+        let call = self.call_site(c, pc - c.start, exact, compiled);
+        let entry = call.entry.and_then(|index| self.entry_of(c, index));
+        let (position, calls) = match entry.and_then(|(_, start)| self.translated(c, start, shared))
+        {
+            Some((outer, calls)) => (Some(outer), calls),
+            None => {
+                // Maglev's entries were never matched to the call here: the
+                // table's positions as they are.
+                let called = entry
+                    .filter(|_| compiled == "optimized")
+                    .map(|(offset, _)| offset);
+                self.table_positions(c, call.offset, exact, called, shared)
+            }
+        };
+        let inlined = calls
+            .into_iter()
+            .map(|(sfi, p)| self.inlined_frame(sfi, p, compiled))
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default();
+        Executing { position, inlined }
+    }
+
+    /// The call compiled code `c` is at, from the offset of its pc (a
+    /// return address unless `exact`): its deoptimization entry, found by
+    /// the call's return in optimized code, through the safepoint table in
+    /// maglev's (whose entries keep their exits' pcs). A return V8 pointed
+    /// at a lazy deoptimization exit is mapped back to the call's own.
+    fn call_site(&mut self, c: &CodeAt, offset: u64, exact: bool, compiled: &str) -> CallSite {
+        if exact {
+            return CallSite {
+                offset,
+                entry: None,
+            };
+        }
+        if compiled == "maglev" {
+            return match self.maglev_safepoint(c, offset) {
+                Some((call, index)) => CallSite {
+                    offset: call,
+                    entry: Some(index),
+                },
+                None => CallSite {
+                    offset,
+                    entry: None,
+                },
+            };
+        }
+        let offset = self.lazy_deopt_call(c, offset).unwrap_or(offset);
+        CallSite {
+            offset,
+            entry: self.lazy_entry(c, offset),
+        }
     }
 
     /// A frame's name put together: where it is executing, else where its
