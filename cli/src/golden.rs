@@ -228,7 +228,7 @@ impl ProcessTarget for StubTarget {
         self.signal
     }
     fn root_dir(&self) -> Result<&RootDir> {
-        Err(Error::not_available("a stub target has no root directory"))
+        Err(Error::NoRootDir)
     }
 }
 

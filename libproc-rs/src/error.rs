@@ -116,9 +116,6 @@ pub enum Error {
     #[error("memory at {addr:#x} is not available{}", reason_suffix(.reason))]
     MemoryUnavailable { addr: u64, reason: &'static str },
 
-    #[error("{what}")]
-    NotAvailable { what: String },
-
     /// A string longer than a reader allows (a corrupt or hostile target).
     #[error("string at {addr:#x} is longer than {max} bytes")]
     StringTooLong { addr: u64, max: usize },
@@ -153,9 +150,18 @@ pub enum Error {
     #[error("{}: {what}", escape_path(.path))]
     BadElf { path: PathBuf, what: String },
 
-    /// The target is not a process that can be stopped (a core).
-    #[error("this target cannot be stopped")]
-    CannotStop,
+    /// A thread has a tracer already (gdb, strace): it can have only one,
+    /// whatever our privileges.
+    #[error(
+        "thread {tid} is already being traced by process {tracer} ({}); a thread can have only \
+         one tracer: detach that one first",
+        crate::escape::escape_bytes(.comm)
+    )]
+    AlreadyTraced {
+        tid: i32,
+        tracer: i32,
+        comm: Vec<u8>,
+    },
 
     #[error("the process has an empty argument vector")]
     EmptyArgv,
@@ -199,11 +205,6 @@ impl Error {
             path: path.into(),
             source,
         }
-    }
-
-    /// An error that says some data does not exist in this target.
-    pub fn not_available(what: impl Into<String>) -> Self {
-        Error::NotAvailable { what: what.into() }
     }
 
     /// True for errors that mean the process vanished: a caller iterating

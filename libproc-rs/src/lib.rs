@@ -39,12 +39,15 @@
 //! 3. [`root`]: opening a file a target names, under its root, safely.
 //! 4. [`openfiles`]: the descriptor table's types and the matching of
 //!    pipe and socket ends.
-//! 5. [`target`]: the trait, the types it returns, and [`Operand`].
+//! 5. [`target`]: the trait, the types it returns (with `target/capture.rs`,
+//!    what capturing a thread asks for and gives), and [`Operand`].
 //! 6. [`elf`]: ELF images a target mapped: symbols, build-ids, load bias,
 //!    and where a C library variable is at run time.
 //! 7. [`live`], [`corefile`]: the two sources. All /proc and ptrace
-//!    access is in `live`; what a core does not record but /proc would
-//!    (its heap, its vvar) is inferred in `corefile`.
+//!    access is in `live` (the stop of a thread in `live/capture.rs`);
+//!    what a core does not record but /proc would (its heap, its vvar) is
+//!    inferred in `corefile`. What differs between the two is a method of
+//!    the trait, so the analyses never ask which source they read.
 //! 8. [`environ`], [`addrmap`], [`stack`]: the analyses, written against the
 //!    trait only.
 //! 9. This file: [`open`], which picks the source.

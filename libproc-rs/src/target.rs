@@ -200,12 +200,6 @@ pub trait ProcessTarget: Memory {
             .map_err(|e| Error::io(path, e))
     }
 
-    /// The error for a refused ptrace attach (a live process names the
-    /// cause and the fix; a core is never attached to).
-    fn attach_refused(&self) -> Error {
-        Error::CannotStop
-    }
-
     /// Hand over what the source itself found, once a report is done:
     /// problems of the source (a truncated or damaged core) as failures,
     /// and warnings that came up while reading (a file on this machine that

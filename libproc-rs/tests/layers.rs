@@ -158,3 +158,33 @@ fn parsers_touch_no_file_and_no_target() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn only_live_reads_proc_or_traces_and_analyses_never_ask_the_source() {
+    let files = sources(&src());
+    let mut wrong = Vec::new();
+    for (module, path) in &files {
+        let text = code(&std::fs::read_to_string(path).expect("read source"));
+        let mut bad: Vec<&str> = Vec::new();
+        if module != "live" {
+            // root.rs reopens our own descriptors through /proc/self/fd.
+            let proc_paths = text.matches("\"/proc/").count();
+            let own = text.matches("\"/proc/self/").count();
+            if proc_paths > own {
+                bad.push("a /proc path");
+            }
+            if text.contains("ptrace::") || text.contains("libc::PTRACE") {
+                bad.push("ptrace");
+            }
+        }
+        if ["environ", "addrmap", "stack", "elf", "openfiles"].contains(&module.as_str())
+            && (text.contains("Source::") || text.contains(".source()"))
+        {
+            bad.push("the target's Source");
+        }
+        for b in bad {
+            wrong.push(format!("{}: {b}", path.display()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

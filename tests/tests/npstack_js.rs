@@ -698,7 +698,7 @@ fn mutated_heap(node: &Path, seeds: u64) {
     };
     let options = Options::default();
     // Unchanged (odds of 1 in 2^64): the frames of the ground truth.
-    let clean = js_names(&collect(&open(0, u64::MAX), &options).unwrap());
+    let clean = js_names(&collect(&open(0, u64::MAX), &options, &mut Vec::new()).unwrap());
     assert!(
         clean.iter().any(|n| n.starts_with("blockHere ")),
         "{clean:#?}"
@@ -709,7 +709,7 @@ fn mutated_heap(node: &Path, seeds: u64) {
         let target = open(seed, rate);
         // Any outcome but a panic (which fails the test) is acceptable;
         // names must stay within bounds.
-        let Ok(stacks) = collect(&target, &options) else {
+        let Ok(stacks) = collect(&target, &options, &mut Vec::new()) else {
             continue;
         };
         let names = js_names(&stacks);

@@ -6,6 +6,7 @@
 //! SIGKILL, a panic), the kernel detaches and the thread runs on. A
 //! `Seized` guard detaches in `Drop` for every other way out.
 
+use procfs::FromRead;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -255,11 +256,9 @@ impl Capture<'_> {
     /// refusal.
     fn refusal(&self, e: Errno, tid: i32) -> Option<Error> {
         match e {
-            Errno::EPERM | Errno::EACCES => Some(
-                already_traced(self.pid, tid)
-                    .map(Error::not_available)
-                    .unwrap_or_else(|| self.process.attach_refused()),
-            ),
+            Errno::EPERM | Errno::EACCES => {
+                Some(already_traced(self.pid, tid).unwrap_or_else(|| self.process.attach_refused()))
+            }
             _ => None,
         }
     }
@@ -515,30 +514,25 @@ fn window_range(sp: u64, mappings: &[Mapping]) -> Option<(u64, u64)> {
 
 /// A thread's state letter from /proc/PID/task/TID/stat.
 fn thread_state(pid: i32, tid: i32) -> Option<char> {
-    let stat = std::fs::read(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    stat.get(close + 2).map(|&b| b as char)
+    let stat = procfs::process::Stat::from_file(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    Some(stat.state)
 }
 
-/// When a thread already has a tracer (gdb, strace), the message saying so:
+/// When a thread already has a tracer (gdb, strace), the error saying so:
 /// a thread can have only one, whatever our privileges.
-fn already_traced(pid: i32, tid: i32) -> Option<String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
-    let tracer: i32 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("TracerPid:"))?
-        .trim()
-        .parse()
-        .ok()?;
+fn already_traced(pid: i32, tid: i32) -> Option<Error> {
+    let status =
+        procfs::process::Status::from_file(format!("/proc/{pid}/task/{tid}/status")).ok()?;
+    let tracer = status.tracerpid;
     if tracer == 0 {
         return None;
     }
-    let comm = std::fs::read_to_string(format!("/proc/{tracer}/comm")).unwrap_or_default();
-    Some(format!(
-        "thread {tid} is already being traced by process {tracer} ({}); a thread can have only \
-         one tracer: detach that one first",
-        crate::escape::escape_bytes(comm.trim_end().as_bytes())
-    ))
+    let comm = std::fs::read(format!("/proc/{tracer}/comm")).unwrap_or_default();
+    Some(Error::AlreadyTraced {
+        tid,
+        tracer,
+        comm: comm.trim_ascii_end().to_vec(),
+    })
 }
 
 #[cfg(test)]

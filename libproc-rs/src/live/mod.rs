@@ -75,6 +75,14 @@ fn our_capabilities() -> u64 {
 }
 
 impl LiveProcess {
+    /// The error for a refused stop, naming its cause and the fix.
+    pub(crate) fn attach_refused(&self) -> Error {
+        Error::PermissionDenied {
+            pid: self.pid_i(),
+            cause: self.permission_cause(true),
+        }
+    }
+
     /// Open process `pid`. Fails for processes that do not exist, zombies
     /// and kernel threads.
     pub fn open(pid: i32) -> Result<Self> {
@@ -451,13 +459,6 @@ impl ProcessTarget for LiveProcess {
         Ok(table)
     }
 
-    fn attach_refused(&self) -> Error {
-        Error::PermissionDenied {
-            pid: self.pid_i(),
-            cause: self.permission_cause(true),
-        }
-    }
-
     fn root_dir(&self) -> Result<&RootDir> {
         if let Some(root) = self.root.get() {
             return Ok(root);
@@ -479,11 +480,10 @@ impl ProcessTarget for LiveProcess {
     /// cannot be read.
     fn namespace_pid(&self) -> Option<i32> {
         let pid = self.pid_i();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok();
-        let nspid = status.as_deref().and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("NSpid:"))?;
-            line.split_whitespace().last()?.parse().ok()
-        });
+        let status = procfs::process::Process::new(pid)
+            .and_then(|p| p.status())
+            .ok();
+        let nspid = status.and_then(|s| s.nspid?.last().copied());
         Some(nspid.unwrap_or(pid))
     }
 }

@@ -26,6 +26,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+use crate::diag::Sink;
 use crate::error::Result;
 use crate::target::ProcessTarget;
 use modules::Modules;
@@ -178,8 +179,6 @@ pub struct ThreadStack {
 #[derive(Debug, Clone, Default)]
 pub struct Stacks {
     pub threads: Vec<ThreadStack>,
-    /// Warnings for stderr (a module that is not the one the process had).
-    pub notices: Vec<String>,
 }
 
 /// How to collect stacks.
@@ -197,8 +196,13 @@ pub struct Options {
 /// Collect the stacks of a target's threads: choose the threads, capture
 /// them (walking and naming V8's frames while each is held, where V8 is
 /// there), walk the rest, then name every frame and say what was left
-/// unnamed.
-pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> {
+/// unnamed (in `sink`: a module that is not the one the process had,
+/// JavaScript frames left unnamed and why).
+pub fn collect(
+    target: &dyn ProcessTarget,
+    options: &Options,
+    sink: &mut dyn Sink,
+) -> Result<Stacks> {
     let mappings = target.mappings()?;
     let chosen = capture::choose(target, options.select.as_ref())?;
     let mut walker = Walker::new(target, Modules::new(&mappings));
@@ -215,7 +219,10 @@ pub fn collect(target: &dyn ProcessTarget, options: &Options) -> Result<Stacks> 
     let unnamed = namer.unnamed(js_failed);
     let mut notices = walker.modules.take_notices();
     notices.extend(naming::notices(unnamed, &v8, &mut walker.modules, target));
-    Ok(Stacks { threads, notices })
+    for notice in notices {
+        sink.warn(notice);
+    }
+    Ok(Stacks { threads })
 }
 
 #[cfg(test)]

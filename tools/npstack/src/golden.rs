@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
+use libproc_rs::diag::{Notice, Severity};
 use libproc_rs::stack::symbolize::SourceLine;
 use libproc_rs::stack::{FrameKind, Stacks};
 use libproc_rs::target::{Psinfo, SignalInfo, Source};
@@ -191,11 +192,16 @@ fn stacks() -> Stacks {
                 js_unnamed: 0,
             },
         ],
-        notices: vec![
+    }
+}
+
+fn notices() -> Vec<Notice> {
+    vec![Notice {
+        severity: Severity::Warning,
+        text:
             "1 JavaScript frame not named: node 22.0.0 (V8 12.4): ScopeInfo layout not recognised"
                 .to_owned(),
-        ],
-    }
+    }]
 }
 
 fn text(stacks: &Stacks, raw: bool) -> Vec<u8> {
@@ -244,7 +250,7 @@ fn target() -> StubTarget {
 
 fn json(stacks: &Stacks, group: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    if write_json(&mut out, &target(), stacks, group).is_err() {
+    if write_json(&mut out, &target(), stacks, &notices(), group).is_err() {
         panic!("rendering into a buffer failed");
     }
     out

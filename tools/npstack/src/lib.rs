@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
+use libproc_rs::diag::{Notice, Sink};
 use libproc_rs::escape::{escape_bytes, escape_os};
 use libproc_rs::stack::nodejs::JsName;
 use libproc_rs::stack::{self, Frame, Options, ThreadStack};
@@ -123,12 +124,14 @@ pub fn main() -> ExitCode {
             {
                 writeln!(out, "  killed by {}", sig.describe())?;
             }
-            let stacks = stack::collect(target, &opts)?;
-            for n in &stacks.notices {
-                diag.warn(n);
+            // The notices go to stderr and, for scripts, into the JSON.
+            let mut notices: Vec<Notice> = Vec::new();
+            let stacks = stack::collect(target, &opts, &mut notices)?;
+            for n in &notices {
+                diag.notice(n.clone());
             }
             if args.common.json {
-                write_json(out, target, &stacks, args.group)?;
+                write_json(out, target, &stacks, &notices, args.group)?;
             } else if args.group {
                 for group in groups(&stacks.threads) {
                     write_group(out, &group, raw)?;
@@ -393,12 +396,14 @@ fn write_json(
     out: &mut dyn Write,
     target: &dyn ProcessTarget,
     stacks: &stack::Stacks,
+    notices: &[Notice],
     group: bool,
 ) -> Result<(), ReportError> {
     let threads = &stacks.threads;
     let mut doc = report::target_json(target);
     // What stderr says is missing, for scripts.
-    doc.insert("notices".into(), json!(stacks.notices));
+    let texts: Vec<&str> = notices.iter().map(|n| n.text.as_str()).collect();
+    doc.insert("notices".into(), json!(texts));
     if let Some(sig) = target.fatal_signal().filter(|s| s.is_fatal()) {
         doc.insert(
             "signal".into(),
