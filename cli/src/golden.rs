@@ -181,6 +181,17 @@ impl StubTarget {
             signal: None,
         }
     }
+
+    /// `node /app/server.js`, PID 4242, read from `source`.
+    pub fn node_server(source: Source) -> Self {
+        let psinfo = Psinfo {
+            pid: 4242,
+            fname: "node".into(),
+            psargs: "node /app/server.js".into(),
+            ..Psinfo::default()
+        };
+        StubTarget::new(source, psinfo)
+    }
 }
 
 impl Memory for StubTarget {

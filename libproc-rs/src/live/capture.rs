@@ -541,17 +541,7 @@ mod tests {
     use crate::target::{MapName, Perms};
 
     fn map(start: u64, end: u64) -> Mapping {
-        Mapping {
-            start,
-            end,
-            perms: Perms::default(),
-            offset: 0,
-            dev: (0, 0),
-            inode: 0,
-            name: MapName::Anon,
-            deleted: false,
-            dumped: None,
-        }
+        Mapping::new(start, end, Perms::default(), MapName::Anon)
     }
 
     #[test]

@@ -79,6 +79,21 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// Anonymous-looking fields for what a caller does not know: no
+    /// offset, device or inode, not deleted, no dumped size.
+    pub fn new(start: u64, end: u64, perms: Perms, name: MapName) -> Self {
+        Mapping {
+            start,
+            end,
+            perms,
+            offset: 0,
+            dev: (0, 0),
+            inode: 0,
+            name,
+            deleted: false,
+            dumped: None,
+        }
+    }
     pub fn len(&self) -> u64 {
         self.end.saturating_sub(self.start)
     }

@@ -33,21 +33,12 @@ const PLATFORM: u64 = 0x7ffd_3c1f_e009;
 const RANDOM: u64 = 0x7ffd_3c1f_dff9;
 
 fn mapping(start: u64, end: u64, name: MapName) -> Mapping {
-    Mapping {
-        start,
-        end,
-        perms: Perms {
-            read: true,
-            exec: true,
-            ..Perms::default()
-        },
-        offset: 0,
-        dev: (0, 0),
-        inode: 0,
-        name,
-        deleted: false,
-        dumped: None,
-    }
+    let perms = Perms {
+        read: true,
+        exec: true,
+        ..Perms::default()
+    };
+    Mapping::new(start, end, perms, name)
 }
 
 /// A node process: argv, environment, and an auxiliary vector whose

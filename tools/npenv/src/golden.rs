@@ -4,7 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStringExt;
 
-use libproc_rs::target::{Psinfo, Source, StringList};
+use libproc_rs::target::{Source, StringList};
 use nptools_cli::assert_golden;
 use nptools_cli::golden::StubTarget;
 
@@ -13,15 +13,7 @@ use super::*;
 /// A live process whose environment holds bytes a terminal must not get
 /// raw: an escape sequence, a newline, a byte that is not UTF-8.
 fn target() -> StubTarget {
-    let mut t = StubTarget::new(
-        Source::Live { pid: 4242 },
-        Psinfo {
-            pid: 4242,
-            fname: "node".into(),
-            psargs: "node /app/server.js".into(),
-            ..Psinfo::default()
-        },
-    );
+    let mut t = StubTarget::node_server(Source::Live { pid: 4242 });
     t.environ = StringList {
         items: [
             &b"PATH=/usr/local/bin:/usr/bin:/bin"[..],

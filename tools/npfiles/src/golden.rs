@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 use libproc_rs::openfiles::{EpollWatch, FdInfo, FdStat, InotifyWatch, TimerFd, UnixName};
-use libproc_rs::target::{Psinfo, Source};
+use libproc_rs::target::Source;
 use nptools_cli::assert_golden;
 use nptools_cli::golden::StubTarget;
 
@@ -365,15 +365,7 @@ fn typed() {
 #[test]
 fn json() {
     let table = table();
-    let target = StubTarget::new(
-        Source::Live { pid: 4242 },
-        Psinfo {
-            pid: 4242,
-            fname: "node".into(),
-            psargs: "node /app/server.js".into(),
-            ..Psinfo::default()
-        },
-    );
+    let target = StubTarget::node_server(Source::Live { pid: 4242 });
     assert_golden!(
         "files.json",
         &render(|o| write_json(&target, &table, None, o))

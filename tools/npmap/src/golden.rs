@@ -34,17 +34,7 @@ fn file(path: &[u8]) -> MapName {
 /// One entry; `dumped` (bytes) makes it a core's.
 fn entry(start: u64, kib: u64, mode: &str, name: MapName, label: Label) -> MapEntry {
     MapEntry {
-        mapping: Mapping {
-            start,
-            end: start + kib * 1024,
-            perms: perms(mode),
-            offset: 0,
-            dev: (0, 0),
-            inode: 0,
-            name,
-            deleted: false,
-            dumped: None,
-        },
+        mapping: Mapping::new(start, start + kib * 1024, perms(mode), name),
         label,
         usage: None,
     }

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStringExt;
 use libproc_rs::diag::{Notice, Severity};
 use libproc_rs::stack::symbolize::SourceLine;
 use libproc_rs::stack::{FrameKind, Stacks};
-use libproc_rs::target::{Psinfo, SignalInfo, Source};
+use libproc_rs::target::{SignalInfo, Source};
 use nptools_cli::assert_golden;
 use nptools_cli::golden::StubTarget;
 
@@ -226,17 +226,9 @@ fn grouped(stacks: &Stacks, raw: bool) -> Vec<u8> {
 }
 
 fn target() -> StubTarget {
-    let mut t = StubTarget::new(
-        Source::Core {
-            path: "core.4242".into(),
-        },
-        Psinfo {
-            pid: 4242,
-            fname: "node".into(),
-            psargs: "node /app/server.js".into(),
-            ..Psinfo::default()
-        },
-    );
+    let mut t = StubTarget::node_server(Source::Core {
+        path: "core.4242".into(),
+    });
     t.signal = Some(SignalInfo {
         signo: 6,
         code: -6,
