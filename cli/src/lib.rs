@@ -72,8 +72,8 @@ impl From<io::Error> for ReportError {
 pub struct Diagnostics<'a> {
     tool: &'a str,
     operand: &'a OsStr,
-    /// Set by [`Diagnostics::fail`]: the operand counts as failed even though
-    /// a report was written.
+    /// Set by a failure notice: the operand counts as failed even though a
+    /// report was written.
     failed: bool,
     /// Warnings already printed: two layers that find the same thing (a
     /// core reader and a tool's own check of a wrong file) say it once.
@@ -97,36 +97,33 @@ impl<'a> Diagnostics<'a> {
         &self.warned
     }
 
-    /// Print `tool: OPERAND: warning: msg` on stderr.
-    pub fn warn(&mut self, msg: &str) {
-        if self.warned.iter().any(|w| w == msg) {
-            return;
-        }
-        eprintln!("{}: {}: warning: {msg}", self.tool, escape_os(self.operand));
-        self.warned.push(msg.to_owned());
-    }
-
     /// Warn when a list is a best effort (see [`StringList::caveat`]).
     pub fn warn_caveat(&mut self, list: &StringList) {
         if let Some(c) = &list.caveat {
-            self.warn(c);
+            self.warn(c.clone());
         }
-    }
-
-    /// Print `tool: OPERAND: msg` on stderr and mark the operand failed.
-    pub fn fail(&mut self, msg: &str) {
-        eprintln!("{}: {}: {msg}", self.tool, escape_os(self.operand));
-        self.failed = true;
     }
 }
 
-/// The library's notices reach the user here: warnings as warnings, and a
-/// failure fails the operand.
+/// The library's notices reach the user here: a warning is printed as
+/// `tool: OPERAND: warning: text` (once: two layers that find the same
+/// thing say it once), a failure as `tool: OPERAND: text`, and it fails
+/// the operand.
 impl Sink for Diagnostics<'_> {
     fn notice(&mut self, notice: Notice) {
+        let operand = escape_os(self.operand);
         match notice.severity {
-            Severity::Warning => Diagnostics::warn(self, &notice.text),
-            Severity::Failure => Diagnostics::fail(self, &notice.text),
+            Severity::Warning => {
+                if self.warned.contains(&notice.text) {
+                    return;
+                }
+                eprintln!("{}: {operand}: warning: {}", self.tool, notice.text);
+                self.warned.push(notice.text);
+            }
+            Severity::Failure => {
+                eprintln!("{}: {operand}: {}", self.tool, notice.text);
+                self.failed = true;
+            }
         }
     }
 }
@@ -204,7 +201,7 @@ where
         let target = match open(operand) {
             Ok(t) => t,
             Err(e) => {
-                diag.fail(&e.to_string());
+                diag.fail(e.to_string());
                 any_failed = true;
                 continue;
             }
@@ -226,7 +223,7 @@ where
         target.drain_notices(&mut diag);
         match result {
             Ok(()) => {}
-            Err(ReportError::Target(e)) => diag.fail(&e.to_string()),
+            Err(ReportError::Target(e)) => diag.fail(e.to_string()),
             Err(ReportError::Output(e)) => return finish_on_output_error(tool, e, any_failed),
         }
         if let Err(e) = flushed {
