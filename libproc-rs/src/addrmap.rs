@@ -4,8 +4,8 @@
 //! [`address_map`] turns a target's mappings into a listing: every mapping
 //! gets a [`Label`] (the bracketed name pmap prints, or the file) and a
 //! [`Category`]; a live process can add per-mapping use from
-//! `/proc/PID/smaps` (one streamed read, through [`SmapsParser`]), and a core says
-//! how much of each mapping it holds.
+//! `/proc/PID/smaps` (one streamed read), and a core says how much of each
+//! mapping it holds.
 //!
 //! What is decided here, and how:
 //!
@@ -23,11 +23,9 @@
 //!   can be read, it must also hold a plausible `heap_info` header
 //!   ([`HeapInfo::fits`]); this keeps V8's aligned reservations out. When it
 //!   cannot be read, the shape alone decides.
-//! - **The brk heap** is `[heap]` in /proc/PID/maps. A core does not name
-//!   it, so it is the anonymous mapping that holds the C library's current
-//!   break (`__curbrk`, read from the core).
-//! - **vvar** pages are named by /proc; in a core they are the read-only
-//!   anonymous mappings just below the vdso.
+//! - **The brk heap** and **vvar** pages are named by /proc; a core does
+//!   not name them, and the core reader infers them (see
+//!   [`crate::ProcessTarget::mappings_named`]).
 //! - `[vsyscall]` is left out: it is the kernel's fixed page at
 //!   `ffffffffff600000`, the same in every process, and not part of its
 //!   address space (VmSize does not count it).
@@ -443,12 +441,11 @@ pub fn address_map(
             .filter_map(|m| entry(m, None))
             .collect(),
     };
-    let from_core = entries.iter().any(|e| e.mapping.dumped.is_some());
     label_arenas(target, &mut entries);
     label_thread_stacks(target, &mut entries);
     Ok(AddressMap {
         entries,
-        from_core,
+        from_core: target.records_dumped_sizes(),
         has_usage,
     })
 }

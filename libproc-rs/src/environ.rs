@@ -4,15 +4,9 @@
 //! `/proc/PID/environ` and a core's initial stack give the environment as it
 //! was at exec time. Variables set later (setenv, putenv, Node.js's
 //! `process.env.X = ...`, which calls setenv) live only in the array that
-//! `environ` points to. This module finds that variable and follows it.
-//!
-//! Where `environ` lives: symbol resolution searches the executable before
-//! the libraries, so when the executable refers to `environ` the linker gives
-//! it a copy (an `R_X86_64_COPY` relocation into its own .bss; node does
-//! this) and the C library's copy is unused. So the executable is searched
-//! first, then the C library (glibc's `libc.so.6`, musl's `ld-musl-*.so.1`).
-//! A static binary has the symbol in its `.symtab` only, which is searched
-//! too.
+//! `environ` points to. This module follows that variable, which
+//! [`crate::elf::variables`] finds (in the executable when it holds a copy,
+//! as node does, else in the C library).
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -144,6 +144,12 @@ pub trait ProcessTarget: Memory {
         Ok(None)
     }
 
+    /// Whether each mapping says how much of it the source holds
+    /// ([`Mapping::dumped`]): a core does, a live process holds it all.
+    fn records_dumped_sizes(&self) -> bool {
+        false
+    }
+
     /// The mappings named as /proc/PID/maps names them, for a map of the
     /// whole address space: a core, which does not record the names of its
     /// brk heap and vvar pages, infers them (and warns when it cannot).
@@ -303,32 +309,5 @@ impl<T: Memory + ?Sized> MemoryExt for T {
             return Err(Error::StringTooLong { addr, max });
         }
         Ok(OsStr::from_bytes(&out).to_owned())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn psargs_matches_the_kernel() {
-        assert_eq!(psargs_from_arg_area(b"node\0app.js\0"), "node app.js");
-        assert_eq!(psargs_from_arg_area(b"a\0\0b\0"), "a  b");
-        assert_eq!(psargs_from_arg_area(b"x \0"), "x");
-        assert_eq!(psargs_from_arg_area(b"title\0\0\0\0"), "title");
-        let long: Vec<u8> = std::iter::repeat_n(b'x', 200).collect();
-        assert_eq!(psargs_from_arg_area(&long).len(), PSARGS_MAX);
-        assert_eq!(psargs_from_arg_area(b""), "");
-    }
-
-    #[test]
-    fn perms_letters() {
-        let p = Perms {
-            read: true,
-            write: false,
-            exec: true,
-            shared: false,
-        };
-        assert_eq!(p.letters(), "r-x-");
     }
 }

@@ -84,9 +84,6 @@ impl Segment {
 /// Where the kernel puts the vsyscall page on x86_64 (a core may dump it).
 const VSYSCALL_ADDR: u64 = 0xffff_ffff_ff60_0000;
 
-/// What a core is opened with (the sysroot its files are looked up in).
-type CoreOptions = OpenOptions;
-
 /// A file named in NT_FILE, opened on this machine for memory the core
 /// left out. Read with `pread`, never mapped: it is not ours, and a file
 /// truncated under a mapping raises SIGBUS.
@@ -174,7 +171,7 @@ fn check_ident(data: &[u8], path: &Path) -> Result<()> {
 
 /// Where the files a core names are looked for: the sysroot, if any, then
 /// this machine's root.
-fn search_roots(options: &CoreOptions) -> Result<Vec<RootDir>> {
+fn search_roots(options: &OpenOptions) -> Result<Vec<RootDir>> {
     let mut roots = Vec::new();
     if let Some(dir) = &options.sysroot {
         roots.push(RootDir::open(dir).map_err(|e| Error::io(dir, e))?);
@@ -444,22 +441,22 @@ impl CoreFile {
         }
         let file = open_regular(path).map_err(|e| Error::io(path, e))?;
         let map = map_file(&file, path)?;
-        Self::parse(CoreBytes::Mapped(map), path, options.clone())
+        Self::parse(CoreBytes::Mapped(map), path, options)
     }
 
     /// Parse a core held in memory (tests, fuzzing). `path` is only used in
     /// messages.
     pub fn from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Self> {
-        Self::parse(CoreBytes::Owned(bytes), path, CoreOptions::default())
+        Self::parse(CoreBytes::Owned(bytes), path, &OpenOptions::default())
     }
 
     /// Read a core's headers and notes: its segments, threads, process
     /// information and mapped files. What is wrong with the file but leaves
     /// it readable is kept as a problem, in the order it was found.
-    fn parse(bytes: CoreBytes, path: &Path, options: CoreOptions) -> Result<Self> {
+    fn parse(bytes: CoreBytes, path: &Path, options: &OpenOptions) -> Result<Self> {
         let data = bytes.as_slice();
         check_ident(data, path)?;
-        let roots = search_roots(&options)?;
+        let roots = search_roots(options)?;
         let mut problems = Vec::new();
         let Headers {
             segments,
@@ -835,6 +832,14 @@ impl ProcessTarget for CoreFile {
 
     fn open_mapped_file(&self, path: &Path) -> Result<File> {
         self.open_named(path).map_err(|e| Error::io(path, e))
+    }
+
+    fn records_dumped_sizes(&self) -> bool {
+        true
+    }
+
+    fn thread_ids(&self) -> Result<Vec<i32>> {
+        Ok(self.threads.iter().map(|t| t.tid).collect())
     }
 
     fn mappings_named(&self, sink: &mut dyn Sink) -> Result<Vec<Mapping>> {

@@ -21,6 +21,7 @@ use nix::unistd::Pid;
 
 use super::LiveProcess;
 use crate::error::{Error, Result};
+use crate::parse::task::stat_state;
 use crate::target::capture::{
     CaptureRequest, Captured, StackWindow, StopMode, ThreadLost, WhileHeld,
 };
@@ -514,8 +515,7 @@ fn window_range(sp: u64, mappings: &[Mapping]) -> Option<(u64, u64)> {
 
 /// A thread's state letter from /proc/PID/task/TID/stat.
 fn thread_state(pid: i32, tid: i32) -> Option<char> {
-    let stat = procfs::process::Stat::from_file(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-    Some(stat.state)
+    stat_state(&std::fs::read(format!("/proc/{pid}/task/{tid}/stat")).ok()?)
 }
 
 /// When a thread already has a tracer (gdb, strace), the error saying so:

@@ -1,10 +1,12 @@
 //! A live process, read through /proc and `process_vm_readv`.
 //!
-//! Nothing here stops the target: argv, environment, auxv and maps are
-//! files under /proc, memory is copied with `process_vm_readv` (falling back
-//! to `/proc/PID/mem` where that system call is unavailable). Files the
-//! process mapped are opened through `/proc/PID/root`, so a process in a
-//! container resolves its own paths.
+//! argv, environment, auxv and maps are files under /proc, memory is copied
+//! with `process_vm_readv` (falling back to `/proc/PID/mem` where that system
+//! call is unavailable), descriptors and sockets come from /proc and
+//! sock_diag ([`fds`]). Files the process mapped are opened through
+//! `/proc/PID/root`, so a process in a container resolves its own paths.
+//! Only [`capture`] stops anything: each thread, for as long as copying its
+//! registers and some stack takes.
 
 use std::cell::OnceCell;
 use std::ffi::OsString;
@@ -28,7 +30,7 @@ use crate::error::{Error, PermissionCause, Result};
 use crate::parse::auxv::{AuxEntry, parse_auxv};
 use crate::parse::maps::parse_line;
 use crate::parse::smaps::{MappingUsage, SmapsParser};
-use crate::parse::task::{parse_syscall_sp, split_nul_list};
+use crate::parse::task::{parse_syscall_sp, split_nul_list, stat_state};
 use crate::root::RootDir;
 use crate::target::{
     Mapping, Memory, MemoryExt, ProcessTarget, Psinfo, REWRITTEN_ARGV, Source, StringList, Thread,
@@ -56,6 +58,9 @@ pub struct LiveProcess {
     /// Start time from /proc/PID/stat: tells the process from a later one
     /// that reuses its PID.
     start_time: u64,
+    /// The PID the process has in its own PID namespace (the last NSpid of
+    /// /proc/PID/status; the PID itself where the kernel gives none).
+    namespace_pid: i32,
     mem: OnceCell<std::result::Result<File, i32>>,
     root: OnceCell<RootDir>,
 }
@@ -125,6 +130,10 @@ impl LiveProcess {
             mem_tid,
             uids,
             start_time: stat.starttime,
+            namespace_pid: status
+                .as_ref()
+                .and_then(|s| s.nspid.as_ref()?.last().copied())
+                .unwrap_or(pid),
             mem: OnceCell::new(),
             root: OnceCell::new(),
         };
@@ -149,13 +158,10 @@ impl LiveProcess {
             if tid == pid {
                 continue;
             }
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            let Ok(stat) = std::fs::read(entry.path().join("stat")) else {
                 continue;
             };
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next());
-            if matches!(state, Some(s) if s != "Z" && s != "X") {
+            if matches!(stat_state(&stat), Some(s) if s != 'Z' && s != 'X') {
                 return Some((entry.path(), tid));
             }
         }
@@ -479,11 +485,6 @@ impl ProcessTarget for LiveProcess {
     /// The last NSpid field of /proc/PID/status; the PID itself where that
     /// cannot be read.
     fn namespace_pid(&self) -> Option<i32> {
-        let pid = self.pid_i();
-        let status = procfs::process::Process::new(pid)
-            .and_then(|p| p.status())
-            .ok();
-        let nspid = status.and_then(|s| s.nspid?.last().copied());
-        Some(nspid.unwrap_or(pid))
+        Some(self.namespace_pid)
     }
 }

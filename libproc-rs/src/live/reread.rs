@@ -1,6 +1,5 @@
 //! Reading a map file that changes while it is read.
 //!
-//!
 //! The kernel produces /proc/PID/maps and smaps a few records per `read`,
 //! and the map may change between reads. [`read_consistent`] checks that the
 //! records it got ascend without overlapping, reads again when they do not,
@@ -15,6 +14,7 @@ use crate::parse::maps::Mapping;
 /// How many times a map that changed while being read is read again.
 const READ_ATTEMPTS: usize = 4;
 
+/// Give `line` each line of `reader` (without its newline), holding only a
 /// small buffer: the smaps of a process with many mappings is tens of
 /// megabytes. Returns how many bytes were read.
 pub fn for_each_line(reader: &mut dyn Read, mut line: impl FnMut(&[u8])) -> io::Result<u64> {

@@ -1,16 +1,13 @@
-//! Open file descriptors in detail (npfiles): stat, fdinfo, sockets.
+//! Open file descriptors in detail (npfiles): the table's types, and the
+//! matching of a pipe's or a socket's other end.
 //!
-//! For each descriptor of a live process: what `stat` of /proc/PID/fd/N
-//! says (type, mode, device, inode, owner, size), what /proc/PID/fdinfo/N
-//! says (open flags, offset, and for anonymous inodes their state: an
-//! eventfd's count, the fds an epoll instance watches, a timerfd's timer,
-//! a signalfd's mask, inotify watches), and for sockets their endpoints and
-//! state from the kernel's socket tables (sock_diag netlink in the target's
-//! network namespace, or /proc/PID/net where netlink is not available).
-//!
-//! Nothing here stops or touches the target: it is all /proc and netlink.
-//! A descriptor closed while it is read is skipped. A core file records no
-//! descriptors at all (see [`crate::ProcessTarget::open_files`]).
+//! Each descriptor has what `stat` of /proc/PID/fd/N says (type, mode,
+//! device, inode, owner, size), what /proc/PID/fdinfo/N says (open flags,
+//! offset, and for anonymous inodes their state: an eventfd's count, the fds
+//! an epoll instance watches, a timerfd's timer, a signalfd's mask, inotify
+//! watches), and for sockets their endpoints and state from the kernel's
+//! socket tables. Reading them is `crate::live::fds`'s work; a core file
+//! records no descriptors at all (see [`crate::ProcessTarget::open_files`]).
 
 pub use crate::parse::{fdinfo, socket};
 

@@ -249,6 +249,17 @@ pub fn parse_maps(bytes: &[u8]) -> Vec<Mapping> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn perms_letters() {
+        let p = Perms {
+            read: true,
+            write: false,
+            exec: true,
+            shared: false,
+        };
+        assert_eq!(p.letters(), "r-x-");
+    }
     use std::os::unix::ffi::OsStrExt;
 
     const SAMPLE: &[u8] = b"\

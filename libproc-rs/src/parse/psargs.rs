@@ -45,3 +45,19 @@ pub fn trim_title_padding(items: &mut Vec<OsString>) -> bool {
     }
     items.len() != before
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psargs_matches_the_kernel() {
+        assert_eq!(psargs_from_arg_area(b"node\0app.js\0"), "node app.js");
+        assert_eq!(psargs_from_arg_area(b"a\0\0b\0"), "a  b");
+        assert_eq!(psargs_from_arg_area(b"x \0"), "x");
+        assert_eq!(psargs_from_arg_area(b"title\0\0\0\0"), "title");
+        let long: Vec<u8> = std::iter::repeat_n(b'x', 200).collect();
+        assert_eq!(psargs_from_arg_area(&long).len(), PSARGS_MAX);
+        assert_eq!(psargs_from_arg_area(b""), "");
+    }
+}

@@ -129,7 +129,7 @@ pub struct SocketEntry {
 
 /// An inet address that names no end (`0.0.0.0:0`, `[::]:0`): the remote
 /// end of a socket that is not connected.
-fn is_unspecified(a: &SocketAddr) -> bool {
+pub fn is_unspecified(a: &SocketAddr) -> bool {
     a.ip().is_unspecified() && a.port() == 0
 }
 

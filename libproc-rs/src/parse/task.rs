@@ -28,6 +28,16 @@ pub fn parse_syscall_sp(text: &[u8]) -> Option<u64> {
     u64::from_str_radix(sp.strip_prefix("0x")?, 16).ok()
 }
 
+/// The state letter of a /proc/PID/stat or /proc/PID/task/TID/stat line
+/// (`R`, `S`, `D`, `Z`, ...): the field after the command name, whose
+/// closing parenthesis is the last one on the line. Only this field is
+/// read: it is asked for while threads are held, and must not fail on a
+/// field it does not need.
+pub fn stat_state(stat: &[u8]) -> Option<char> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(close + 2).map(|&b| b as char)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +60,13 @@ mod tests {
         assert_eq!(parse_syscall_sp(b"-1 0x7ffe00 0x400000\n"), Some(0x7ffe00));
         assert_eq!(parse_syscall_sp(b"running\n"), None);
         assert_eq!(parse_syscall_sp(b""), None);
+    }
+
+    #[test]
+    fn stat_state_is_after_the_last_parenthesis() {
+        assert_eq!(stat_state(b"42 (node) S 1 42 42 0 -1"), Some('S'));
+        assert_eq!(stat_state(b"42 (a) (b)) Z 1"), Some('Z'));
+        assert_eq!(stat_state(b"42 (cut"), None);
+        assert_eq!(stat_state(b"42 (x)"), None);
     }
 }
