@@ -10,7 +10,10 @@ use std::collections::HashMap;
 
 use super::heap::Heap;
 use super::layout::Layout;
-use super::positions::{DeltaCoding, ScriptInfo, baseline_offset_at, smi};
+use super::positions::{
+    CodePositions, DeltaCoding, InlinedFunction, ScriptInfo, SourceLocation, baseline_offset_at,
+    smi,
+};
 use super::translation::Translations;
 use super::{CodeKind, JsFrame, V8};
 use crate::stack::nodejs::JsName;
@@ -376,9 +379,8 @@ impl<'v, 'a> Decoder<'v, 'a> {
     ) -> Executing {
         let call = self.call_site(c, pc - c.start, exact, compiled);
         let entry = call.entry.and_then(|index| self.entry_of(c, index));
-        let (position, calls) = match entry.and_then(|(_, start)| self.translated(c, start, shared))
-        {
-            Some((outer, calls)) => (Some(outer), calls),
+        let found = match entry.and_then(|(_, start)| self.translated(c, start, shared)) {
+            Some(found) => Some(found),
             None => {
                 // Maglev's entries were never matched to the call here: the
                 // table's positions as they are.
@@ -388,12 +390,19 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 self.table_positions(c, call.offset, exact, called, shared)
             }
         };
-        let inlined = calls
+        let Some(found) = found else {
+            return Executing::default();
+        };
+        let inlined = found
+            .inlined
             .into_iter()
-            .map(|(sfi, p)| self.inlined_frame(sfi, p, compiled))
+            .map(|f| self.inlined_frame(f.shared, f.position, compiled))
             .collect::<Option<Vec<_>>>()
             .unwrap_or_default();
-        Executing { position, inlined }
+        Executing {
+            position: Some(found.position),
+            inlined,
+        }
     }
 
     /// The call compiled code `c` is at, from the offset of its pc (a
@@ -442,7 +451,11 @@ impl<'v, 'a> Decoder<'v, 'a> {
             (None, Some(s)) => (Some(s), true),
             (None, None) => (None, false),
         };
-        let (script, line, column) = self.located(info.script, position);
+        let SourceLocation {
+            script,
+            line,
+            column,
+        } = self.located(info.script, position);
         JsName {
             function,
             script,
@@ -458,12 +471,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// with theirs (innermost first), from the call's deoptimization
     /// translation (at `start`); `None` unless its outermost frame is
     /// `shared`'s and every position is found.
-    fn translated(
-        &mut self,
-        code: &CodeAt,
-        start: usize,
-        shared: u64,
-    ) -> Option<(u32, Vec<(u64, u32)>)> {
+    fn translated(&mut self, code: &CodeAt, start: usize, shared: u64) -> Option<CodePositions> {
         let frames = self.translated_frames(code, start)?;
         if frames.first()?.0 != shared {
             return None;
@@ -472,12 +480,18 @@ impl<'v, 'a> Decoder<'v, 'a> {
             .into_iter()
             .map(|(sfi, offset)| {
                 let array = self.sfi_bytecode(sfi)?;
-                Some((sfi, self.bytecode_position(array, offset)?))
+                Some(InlinedFunction {
+                    shared: sfi,
+                    position: self.bytecode_position(array, offset)?,
+                })
             })
             .collect::<Option<Vec<_>>>()?;
-        let (_, outer) = positions.remove(0);
+        let outer = positions.remove(0);
         positions.reverse();
-        Some((outer, positions))
+        Some(CodePositions {
+            position: outer.position,
+            inlined: positions,
+        })
     }
 
     /// The position at `offset` in maglev or optimized `code` and the
@@ -493,25 +507,22 @@ impl<'v, 'a> Decoder<'v, 'a> {
         exact: bool,
         called: Option<u64>,
         shared: u64,
-    ) -> (Option<u32>, Vec<(u64, u32)>) {
+    ) -> Option<CodePositions> {
         let at = offset - u64::from(!exact && offset > 0);
-        let Some((outer, mut calls)) = self.code_positions(code, at) else {
-            return (None, Vec::new());
-        };
-        let mut outer = Some(outer);
+        let mut found = self.code_positions(code, at)?;
         if let Some(offset) = called {
-            let innermost = calls.first().map_or(shared, |&(sfi, _)| sfi);
+            let innermost = found.inlined.first().map_or(shared, |f| f.shared);
             if let Some(p) = self
                 .sfi_bytecode(innermost)
                 .and_then(|array| self.bytecode_position(array, offset))
             {
-                match calls.first_mut() {
-                    Some(call) => call.1 = p,
-                    None => outer = Some(p),
+                match found.inlined.first_mut() {
+                    Some(call) => call.position = p,
+                    None => found.position = p,
                 }
             }
         }
-        (outer, calls)
+        Some(found)
     }
 
     pub(super) fn function_info(&mut self, shared: u64) -> Option<FunctionInfo> {
@@ -801,7 +812,11 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// script and where in it it runs.
     fn inlined_frame(&mut self, shared: u64, position: u32, tier: &'static str) -> Option<JsName> {
         let info = self.function_info(shared)?;
-        let (script, line, column) = self.located(info.script, Some(position));
+        let SourceLocation {
+            script,
+            line,
+            column,
+        } = self.located(info.script, Some(position));
         Some(JsName {
             function: call_name(None, info.name.as_deref(), info.inferred.as_deref()),
             script,
