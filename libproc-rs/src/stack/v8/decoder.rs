@@ -82,6 +82,15 @@ struct CallSite {
     entry: Option<u64>,
 }
 
+/// Compiled code found from a pc: where its instructions start and end,
+/// and its Code.
+#[derive(Debug, Clone, Copy)]
+struct CodeRange {
+    start: u64,
+    end: u64,
+    code: u64,
+}
+
 /// The stack slots a JavaScript function's frame is decoded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct FrameSlots {
@@ -104,9 +113,8 @@ pub(crate) struct Decoder<'v, 'a> {
     functions: HashMap<u64, Option<FunctionInfo>>,
     pub(super) scripts: HashMap<u64, ScriptInfo>,
     pub(super) positions: HashMap<(u64, u64), Option<u32>>,
-    /// Compiled code found from pcs: (start, end, Code), and the pcs in
-    /// none.
-    codes: Vec<(u64, u64, u64)>,
+    /// Compiled code found from pcs, and the pcs in none.
+    codes: Vec<CodeRange>,
     no_code: std::collections::HashSet<u64>,
     /// The InstructionStream map, once seen.
     stream_map: Option<u64>,
@@ -676,31 +684,26 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// function (its Code may since have changed: on-stack replacement,
     /// deoptimization) nor V8's dispatch table.
     fn code_of_pc(&mut self, pc: u64) -> Option<u64> {
-        if let Some(&(_, _, code)) = self
-            .codes
-            .iter()
-            .find(|(start, end, _)| (*start..*end).contains(&pc))
-        {
-            return Some(code);
+        if let Some(known) = self.codes.iter().find(|r| (r.start..r.end).contains(&pc)) {
+            return Some(known.code);
         }
         if self.no_code.contains(&pc) {
             return None;
         }
         let found = self.search_code_of_pc(pc);
         match found {
-            Some((start, end, code)) => self.codes.push((start, end, code)),
+            Some(range) => self.codes.push(range),
             None => {
                 self.no_code.insert(pc);
             }
         }
-        found.map(|(_, _, code)| code)
+        found.map(|r| r.code)
     }
 
-    /// [`Decoder::code_of_pc`]'s search: (instruction start, end, Code).
-    /// Stepping back from the pc, the first start with a Code for it (see
-    /// [`Decoder::code_for_start`]) is the code's: its instructions hold
-    /// the pc, or no code does.
-    fn search_code_of_pc(&mut self, pc: u64) -> Option<(u64, u64, u64)> {
+    /// [`Decoder::code_of_pc`]'s search. Stepping back from the pc, the
+    /// first start with a Code for it (see [`Decoder::code_for_start`]) is
+    /// the code's: its instructions hold the pc, or no code does.
+    fn search_code_of_pc(&mut self, pc: u64) -> Option<CodeRange> {
         let c = self.l().code.as_ref()?;
         let tag = self.l().heap_tag;
         let mut start = pc & !(CODE_ALIGNMENT - 1);
@@ -710,8 +713,11 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 let begins = self.heap.word(base.checked_add(c.instruction_start)?)?;
                 let size = self.heap.i32(base.checked_add(c.instruction_size)?)?;
                 let end = begins.checked_add(u64::try_from(size).ok()?)?;
-                return (begins == start && (start..end).contains(&pc))
-                    .then_some((start, end, code));
+                return (begins == start && (start..end).contains(&pc)).then_some(CodeRange {
+                    start,
+                    end,
+                    code,
+                });
             }
             start = start.checked_sub(CODE_ALIGNMENT)?;
         }
