@@ -481,16 +481,16 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// `shared`'s and every position is found.
     fn translated(&mut self, code: &CodeAt, start: usize, shared: u64) -> Option<CodePositions> {
         let frames = self.translated_frames(code, start)?;
-        if frames.first()?.0 != shared {
+        if frames.first()?.shared != shared {
             return None;
         }
         let mut positions = frames
             .into_iter()
-            .map(|(sfi, offset)| {
-                let array = self.sfi_bytecode(sfi)?;
+            .map(|f| {
+                let array = self.sfi_bytecode(f.shared)?;
                 Some(InlinedFunction {
-                    shared: sfi,
-                    position: self.bytecode_position(array, offset)?,
+                    shared: f.shared,
+                    position: self.bytecode_position(array, f.bytecode_offset)?,
                 })
             })
             .collect::<Option<Vec<_>>>()?;

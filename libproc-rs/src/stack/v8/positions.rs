@@ -196,7 +196,7 @@ impl Decoder<'_, '_> {
     /// (bytecode offset, translation index, pc) per exit, eager ones first.
     fn lazy_exits(&mut self, code: &CodeAt) -> Option<LazyExits> {
         let c = self.l().code.as_ref()?;
-        let (_, _, positions_at) = c.deopt?;
+        let positions_at = c.deopt?.positions;
         let data = self.field(code.code, c.deopt_data)?;
         let mut number = |i: u64| {
             let at = self.l().array_data + 8 * (positions_at + i);
@@ -295,7 +295,8 @@ impl Decoder<'_, '_> {
             return Some(CodePositions { position, inlined });
         }
         let c = self.l().code.as_ref()?;
-        let (count_at, literals_at, positions_at) = c.deopt?;
+        let deopt = c.deopt?;
+        let (count_at, literals_at, positions_at) = (deopt.count, deopt.literals, deopt.positions);
         let l = self.l();
         let data = self.field(code.code, c.deopt_data)?;
         let element = |i: u64| l.array_data + 8 * i;
