@@ -187,16 +187,17 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, NotR
         .filter(|&p| p != 0)
         .collect();
 
-    let ((argv, envp), strings) = match read_area(mem, auxv, auxv_addr, &argv_ptrs, envp_slots) {
-        Ok(v) => (v, StringsFrom::Area),
-        Err(problem) => (
-            read_each(mem, &argv_ptrs, &envp_ptrs).ok_or(NotRecovered::StringsNotInCore)?,
-            match problem {
-                AreaProblem::Unreadable => StringsFrom::Pointers,
-                AreaProblem::Rewritten => StringsFrom::PointersAreaRewritten,
-            },
-        ),
-    };
+    let (Vectors { argv, envp }, strings) =
+        match read_area(mem, auxv, auxv_addr, &argv_ptrs, envp_slots) {
+            Ok(v) => (v, StringsFrom::Area),
+            Err(problem) => (
+                read_each(mem, &argv_ptrs, &envp_ptrs).ok_or(NotRecovered::StringsNotInCore)?,
+                match problem {
+                    AreaProblem::Unreadable => StringsFrom::Pointers,
+                    AreaProblem::Rewritten => StringsFrom::PointersAreaRewritten,
+                },
+            ),
+        };
     Ok(InitialStack {
         argv,
         envp,
@@ -206,7 +207,11 @@ pub fn recover(mem: &dyn Memory, auxv: &[AuxEntry]) -> Result<InitialStack, NotR
     })
 }
 
-type Vectors = (Vec<OsString>, Vec<OsString>);
+/// The argument and environment strings, as read from the stack.
+struct Vectors {
+    argv: Vec<OsString>,
+    envp: Vec<OsString>,
+}
 
 /// Read the contiguous string area and split it, if it is intact.
 ///
@@ -270,7 +275,10 @@ fn read_area(
         }
     }
     let envp = strings.split_off(argv_ptrs.len());
-    Ok((strings, envp))
+    Ok(Vectors {
+        argv: strings,
+        envp,
+    })
 }
 
 /// Follow each pointer, within a total budget of [`MAX_AREA`] bytes.
@@ -287,7 +295,7 @@ fn read_each(mem: &dyn Memory, argv_ptrs: &[u64], envp_ptrs: &[u64]) -> Option<V
     };
     let argv = read(argv_ptrs)?;
     let envp = read(envp_ptrs)?;
-    Some((argv, envp))
+    Some(Vectors { argv, envp })
 }
 
 #[cfg(test)]

@@ -629,11 +629,11 @@ impl CoreFile {
     }
 
     /// Copy as much as one contiguous source holds at `addr`.
-    fn read_once(&self, addr: u64, buf: &mut [u8]) -> std::result::Result<usize, &'static str> {
+    fn read_once(&self, addr: u64, buf: &mut [u8]) -> std::result::Result<usize, CoreGap> {
         let Some(seg) = self.segment_at(addr) else {
             return self
                 .read_from_file(addr, buf, u64::MAX)
-                .ok_or("not mapped in the core");
+                .ok_or(CoreGap::NotMapped);
         };
         let off = addr - seg.vaddr;
         let to_end = seg.end() - addr;
@@ -644,10 +644,34 @@ impl CoreFile {
             return Ok(n);
         }
         if off < seg.filesz {
-            return Err("cut off: the core file is truncated");
+            return Err(CoreGap::Truncated);
         }
         self.read_from_file(addr, buf, to_end)
-            .ok_or("not dumped in the core")
+            .ok_or(CoreGap::NotDumped)
+    }
+}
+
+/// Why memory at an address cannot be read from a core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum CoreGap {
+    #[error("{}", self.reason())]
+    NotMapped,
+    /// In a segment the file was cut short of.
+    #[error("{}", self.reason())]
+    Truncated,
+    /// Mapped, but neither dumped nor backed by a file at hand.
+    #[error("{}", self.reason())]
+    NotDumped,
+}
+
+impl CoreGap {
+    /// What [`Error::MemoryUnavailable`] says of it.
+    fn reason(self) -> &'static str {
+        match self {
+            CoreGap::NotMapped => "not mapped in the core",
+            CoreGap::Truncated => "cut off: the core file is truncated",
+            CoreGap::NotDumped => "not dumped in the core",
+        }
     }
 }
 
@@ -688,7 +712,12 @@ impl Memory for CoreFile {
             };
             match self.read_once(at, &mut buf[done..]) {
                 Ok(n) => done += n,
-                Err(reason) if done == 0 => return Err(Error::MemoryUnavailable { addr, reason }),
+                Err(gap) if done == 0 => {
+                    return Err(Error::MemoryUnavailable {
+                        addr,
+                        reason: gap.reason(),
+                    });
+                }
                 Err(_) => break,
             }
         }

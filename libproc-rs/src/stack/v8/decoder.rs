@@ -10,7 +10,10 @@ use std::collections::HashMap;
 
 use super::heap::Heap;
 use super::layout::Layout;
-use super::positions::{DeltaCoding, ScriptInfo, baseline_offset_at, smi};
+use super::positions::{
+    CodePositions, DeltaCoding, InlinedFunction, ScriptInfo, SourceLocation, baseline_offset_at,
+    smi,
+};
 use super::translation::Translations;
 use super::{CodeKind, JsFrame, V8};
 use crate::stack::nodejs::JsName;
@@ -79,6 +82,15 @@ struct CallSite {
     entry: Option<u64>,
 }
 
+/// Compiled code found from a pc: where its instructions start and end,
+/// and its Code.
+#[derive(Debug, Clone, Copy)]
+struct CodeRange {
+    start: u64,
+    end: u64,
+    code: u64,
+}
+
 /// The stack slots a JavaScript function's frame is decoded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct FrameSlots {
@@ -101,9 +113,8 @@ pub(crate) struct Decoder<'v, 'a> {
     functions: HashMap<u64, Option<FunctionInfo>>,
     pub(super) scripts: HashMap<u64, ScriptInfo>,
     pub(super) positions: HashMap<(u64, u64), Option<u32>>,
-    /// Compiled code found from pcs: (start, end, Code), and the pcs in
-    /// none.
-    codes: Vec<(u64, u64, u64)>,
+    /// Compiled code found from pcs, and the pcs in none.
+    codes: Vec<CodeRange>,
     no_code: std::collections::HashSet<u64>,
     /// The InstructionStream map, once seen.
     stream_map: Option<u64>,
@@ -376,9 +387,8 @@ impl<'v, 'a> Decoder<'v, 'a> {
     ) -> Executing {
         let call = self.call_site(c, pc - c.start, exact, compiled);
         let entry = call.entry.and_then(|index| self.entry_of(c, index));
-        let (position, calls) = match entry.and_then(|(_, start)| self.translated(c, start, shared))
-        {
-            Some((outer, calls)) => (Some(outer), calls),
+        let found = match entry.and_then(|(_, start)| self.translated(c, start, shared)) {
+            Some(found) => Some(found),
             None => {
                 // Maglev's entries were never matched to the call here: the
                 // table's positions as they are.
@@ -388,12 +398,19 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 self.table_positions(c, call.offset, exact, called, shared)
             }
         };
-        let inlined = calls
+        let Some(found) = found else {
+            return Executing::default();
+        };
+        let inlined = found
+            .inlined
             .into_iter()
-            .map(|(sfi, p)| self.inlined_frame(sfi, p, compiled))
+            .map(|f| self.inlined_frame(f.shared, f.position, compiled))
             .collect::<Option<Vec<_>>>()
             .unwrap_or_default();
-        Executing { position, inlined }
+        Executing {
+            position: Some(found.position),
+            inlined,
+        }
     }
 
     /// The call compiled code `c` is at, from the offset of its pc (a
@@ -442,7 +459,11 @@ impl<'v, 'a> Decoder<'v, 'a> {
             (None, Some(s)) => (Some(s), true),
             (None, None) => (None, false),
         };
-        let (script, line, column) = self.located(info.script, position);
+        let SourceLocation {
+            script,
+            line,
+            column,
+        } = self.located(info.script, position);
         JsName {
             function,
             script,
@@ -458,26 +479,27 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// with theirs (innermost first), from the call's deoptimization
     /// translation (at `start`); `None` unless its outermost frame is
     /// `shared`'s and every position is found.
-    fn translated(
-        &mut self,
-        code: &CodeAt,
-        start: usize,
-        shared: u64,
-    ) -> Option<(u32, Vec<(u64, u32)>)> {
+    fn translated(&mut self, code: &CodeAt, start: usize, shared: u64) -> Option<CodePositions> {
         let frames = self.translated_frames(code, start)?;
-        if frames.first()?.0 != shared {
+        if frames.first()?.shared != shared {
             return None;
         }
         let mut positions = frames
             .into_iter()
-            .map(|(sfi, offset)| {
-                let array = self.sfi_bytecode(sfi)?;
-                Some((sfi, self.bytecode_position(array, offset)?))
+            .map(|f| {
+                let array = self.sfi_bytecode(f.shared)?;
+                Some(InlinedFunction {
+                    shared: f.shared,
+                    position: self.bytecode_position(array, f.bytecode_offset)?,
+                })
             })
             .collect::<Option<Vec<_>>>()?;
-        let (_, outer) = positions.remove(0);
+        let outer = positions.remove(0);
         positions.reverse();
-        Some((outer, positions))
+        Some(CodePositions {
+            position: outer.position,
+            inlined: positions,
+        })
     }
 
     /// The position at `offset` in maglev or optimized `code` and the
@@ -493,25 +515,22 @@ impl<'v, 'a> Decoder<'v, 'a> {
         exact: bool,
         called: Option<u64>,
         shared: u64,
-    ) -> (Option<u32>, Vec<(u64, u32)>) {
+    ) -> Option<CodePositions> {
         let at = offset - u64::from(!exact && offset > 0);
-        let Some((outer, mut calls)) = self.code_positions(code, at) else {
-            return (None, Vec::new());
-        };
-        let mut outer = Some(outer);
+        let mut found = self.code_positions(code, at)?;
         if let Some(offset) = called {
-            let innermost = calls.first().map_or(shared, |&(sfi, _)| sfi);
+            let innermost = found.inlined.first().map_or(shared, |f| f.shared);
             if let Some(p) = self
                 .sfi_bytecode(innermost)
                 .and_then(|array| self.bytecode_position(array, offset))
             {
-                match calls.first_mut() {
-                    Some(call) => call.1 = p,
-                    None => outer = Some(p),
+                match found.inlined.first_mut() {
+                    Some(call) => call.position = p,
+                    None => found.position = p,
                 }
             }
         }
-        (outer, calls)
+        Some(found)
     }
 
     pub(super) fn function_info(&mut self, shared: u64) -> Option<FunctionInfo> {
@@ -665,31 +684,26 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// function (its Code may since have changed: on-stack replacement,
     /// deoptimization) nor V8's dispatch table.
     fn code_of_pc(&mut self, pc: u64) -> Option<u64> {
-        if let Some(&(_, _, code)) = self
-            .codes
-            .iter()
-            .find(|(start, end, _)| (*start..*end).contains(&pc))
-        {
-            return Some(code);
+        if let Some(known) = self.codes.iter().find(|r| (r.start..r.end).contains(&pc)) {
+            return Some(known.code);
         }
         if self.no_code.contains(&pc) {
             return None;
         }
         let found = self.search_code_of_pc(pc);
         match found {
-            Some((start, end, code)) => self.codes.push((start, end, code)),
+            Some(range) => self.codes.push(range),
             None => {
                 self.no_code.insert(pc);
             }
         }
-        found.map(|(_, _, code)| code)
+        found.map(|r| r.code)
     }
 
-    /// [`Decoder::code_of_pc`]'s search: (instruction start, end, Code).
-    /// Stepping back from the pc, the first start with a Code for it (see
-    /// [`Decoder::code_for_start`]) is the code's: its instructions hold
-    /// the pc, or no code does.
-    fn search_code_of_pc(&mut self, pc: u64) -> Option<(u64, u64, u64)> {
+    /// [`Decoder::code_of_pc`]'s search. Stepping back from the pc, the
+    /// first start with a Code for it (see [`Decoder::code_for_start`]) is
+    /// the code's: its instructions hold the pc, or no code does.
+    fn search_code_of_pc(&mut self, pc: u64) -> Option<CodeRange> {
         let c = self.l().code.as_ref()?;
         let tag = self.l().heap_tag;
         let mut start = pc & !(CODE_ALIGNMENT - 1);
@@ -699,8 +713,11 @@ impl<'v, 'a> Decoder<'v, 'a> {
                 let begins = self.heap.word(base.checked_add(c.instruction_start)?)?;
                 let size = self.heap.i32(base.checked_add(c.instruction_size)?)?;
                 let end = begins.checked_add(u64::try_from(size).ok()?)?;
-                return (begins == start && (start..end).contains(&pc))
-                    .then_some((start, end, code));
+                return (begins == start && (start..end).contains(&pc)).then_some(CodeRange {
+                    start,
+                    end,
+                    code,
+                });
             }
             start = start.checked_sub(CODE_ALIGNMENT)?;
         }
@@ -801,7 +818,11 @@ impl<'v, 'a> Decoder<'v, 'a> {
     /// script and where in it it runs.
     fn inlined_frame(&mut self, shared: u64, position: u32, tier: &'static str) -> Option<JsName> {
         let info = self.function_info(shared)?;
-        let (script, line, column) = self.located(info.script, Some(position));
+        let SourceLocation {
+            script,
+            line,
+            column,
+        } = self.located(info.script, Some(position));
         Some(JsName {
             function: call_name(None, info.name.as_deref(), info.inferred.as_deref()),
             script,

@@ -276,11 +276,21 @@ pub(super) struct CodeLayout {
     pub(super) baseline: u32,
     pub(super) maglev: u32,
     pub(super) turbofan: u32,
-    /// The deoptimization data of maglev and optimized code, and in it the
-    /// indices of the inlined functions' count, their SharedFunctionInfos
-    /// (a weak array) and the inlining positions.
+    /// The deoptimization data of maglev and optimized code, and where in
+    /// it things are.
     pub(super) deopt_data: u64,
-    pub(super) deopt: Option<(u64, u64, u64)>,
+    pub(super) deopt: Option<DeoptIndices>,
+}
+
+/// Indices into the deoptimization data of maglev and optimized code.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DeoptIndices {
+    /// The inlined functions' count.
+    pub(super) count: u64,
+    /// Their SharedFunctionInfos (a weak array).
+    pub(super) literals: u64,
+    /// The inlining positions.
+    pub(super) positions: u64,
 }
 
 impl CodeLayout {
@@ -312,11 +322,11 @@ impl CodeLayout {
         };
         let index = |n: &str| c.get(n).and_then(|v| u64::try_from(v).ok());
         let deopt = (|| {
-            Some((
-                index("DeoptimizationDataInlinedFunctionCountIndex")?,
-                index("DeoptimizationDataLiteralArrayIndex")?,
-                index("DeoptimizationDataInliningPositionsIndex")?,
-            ))
+            Some(DeoptIndices {
+                count: index("DeoptimizationDataInlinedFunctionCountIndex")?,
+                literals: index("DeoptimizationDataLiteralArrayIndex")?,
+                positions: index("DeoptimizationDataInliningPositionsIndex")?,
+            })
         })();
         let instruction_stream = c
             .field("Code", "instruction_stream")

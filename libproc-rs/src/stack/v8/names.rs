@@ -246,7 +246,7 @@ impl Decoder<'_, '_> {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct ScopeNames {
     pub(super) name: Option<String>,
     pub(super) inferred: Option<String>,
@@ -261,14 +261,8 @@ mod tests {
     /// What a ScopeInfo of `flags` (already a Smi or a raw u32, as the
     /// layout wants) and one context local, whose names are at `name_slot`
     /// and `name_slot` + 2 and its start at `start_slot`, gives when read
-    /// with the ScopeInfo layout `first_vars` picks: (name, inferred name,
-    /// start).
-    fn names(
-        first_vars: i64,
-        flags: u64,
-        name_slot: u64,
-        start_slot: u64,
-    ) -> Option<(Option<String>, Option<String>, Option<u32>)> {
+    /// with the ScopeInfo layout `first_vars` picks.
+    fn names(first_vars: i64, flags: u64, name_slot: u64, start_slot: u64) -> Option<ScopeNames> {
         let base = 0x10_0000;
         let mut mem = Image::new(base, 0x1000);
         let seq = mem.map(base, SEQ_ONE_BYTE);
@@ -282,16 +276,19 @@ mod tests {
         mem.put_word(slot(name_slot + 2), inferred);
         mem.put_word(slot(start_slot), 42 << 32);
         let v8 = test_v8(first_vars);
-        let s = Decoder::new(&v8, &mem).scope_info(scope + TAG)?;
-        Some((s.name, s.inferred, s.start))
+        Decoder::new(&v8, &mem).scope_info(scope + TAG)
     }
 
     /// A function scope with a function variable and an inferred name.
     const NAMED: u64 = 1 << 12 | 1 << 14;
 
     /// What [`names`] gives for this test's names.
-    fn all() -> Option<(Option<String>, Option<String>, Option<u32>)> {
-        Some((Some("area".into()), Some("Shape.area".into()), Some(42)))
+    fn all() -> Option<ScopeNames> {
+        Some(ScopeNames {
+            name: Some("area".into()),
+            inferred: Some("Shape.area".into()),
+            start: Some(42),
+        })
     }
 
     #[test]
@@ -302,10 +299,13 @@ mod tests {
         // The empty ScopeInfo has no names.
         assert_eq!(
             names(3, (2 | NAMED | 1 << 29) << 32, 5, 8),
-            Some((None, None, None))
+            Some(ScopeNames::default())
         );
         // A block scope (6) has no start after its names.
-        assert_eq!(names(3, (6 | NAMED) << 32, 5, 8).map(|n| n.2), Some(None));
+        assert_eq!(
+            names(3, (6 | NAMED) << 32, 5, 8).map(|n| n.start),
+            Some(None)
+        );
     }
 
     #[test]

@@ -20,6 +20,31 @@ pub(super) struct ScriptInfo {
     line_ends: Option<(Vec<u32>, u32)>,
 }
 
+/// Where a source position is: its script's name, and the 1-based line
+/// and column in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct SourceLocation {
+    pub(super) script: Option<String>,
+    pub(super) line: Option<u32>,
+    pub(super) column: Option<u32>,
+}
+
+/// A function inlined into compiled code (its SharedFunctionInfo), and
+/// the source position in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct InlinedFunction {
+    pub(super) shared: u64,
+    pub(super) position: u32,
+}
+
+/// The source positions at a point of compiled code: the function's own,
+/// and the functions inlined there with theirs, innermost first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct CodePositions {
+    pub(super) position: u32,
+    pub(super) inlined: Vec<InlinedFunction>,
+}
+
 impl Decoder<'_, '_> {
     /// A script's name, read once.
     fn script(&mut self, script: u64) -> &ScriptInfo {
@@ -40,17 +65,17 @@ impl Decoder<'_, '_> {
     }
 
     /// A script's name, and the 1-based line and column of a position in it.
-    pub(super) fn located(
-        &mut self,
-        script: Option<u64>,
-        position: Option<u32>,
-    ) -> (Option<String>, Option<u32>, Option<u32>) {
+    pub(super) fn located(&mut self, script: Option<u64>, position: Option<u32>) -> SourceLocation {
         let Some(script) = script else {
-            return (None, None, None);
+            return SourceLocation::default();
         };
         let name = self.script(script).name.clone();
         let lc = position.and_then(|p| self.line_column(script, p));
-        (name, lc.map(|x| x.0), lc.map(|x| x.1))
+        SourceLocation {
+            script: name,
+            line: lc.map(|x| x.0),
+            column: lc.map(|x| x.1),
+        }
     }
 
     /// 1-based line and column of a source position in a script: from the
@@ -171,7 +196,7 @@ impl Decoder<'_, '_> {
     /// (bytecode offset, translation index, pc) per exit, eager ones first.
     fn lazy_exits(&mut self, code: &CodeAt) -> Option<LazyExits> {
         let c = self.l().code.as_ref()?;
-        let (_, _, positions_at) = c.deopt?;
+        let positions_at = c.deopt?.positions;
         let data = self.field(code.code, c.deopt_data)?;
         let mut number = |i: u64| {
             let at = self.l().array_data + 8 * (positions_at + i);
@@ -261,20 +286,17 @@ impl Decoder<'_, '_> {
     /// its function by an inlining id: the deoptimization data holds, for
     /// each, the inlined function and the position of its call in the
     /// function it was inlined into (itself inlined, or not).
-    pub(super) fn code_positions(
-        &mut self,
-        code: &CodeAt,
-        offset: u64,
-    ) -> Option<(u32, Vec<(u64, u32)>)> {
+    pub(super) fn code_positions(&mut self, code: &CodeAt, offset: u64) -> Option<CodePositions> {
         let bytes = self.byte_array(code.table)?;
         let size = code.end - code.start;
         let (mut position, mut inlining) = self.position_entry(&bytes, offset, CODE_TABLE, size)?;
         let mut inlined = Vec::new();
         if inlining.is_none() {
-            return Some((position, inlined));
+            return Some(CodePositions { position, inlined });
         }
         let c = self.l().code.as_ref()?;
-        let (count_at, literals_at, positions_at) = c.deopt?;
+        let deopt = c.deopt?;
+        let (count_at, literals_at, positions_at) = (deopt.count, deopt.literals, deopt.positions);
         let l = self.l();
         let data = self.field(code.code, c.deopt_data)?;
         let element = |i: u64| l.array_data + 8 * i;
@@ -296,10 +318,13 @@ impl Decoder<'_, '_> {
             }
             // A weak reference: clear its weak bit.
             let sfi = self.field(literals, element(u64::from(function)))? & !2;
-            inlined.push((sfi, position));
+            inlined.push(InlinedFunction {
+                shared: sfi,
+                position,
+            });
             (position, inlining) = unpack_position(raw)?;
         }
-        Some((position, inlined))
+        Some(CodePositions { position, inlined })
     }
 }
 

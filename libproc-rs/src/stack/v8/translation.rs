@@ -48,9 +48,23 @@ pub(super) enum Op {
 /// that differ in the names of opcodes alike read the same.
 pub(super) type Table = Vec<(Op, u8)>;
 
-/// A Code's translations (the bytes), the candidate list they read with
-/// and the Code's deoptimization literals.
-pub(super) type Translations = (Rc<Vec<u8>>, usize, u64);
+/// A Code's translations, as found once per Code.
+#[derive(Debug, Clone)]
+pub(super) struct Translations {
+    bytes: Rc<Vec<u8>>,
+    /// The index of the candidate opcode list they read with.
+    table: usize,
+    /// The Code's deoptimization literals (a tagged array).
+    literals: u64,
+}
+
+/// A JavaScript frame V8 rebuilds for a call: its function (a
+/// SharedFunctionInfo) and bytecode offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RebuiltFrame {
+    pub(super) shared: u64,
+    pub(super) bytecode_offset: u64,
+}
 
 /// One JavaScript frame a translation rebuilds: an interpreter frame, or
 /// a builtin's continuation (no bytecode position of its own).
@@ -360,14 +374,18 @@ pub(super) fn frames(
 impl Decoder<'_, '_> {
     /// The functions and bytecode offsets V8 rebuilds for a call of
     /// `code`, from the translation starting at `start` (its deoptimization
-    /// entry's): (SharedFunctionInfo, bytecode offset), outermost first.
-    /// `None` when no opcode list reads the code's translations.
+    /// entry's), outermost first. `None` when no opcode list reads the
+    /// code's translations.
     pub(super) fn translated_frames(
         &mut self,
         code: &CodeAt,
         start: usize,
-    ) -> Option<Vec<(u64, u64)>> {
-        let (bytes, table, literals) = self.translations(code)?;
+    ) -> Option<Vec<RebuiltFrame>> {
+        let Translations {
+            bytes,
+            table,
+            literals,
+        } = self.translations(code)?;
         let frames = frames(
             &bytes,
             start,
@@ -380,8 +398,10 @@ impl Decoder<'_, '_> {
         frames
             .iter()
             .map(|f| {
-                let sfi = self.literal_sfi(literals, f.literal)?;
-                Some((sfi, u64::try_from(f.bytecode_offset).ok()?))
+                Some(RebuiltFrame {
+                    shared: self.literal_sfi(literals, f.literal)?,
+                    bytecode_offset: u64::try_from(f.bytecode_offset).ok()?,
+                })
             })
             .collect()
     }
@@ -411,7 +431,7 @@ impl Decoder<'_, '_> {
 
     fn read_translations(&mut self, code: &CodeAt) -> Option<Translations> {
         let c = self.l().code.as_ref()?;
-        let (_, literals_at, _) = c.deopt?;
+        let literals_at = c.deopt?.literals;
         let data = self.field(code.code, c.deopt_data)?;
         let l = self.l();
         let element = |i: u64| l.array_data + 8 * i;
@@ -427,7 +447,11 @@ impl Decoder<'_, '_> {
         for t in order {
             if self.reads_with(&bytes, &entries, t, literals) {
                 self.table_taken = Some(t);
-                return Some((bytes, t, literals));
+                return Some(Translations {
+                    bytes,
+                    table: t,
+                    literals,
+                });
             }
         }
         None
