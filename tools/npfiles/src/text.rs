@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use libproc_rs::escape::escape_bytes;
 use libproc_rs::openfiles::{Endpoint, FileKind, UnixName};
+use libproc_rs::parse::socket::is_unspecified;
 
 /// The `S_IFxxx` name pfiles prints; `S_IFANON` for an anonymous inode.
 pub fn s_if_name(kind: FileKind) -> String {
@@ -35,7 +36,7 @@ pub fn pfiles_text(e: &Endpoint) -> String {
 /// `*:*` for an unspecified peer, a UNIX path or `@name`, `*` unnamed.
 pub fn short_text(e: &Endpoint) -> String {
     match e {
-        Endpoint::Inet(a) if a.ip().is_unspecified() && a.port() == 0 => "*:*".to_owned(),
+        Endpoint::Inet(a) if is_unspecified(a) => "*:*".to_owned(),
         Endpoint::Inet(a) => {
             let port = match a.port() {
                 0 => "*".to_owned(),
