@@ -36,6 +36,7 @@ use std::path::Path;
 
 use crate::diag::Sink;
 use crate::error::Result;
+use crate::parse::maps::index_holding;
 use crate::parse::smaps::MappingUsage;
 use crate::target::{MapName, Mapping, MemoryExt, ProcessTarget};
 
@@ -385,8 +386,7 @@ fn label_arenas(target: &dyn ProcessTarget, entries: &mut [MapEntry]) {
 
 /// The entry holding `addr`, by binary search.
 fn entry_at(entries: &[MapEntry], addr: u64) -> Option<usize> {
-    let i = entries.partition_point(|e| e.mapping.start <= addr);
-    (i > 0 && entries[i - 1].mapping.contains(addr)).then(|| i - 1)
+    index_holding(entries, addr, |e| &e.mapping)
 }
 
 /// Label the mappings that hold a thread's stack pointer.

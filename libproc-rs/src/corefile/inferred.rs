@@ -5,6 +5,7 @@
 
 use crate::diag::Sink;
 use crate::elf::variables::locate_variable;
+use crate::parse::maps::index_holding;
 use crate::target::{MapName, Mapping, MemoryExt, ProcessTarget};
 
 /// Name the brk heap and the vvar pages among a core's `maps` (address
@@ -41,15 +42,14 @@ fn is_private_anon(m: &Mapping) -> bool {
 /// The heap is the mapping the break falls in or ends; an unused heap (the
 /// break where it started) has no mapping.
 fn name_heap(brk: u64, maps: &mut [Mapping]) {
-    let Some(last) = brk.checked_sub(1) else {
+    let Some(i) = brk
+        .checked_sub(1)
+        .and_then(|last| index_holding(maps, last, |m| m))
+    else {
         return;
     };
-    let i = maps.partition_point(|m| m.start <= last);
-    if i == 0 {
-        return;
-    }
-    let m = &mut maps[i - 1];
-    if m.contains(last) && is_private_anon(m) && m.start < brk {
+    let m = &mut maps[i];
+    if is_private_anon(m) && m.start < brk {
         m.name = MapName::Heap;
     }
 }

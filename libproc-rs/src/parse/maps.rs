@@ -235,6 +235,13 @@ pub fn parse_line(line: &[u8]) -> Option<Mapping> {
     })
 }
 
+/// The index of the item whose mapping holds `addr`, among `items` sorted
+/// by address without overlaps (`mapping` gives an item's mapping).
+pub fn index_holding<T>(items: &[T], addr: u64, mapping: impl Fn(&T) -> &Mapping) -> Option<usize> {
+    let i = items.partition_point(|item| mapping(item).start <= addr);
+    (i > 0 && mapping(&items[i - 1]).contains(addr)).then(|| i - 1)
+}
+
 /// Parse the whole of `/proc/PID/maps` held in memory (a live process's
 /// map is streamed through [`parse_line`] instead). Malformed lines are
 /// skipped.
