@@ -102,6 +102,14 @@ impl Module {
         self.image.get()?.as_ref().map(|(_, b)| *b)
     }
 
+    /// Where `addr` is in the file: its offset from the start of the file,
+    /// by the mapping that holds it. For a module whose file could not be
+    /// used, this is what is known of a frame in it.
+    pub fn file_offset(&self, addr: u64) -> Option<u64> {
+        let m = self.mappings.iter().find(|m| m.contains(addr))?;
+        Some(addr - m.start + m.offset)
+    }
+
     /// The separate debug file for this module's build-id, if installed
     /// (under the target's root).
     fn debug_image(&self, target: &dyn ProcessTarget) -> Option<&ElfImage> {
@@ -462,8 +470,18 @@ fn open_image(
         let bias = module.start.wrapping_sub(vaddr & !0xfff);
         return Some((Image::Memory(bytes), bias));
     }
-    let file = target.open_mapped_file(&module.path).ok()?;
-    let image = ElfImage::open(file, &module.path).ok()?;
+    let opened = target
+        .open_mapped_file(&module.path)
+        .and_then(|file| ElfImage::open(file, &module.path));
+    let image = match opened {
+        Ok(image) => image,
+        Err(e) => {
+            notices.push(format!(
+                "{e}; its frames are shown as offsets into the file"
+            ));
+            return None;
+        }
+    };
     let maps: Vec<&Mapping> = module.mappings.iter().collect();
     if let Err(e) = check_mapped_build_id(target, &image, &maps) {
         notices.push(e.to_string());

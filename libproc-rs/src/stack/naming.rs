@@ -261,7 +261,12 @@ fn native_frame(w: &Walked, module: Option<&Module>, hit: Option<&SymbolHit>) ->
             FrameKind::Unknown
         },
         module: module.map(|m| m.path.clone()),
-        module_offset: module.and_then(|m| m.bias()).map(|b| at.wrapping_sub(b)),
+        // The link-time address where the file was read; else the offset
+        // into the file, which is what can still be said.
+        module_offset: module.and_then(|m| match m.bias() {
+            Some(b) => Some(at.wrapping_sub(b)),
+            None => m.file_offset(at),
+        }),
         symbol: hit.map(|h| symbolize::demangle(&h.name).into_owned()),
         offset: hit.map_or(0, |h| at.wrapping_sub(h.start)),
         source: None,

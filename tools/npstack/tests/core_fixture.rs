@@ -67,11 +67,32 @@ fn json() {
 }
 
 #[test]
-fn without_the_sysroot_the_frames_are_not_named() {
+fn without_the_sysroot_frames_are_offsets_into_the_missing_file_and_stderr_says_so() {
     // The core names /nptools-fixture/bin/tiny, which is not on this
-    // machine: what names the frames above is the sysroot.
+    // machine: what names the frames above is the sysroot. Without it a
+    // frame is where it is in that file, and stderr names the file.
     let out = run_in_testdata(NPSTACK, &["core.tiny"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stdout.contains("crash_here"), "{stdout}");
-    assert!(stdout.contains(" 000000000040100f"), "{stdout}");
+    assert!(
+        stdout.contains(" 000000000040100f tiny+0x100f\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr
+            .matches("/nptools-fixture/bin/tiny: No such file or directory")
+            .count(),
+        1,
+        "the missing file is named once: {stderr}"
+    );
+    assert!(
+        stderr.contains("shown as offsets into the file"),
+        "{stderr}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a partial stack is still a stack"
+    );
 }
