@@ -30,6 +30,9 @@ pub struct CommonArgs {
     pub json: bool,
 
     /// Process ids or core files.
+    ///
+    /// A core may be zstd-, lz4- or xz-compressed (told by its content) or
+    /// on a pipe; `-` reads one from standard input.
     #[arg(value_name = "pid|core", required = true)]
     pub operands: Vec<OsString>,
 }

@@ -182,12 +182,34 @@ pub enum Error {
         on_disk: String,
     },
 
+    /// A compressed or piped core could not be copied to a temporary file
+    /// (under `dir`, TMPDIR) to be mapped; `written` is how much had been.
+    #[error("{}", temp_file_text(.dir, .written, .source))]
+    TempFile {
+        path: PathBuf,
+        dir: PathBuf,
+        written: u64,
+        source: io::Error,
+    },
+
     #[error("{}: {source}", escape_path(.path))]
     Io {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
+}
+
+fn temp_file_text(dir: &std::path::Path, written: &u64, source: &io::Error) -> String {
+    let dir = escape_path(dir);
+    let written = format!("{:.1} MiB written", *written as f64 / (1024.0 * 1024.0));
+    match source.raw_os_error() {
+        Some(nix::libc::ENOSPC | nix::libc::EDQUOT) => format!(
+            "no room in {dir} for the uncompressed core ({source}, {written}); \
+             set TMPDIR to a directory with more space"
+        ),
+        _ => format!("cannot copy the core to a temporary file in {dir}: {source}"),
+    }
 }
 
 fn reason_suffix(reason: &str) -> String {

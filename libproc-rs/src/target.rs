@@ -31,7 +31,9 @@ pub struct OpenOptions {
 }
 
 /// What an operand names: a decimal number is a live process, anything else
-/// the path of an x86_64 ELF core file.
+/// the path of an x86_64 ELF core file: plain or compressed (zstd, lz4, xz),
+/// a regular file or a pipe, and `-` for standard input (see
+/// [`crate::corefile::spool`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operand<'a> {
     Pid(i32),

@@ -54,7 +54,12 @@ reporting the others; 2 on usage errors. Errors are printed on standard error as
 
 const OPERANDS: &str = "An operand made of decimal digits is the id of a live process. Anything \
 else is the path of an x86_64 ELF core file, written by the kernel or by gdb's gcore; \
-files the core names (the executable, shared libraries) are read from this machine.";
+files the core names (the executable, shared libraries) are read from this machine. \
+A core may be compressed with zstd, lz4 or xz (systemd-coredump's `.zst`, `.lz4`, `.xz` \
+files; told by content, not by name) or come on a pipe or FIFO (`<(zstd -dc core.zst)`, \
+`/dev/stdin`); `-` reads it from standard input. Such a core is first decompressed, as it \
+streams in, into an unlinked sparse file in TMPDIR (default /tmp), which needs room for \
+the uncompressed core; memory use stays small.";
 
 fn escape_roff(text: &str) -> String {
     let mut out = String::new();

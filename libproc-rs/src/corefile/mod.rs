@@ -21,6 +21,7 @@ use std::rc::Rc;
 
 mod inferred;
 pub mod initstack;
+pub mod spool;
 
 use memmap2::Mmap;
 use object::LittleEndian;
@@ -33,7 +34,7 @@ use crate::error::NotRecovered;
 use crate::error::{Error, Result};
 use crate::parse::auxv::{self, AuxEntry};
 use crate::parse::notes::{self, FileMapping};
-use crate::root::{RootDir, open_regular};
+use crate::root::RootDir;
 use crate::target::{
     MapName, Mapping, Memory, OpenOptions, Perms, ProcessTarget, Psinfo, REWRITTEN_ARGV,
     SignalInfo, Source, StringList, Thread, psargs_from_arg_area, trim_title_padding,
@@ -423,23 +424,11 @@ impl CoreNotes {
 }
 
 impl CoreFile {
-    /// Open a core file by path.
+    /// Open a core file by path; `-` is standard input. A compressed core
+    /// (zstd, lz4, xz) or one on a pipe is first copied, decompressed, to
+    /// a temporary file (see [`spool`]).
     pub fn open(path: &Path, options: &OpenOptions) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => Error::NotFound {
-                path: path.to_owned(),
-            },
-            _ => Error::io(path, e),
-        })?;
-        if meta.is_dir() {
-            return Err(Error::IsDirectory {
-                path: path.to_owned(),
-            });
-        }
-        if !meta.is_file() {
-            return Err(not_core(path, "not a regular file"));
-        }
-        let file = open_regular(path).map_err(|e| Error::io(path, e))?;
+        let file = spool::open_core(path)?;
         let map = map_file(&file, path)?;
         Self::parse(CoreBytes::Mapped(map), path, options)
     }
