@@ -119,6 +119,10 @@ def npstack_cases(pid, work, started):
     gcore = f"{gcore}.{pid}"
     crowd = start([stacks_fixture(work)], {"NPT_THREADS": "1000"}, started)
     cpid = str(crowd.pid)
+    # The same core as systemd-coredump keeps it: zstd-compressed.
+    packed = f"{gcore}.zst"
+    subprocess.run(["zstd", "-q", "-T2", gcore, "-o", packed], check=True)
+    unpacked = os.path.join(work, "unpacked.core")
     return [
         ("stacks of a process with 1,000 threads",
          [f"{BIN}/npstack", cpid],
@@ -131,6 +135,10 @@ def npstack_cases(pid, work, started):
         ("stacks of a gcore core of it",
          [f"{BIN}/npstack", gcore],
          [("eu-stack --core CORE", ["eu-stack", "-e", "/usr/bin/node", "--core", gcore])]),
+        ("stacks of that core zstd-compressed (core.zst)",
+         [f"{BIN}/npstack", packed],
+         [("zstd -d core.zst, then npstack core",
+           ["sh", "-c", f"zstd -q -d -f {packed} -o {unpacked} && {BIN}/npstack {unpacked}"])]),
     ]
 
 
