@@ -34,7 +34,10 @@ use crate::root::open_regular;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     Zstd,
+    /// lz4's frame format.
     Lz4,
+    /// lz4's legacy format (`lz4 -l`), which has no end mark.
+    Lz4Legacy,
     Xz,
 }
 
@@ -47,8 +50,10 @@ impl Compression {
         const XZ: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
         if head.starts_with(&ZSTD) {
             Some(Compression::Zstd)
-        } else if head.starts_with(&LZ4) || head.starts_with(&LZ4_LEGACY) {
+        } else if head.starts_with(&LZ4) {
             Some(Compression::Lz4)
+        } else if head.starts_with(&LZ4_LEGACY) {
+            Some(Compression::Lz4Legacy)
         } else if head.starts_with(&XZ) {
             Some(Compression::Xz)
         } else {
@@ -59,7 +64,7 @@ impl Compression {
     pub fn name(self) -> &'static str {
         match self {
             Compression::Zstd => "zstd",
-            Compression::Lz4 => "lz4",
+            Compression::Lz4 | Compression::Lz4Legacy => "lz4",
             Compression::Xz => "xz",
         }
     }
@@ -68,8 +73,11 @@ impl Compression {
 /// The longest magic number [`Compression::detect`] looks at.
 const MAGIC_LEN: usize = 6;
 
-/// Bytes read and written at a time (the output buffer, and the input's).
+/// Bytes written at a time.
 const BUFFER: usize = 1 << 20;
+
+/// Bytes of input read at a time.
+const INPUT_BUFFER: usize = 256 << 10;
 
 /// The unit of holes in the spooled file.
 const PAGE: usize = 4096;
@@ -88,7 +96,7 @@ pub(super) fn open_core(path: &Path) -> Result<File> {
         let n = read_head_at(&file, &mut head).map_err(|e| Error::io(path, e))?;
         return match Compression::detect(&head[..n]) {
             None => Ok(file),
-            Some(c) => spool(path, BufReader::with_capacity(BUFFER, file), &[], Some(c)),
+            Some(c) => spool(path, FromStart { file, at: 0 }, &[], Some(c)),
         };
     }
     let mut input = file;
@@ -101,12 +109,7 @@ pub(super) fn open_core(path: &Path) -> Result<File> {
         return Err(not_core(path, "the input is empty"));
     }
     let compression = Compression::detect(&head);
-    spool(
-        path,
-        BufReader::with_capacity(BUFFER, input),
-        &head,
-        compression,
-    )
+    spool(path, input, &head, compression)
 }
 
 /// Standard input, and whether it is a regular file (`< core`), which is
@@ -157,6 +160,21 @@ fn open_named(path: &Path) -> Result<(File, bool)> {
     }
     let file = open_regular(path).map_err(|e| Error::io(path, e))?;
     Ok((file, true))
+}
+
+/// A regular file read from its start with `pread`, leaving alone the
+/// offset it may share with other processes (standard input).
+struct FromStart {
+    file: File,
+    at: u64,
+}
+
+impl Read for FromStart {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 fn read_head_at(file: &File, head: &mut [u8]) -> io::Result<usize> {
@@ -215,7 +233,7 @@ fn spool<R: Read>(
 ) -> Result<File> {
     let state = Rc::new(RefCell::new(InputState::default()));
     let watched: Input<R> = BufReader::with_capacity(
-        64 * 1024,
+        INPUT_BUFFER,
         Watched {
             inner: io::Cursor::new(head.to_vec()).chain(input),
             state: Rc::clone(&state),
@@ -224,7 +242,12 @@ fn spool<R: Read>(
     let mut decoder: Box<dyn Read + '_> = match compression {
         None => Box::new(watched),
         Some(Compression::Zstd) => Box::new(ZstdFrames::new(watched)),
-        Some(Compression::Lz4) => Box::new(Lz4Frames::new(watched, Rc::clone(&state))),
+        Some(c @ (Compression::Lz4 | Compression::Lz4Legacy)) => Box::new(Lz4Frames {
+            decoder: lz4_flex::frame::FrameDecoder::new(watched),
+            state: Rc::clone(&state),
+            frame_ended: false,
+            legacy: c == Compression::Lz4Legacy,
+        }),
         Some(Compression::Xz) => Box::new(lzma_rust2::XzReader::new(watched, true)),
     };
     let dir = std::env::temp_dir();
@@ -481,16 +504,8 @@ struct Lz4Frames<R: Read> {
     state: Rc<RefCell<InputState>>,
     /// The last read ended a frame.
     frame_ended: bool,
-}
-
-impl<R: Read> Lz4Frames<R> {
-    fn new(input: R, state: Rc<RefCell<InputState>>) -> Self {
-        Lz4Frames {
-            decoder: lz4_flex::frame::FrameDecoder::new(input),
-            state,
-            frame_ended: false,
-        }
-    }
+    /// The legacy format ends where its input does.
+    legacy: bool,
 }
 
 impl<R: Read> Read for Lz4Frames<R> {
@@ -505,7 +520,7 @@ impl<R: Read> Read for Lz4Frames<R> {
                 self.frame_ended = true;
                 continue;
             }
-            if self.frame_ended {
+            if self.frame_ended || self.legacy {
                 return Ok(0);
             }
             return Err(io::ErrorKind::UnexpectedEof.into());
@@ -526,6 +541,10 @@ mod tests {
         assert_eq!(
             Compression::detect(&[0x04, 0x22, 0x4d, 0x18, 0x64, 0x40]),
             Some(Compression::Lz4)
+        );
+        assert_eq!(
+            Compression::detect(&[0x02, 0x21, 0x4c, 0x18, 0, 0]),
+            Some(Compression::Lz4Legacy)
         );
         assert_eq!(Compression::detect(b"\xfd7zXZ\0\0"), Some(Compression::Xz));
         assert_eq!(Compression::detect(b"\x7fELF\x02\x01"), None);
