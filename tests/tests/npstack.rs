@@ -413,11 +413,55 @@ fn a_thousand_threads() {
     wait_in_read(p.pid(), &workers);
     let r = npstack(&["--group", &p.pid_arg()]);
     let text = r.ok();
+    let header = text
+        .lines()
+        .find(|l| l.contains("1000 threads: lwp# "))
+        .unwrap_or_else(|| panic!("{}", &text[..text.len().min(2000)]));
+    // The ids are written as runs (`4153-4156, 4160`): expanded, they are
+    // the workers, in order, and no two items could have been one run.
+    let list = header
+        .split("lwp# ")
+        .nth(1)
+        .and_then(|rest| rest.split("  ").next())
+        .and_then(|rest| rest.split(" [").next())
+        .expect("tid list");
+    let runs: Vec<(i32, i32)> = list
+        .split(", ")
+        .map(|item| match item.split_once('-') {
+            Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
+            None => (item.parse().unwrap(), item.parse().unwrap()),
+        })
+        .collect();
+    let mut workers = workers;
+    workers.sort_unstable();
+    let expanded: Vec<i32> = runs.iter().flat_map(|&(a, b)| a..=b).collect();
+    assert_eq!(expanded, workers, "{header}");
     assert!(
-        text.contains("1000 threads: lwp# "),
-        "{}",
-        &text[..text.len().min(2000)]
+        runs.windows(2).all(|w| w[0].1 + 1 != w[1].0),
+        "runs not joined: {header}"
     );
+    // Threads started one after another get consecutive ids, but other
+    // processes starting threads meanwhile break the runs: a few hundred
+    // bytes, where the full list was 6 KB.
+    let full: usize = workers.iter().map(|t| t.to_string().len() + 2).sum();
+    assert!(header.len() < full / 2, "{} bytes: {header}", header.len());
+    // --json keeps every id.
+    let json: serde_json::Value =
+        serde_json::from_slice(&npstack(&["--group", "--json", &p.pid_arg()]).stdout)
+            .expect("JSON");
+    let group = json["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["count"] == 1000)
+        .expect("the group of 1000");
+    let tids: Vec<i32> = group["tids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_i64().unwrap() as i32)
+        .collect();
+    assert_eq!(tids, workers);
     let plain = npstack(&[&p.pid_arg()]);
     assert_eq!(threads_of(&plain.ok()).len(), 1001);
 }
