@@ -197,9 +197,36 @@ fn group_prints_identical_stacks_once() {
         .iter()
         .find(|t| t.header.contains("5 threads"))
         .expect("a group of five");
-    for tid in &workers {
-        assert!(group.header.contains(&tid.to_string()), "{}", group.header);
-    }
+    let mut workers = workers;
+    workers.sort_unstable();
+    assert_eq!(
+        expand(&group_runs(&group.header)),
+        workers,
+        "{}",
+        group.header
+    );
+}
+
+/// The thread ids of a `--group` header, as its runs: `lwp# 4153-4156,
+/// 4160` is (4153, 4156) and (4160, 4160).
+fn group_runs(header: &str) -> Vec<(i32, i32)> {
+    let list = header
+        .split("lwp# ")
+        .nth(1)
+        .and_then(|rest| rest.split("  ").next())
+        .and_then(|rest| rest.split(" [").next())
+        .unwrap_or_else(|| panic!("no thread ids in {header}"));
+    list.split(", ")
+        .map(|item| {
+            let (a, b) = item.split_once('-').unwrap_or((item, item));
+            let tid = |t: &str| t.parse().unwrap_or_else(|_| panic!("{item} in {header}"));
+            (tid(a), tid(b))
+        })
+        .collect()
+}
+
+fn expand(runs: &[(i32, i32)]) -> Vec<i32> {
+    runs.iter().flat_map(|&(a, b)| a..=b).collect()
 }
 
 #[test]
@@ -419,23 +446,10 @@ fn a_thousand_threads() {
         .unwrap_or_else(|| panic!("{}", &text[..text.len().min(2000)]));
     // The ids are written as runs (`4153-4156, 4160`): expanded, they are
     // the workers, in order, and no two items could have been one run.
-    let list = header
-        .split("lwp# ")
-        .nth(1)
-        .and_then(|rest| rest.split("  ").next())
-        .and_then(|rest| rest.split(" [").next())
-        .expect("tid list");
-    let runs: Vec<(i32, i32)> = list
-        .split(", ")
-        .map(|item| match item.split_once('-') {
-            Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
-            None => (item.parse().unwrap(), item.parse().unwrap()),
-        })
-        .collect();
+    let runs = group_runs(header);
     let mut workers = workers;
     workers.sort_unstable();
-    let expanded: Vec<i32> = runs.iter().flat_map(|&(a, b)| a..=b).collect();
-    assert_eq!(expanded, workers, "{header}");
+    assert_eq!(expand(&runs), workers, "{header}");
     assert!(
         runs.windows(2).all(|w| w[0].1 + 1 != w[1].0),
         "runs not joined: {header}"
