@@ -57,9 +57,28 @@ def build_peakrss(work):
 def start_many_mappings(work, started, count=20000):
     """The npmap test fixture with COUNT extra one-page mappings."""
     exe = os.path.join(work, "npmap-fixture")
-    subprocess.run(["cc", "-O2", "-pthread", "-o", exe,
-                    os.path.join(HERE, "..", "tests", "fixtures", "npmap.c")], check=True)
+    if not os.path.exists(exe):
+        subprocess.run(["cc", "-O2", "-pthread", "-o", exe,
+                        os.path.join(HERE, "..", "tests", "fixtures", "npmap.c")], check=True)
     return start([exe], {"NPT_MAPS": str(count)}, started)
+
+
+MAX_MAP_COUNT = "/proc/sys/vm/max_map_count"
+
+
+def raise_max_map_count(n):
+    """Raise vm.max_map_count (65530 by default) to at least n; returns the
+    value to put back, or None when it was high enough."""
+    with open(MAX_MAP_COUNT) as f:
+        old = f.read().strip()
+    if int(old) >= n:
+        return None
+    try:
+        with open(MAX_MAP_COUNT, "w") as f:
+            f.write(str(n))
+    except OSError as e:
+        raise SystemExit(f"bench: vm.max_map_count is {old}, below {n}, and cannot be raised ({e}): run as root")
+    return old
 
 
 MEASURED = {}
@@ -316,6 +335,7 @@ def main():
     if not shutil.which("node"):
         raise SystemExit("bench: node is not installed")
     started = []
+    restore_map_count = None
     work = tempfile.mkdtemp(prefix="nptools-bench.")
     try:
         live = start_server(started)
@@ -331,6 +351,9 @@ def main():
         pid = str(live.pid)
         many = start_many_mappings(work, started)
         mpid = str(many.pid)
+        restore_map_count = raise_max_map_count(110000)
+        huge = start_many_mappings(work, started, 100000)
+        hpid = str(huge.pid)
         print(f"nptools bench: node demo server pid {pid}, kernel core {os.path.getsize(core) >> 20} MiB; "
               f"median of {RUNS} runs; ratios are other tool / nptools (higher is better for nptools)\n")
         cases = [
@@ -366,6 +389,9 @@ def main():
             ("address map with RSS (-x), 20,000 mappings",
              [f"{BIN}/npmap", "-x", mpid],
              [("pmap -x PID", ["pmap", "-x", mpid])]),
+            ("address map as JSON (--json), 100,000 mappings",
+             [f"{BIN}/npmap", "--json", hpid],
+             [("pmap PID", ["pmap", hpid])]),
         ]
         cases += npstack_cases(live.pid, work, started)
         js_busy = start_js_busy(started)
@@ -391,6 +417,9 @@ def main():
         for p in started:
             p.kill()
         shutil.rmtree(work, ignore_errors=True)
+        if restore_map_count is not None:
+            with open(MAX_MAP_COUNT, "w") as f:
+                f.write(restore_map_count)
 
 
 if __name__ == "__main__":

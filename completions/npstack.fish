@@ -1,6 +1,6 @@
 complete -c npstack -l sysroot -d 'Look for a core\'s binaries under DIR first (a core from another machine)' -r -F
 complete -c npstack -s v -l verbose -d 'Add source file:line and inlined calls from DWARF debug information (the binary\'s own, or /usr/lib/debug/.build-id/)'
-complete -c npstack -l group -d 'Print each distinct stack once, with the threads that share it'
+complete -c npstack -l group -d 'Print each distinct stack once, with the threads that share it (a run of consecutive thread ids as FIRST-LAST; --json lists every id)'
 complete -c npstack -l snapshot -d 'Stop all threads together for a consistent picture (longer stall)'
 complete -c npstack -l no-heap-names -d 'Do not read the V8 heap: name JavaScript frames from node\'s perf map (--perf-basic-prof) only'
 complete -c npstack -l raw -d 'Write the target\'s bytes unescaped (for programs that want the bytes)'

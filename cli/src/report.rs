@@ -215,6 +215,78 @@ pub fn write_json_line(
     writeln!(out)
 }
 
+/// The fields of a JSON document after its first ones, written as they
+/// come (see [`write_json_line_streamed`]).
+pub struct JsonFields<'a, 'w> {
+    map: serde_json::ser::Compound<
+        'a,
+        &'w mut dyn std::io::Write,
+        serde_json::ser::CompactFormatter,
+    >,
+}
+
+impl std::fmt::Debug for JsonFields<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JsonFields")
+    }
+}
+
+impl JsonFields<'_, '_> {
+    /// Write `"key":value`.
+    pub fn field<T: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> serde_json::Result<()> {
+        serde::ser::SerializeMap::serialize_entry(&mut self.map, key, value)
+    }
+}
+
+/// A JSON array of what an iterator yields, written element by element:
+/// `StreamedArray(|| entries.iter().map(EntryJson::from))`. The closure is
+/// called once per serialization.
+pub struct StreamedArray<F>(pub F);
+
+impl<F> std::fmt::Debug for StreamedArray<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamedArray")
+    }
+}
+
+impl<F, I> serde::Serialize for StreamedArray<F>
+where
+    F: Fn() -> I,
+    I: IntoIterator,
+    I::Item: serde::Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq((self.0)())
+    }
+}
+
+/// Write one JSON document and its newline as [`write_json_line`] does,
+/// but with the fields after `head` written by `rest` as it makes them:
+/// a report of 100,000 mappings or descriptors holds one entry's JSON at a
+/// time, never the whole tree. The bytes are those of the same document
+/// built as a [`Value`] and written whole.
+pub fn write_json_line_streamed(
+    out: &mut dyn std::io::Write,
+    head: Map<String, Value>,
+    rest: impl FnOnce(&mut JsonFields<'_, '_>) -> serde_json::Result<()>,
+) -> std::io::Result<()> {
+    use serde::ser::{SerializeMap, Serializer as _};
+    let mut ser = serde_json::Serializer::new(out);
+    let mut fields = JsonFields {
+        map: (&mut ser).serialize_map(None)?,
+    };
+    for (k, v) in &head {
+        fields.field(k, v)?;
+    }
+    rest(&mut fields)?;
+    fields.map.end()?;
+    writeln!(ser.into_inner())
+}
+
 /// Write `label[N]: value` lines, as pargs and penv do.
 pub fn write_indexed<S: AsRef<OsStr>>(
     out: &mut dyn std::io::Write,

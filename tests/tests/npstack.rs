@@ -197,9 +197,36 @@ fn group_prints_identical_stacks_once() {
         .iter()
         .find(|t| t.header.contains("5 threads"))
         .expect("a group of five");
-    for tid in &workers {
-        assert!(group.header.contains(&tid.to_string()), "{}", group.header);
-    }
+    let mut workers = workers;
+    workers.sort_unstable();
+    assert_eq!(
+        expand(&group_runs(&group.header)),
+        workers,
+        "{}",
+        group.header
+    );
+}
+
+/// The thread ids of a `--group` header, as its runs: `lwp# 4153-4156,
+/// 4160` is (4153, 4156) and (4160, 4160).
+fn group_runs(header: &str) -> Vec<(i32, i32)> {
+    let list = header
+        .split("lwp# ")
+        .nth(1)
+        .and_then(|rest| rest.split("  ").next())
+        .and_then(|rest| rest.split(" [").next())
+        .unwrap_or_else(|| panic!("no thread ids in {header}"));
+    list.split(", ")
+        .map(|item| {
+            let (a, b) = item.split_once('-').unwrap_or((item, item));
+            let tid = |t: &str| t.parse().unwrap_or_else(|_| panic!("{item} in {header}"));
+            (tid(a), tid(b))
+        })
+        .collect()
+}
+
+fn expand(runs: &[(i32, i32)]) -> Vec<i32> {
+    runs.iter().flat_map(|&(a, b)| a..=b).collect()
 }
 
 #[test]
@@ -413,11 +440,42 @@ fn a_thousand_threads() {
     wait_in_read(p.pid(), &workers);
     let r = npstack(&["--group", &p.pid_arg()]);
     let text = r.ok();
+    let header = text
+        .lines()
+        .find(|l| l.contains("1000 threads: lwp# "))
+        .unwrap_or_else(|| panic!("{}", &text[..text.len().min(2000)]));
+    // The ids are written as runs (`4153-4156, 4160`): expanded, they are
+    // the workers, in order, and no two items could have been one run.
+    let runs = group_runs(header);
+    let mut workers = workers;
+    workers.sort_unstable();
+    assert_eq!(expand(&runs), workers, "{header}");
     assert!(
-        text.contains("1000 threads: lwp# "),
-        "{}",
-        &text[..text.len().min(2000)]
+        runs.windows(2).all(|w| w[0].1 + 1 != w[1].0),
+        "runs not joined: {header}"
     );
+    // Threads started one after another get consecutive ids, but other
+    // processes starting threads meanwhile break the runs: a few hundred
+    // bytes, where the full list was 6 KB.
+    let full: usize = workers.iter().map(|t| t.to_string().len() + 2).sum();
+    assert!(header.len() < full / 2, "{} bytes: {header}", header.len());
+    // --json keeps every id.
+    let json: serde_json::Value =
+        serde_json::from_slice(&npstack(&["--group", "--json", &p.pid_arg()]).stdout)
+            .expect("JSON");
+    let group = json["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["count"] == 1000)
+        .expect("the group of 1000");
+    let tids: Vec<i32> = group["tids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_i64().unwrap() as i32)
+        .collect();
+    assert_eq!(tids, workers);
     let plain = npstack(&[&p.pid_arg()]);
     assert_eq!(threads_of(&plain.ok()).len(), 1001);
 }

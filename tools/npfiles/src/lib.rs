@@ -15,7 +15,7 @@ use libproc_rs::openfiles::{
 use libproc_rs::parse::fdinfo::{clock_name, open_flag_names, signal_name, signals_in_mask};
 use libproc_rs::parse::socket::sock_type_name;
 use nptools_cli::json::json_bytes;
-use nptools_cli::report;
+use nptools_cli::report::{self, StreamedArray};
 use nptools_cli::{self as cli, CommonArgs, ReportError};
 use serde_json::{Map, Value, json};
 
@@ -503,34 +503,33 @@ fn fd_json(d: &Descriptor) -> Value {
     Value::Object(m)
 }
 
+/// `--json`: the target, the table's limit and socket source, and the
+/// descriptors, each written as it is made (at 50,000 descriptors a tree
+/// of the whole document would be hundreds of megabytes).
 fn write_json(
     target: &dyn ProcessTarget,
     table: &FdTable,
     only: Option<FdType>,
     out: &mut dyn Write,
 ) -> Result<(), ReportError> {
-    let mut doc = report::target_json(target);
-    doc.insert("rlimit".into(), json!(table.rlimit));
-    doc.insert(
-        "socket_source".into(),
-        match table.socket_source {
-            Some(TableSource::Netlink) => json!("netlink"),
-            Some(TableSource::Procfs) => json!("procfs"),
-            None => Value::Null,
-        },
-    );
-    doc.insert(
-        "fds".into(),
-        Value::Array(
-            table
-                .fds
-                .iter()
-                .filter(|d| only.is_none_or(|t| d.is_type(t.name())))
-                .map(fd_json)
-                .collect(),
-        ),
-    );
-    report::write_json_line(out, doc)?;
+    let fds = StreamedArray(|| {
+        table
+            .fds
+            .iter()
+            .filter(|d| only.is_none_or(|t| d.is_type(t.name())))
+            .map(fd_json)
+    });
+    report::write_json_line_streamed(out, report::target_json(target), |doc| {
+        doc.field("rlimit", &table.rlimit)?;
+        doc.field(
+            "socket_source",
+            &table.socket_source.map(|s| match s {
+                TableSource::Netlink => "netlink",
+                TableSource::Procfs => "procfs",
+            }),
+        )?;
+        doc.field("fds", &fds)
+    })?;
     Ok(())
 }
 

@@ -267,7 +267,7 @@ fn group() {
     let out = grouped(&stacks(), false);
     let text = String::from_utf8_lossy(&out);
     assert!(
-        text.contains("3 threads: lwp# 4246, 4247, 4248 libuv threadpool worker"),
+        text.contains("3 threads: lwp# 4246-4248 libuv threadpool worker"),
         "{text}"
     );
     assert_golden!("group.txt", &out);

@@ -66,7 +66,8 @@ pub struct Args {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Print each distinct stack once, with the threads that share it.
+    /// Print each distinct stack once, with the threads that share it (a
+    /// run of consecutive thread ids as FIRST-LAST; --json lists every id).
     #[arg(long)]
     pub group: bool,
 
@@ -300,15 +301,44 @@ fn groups(threads: &[ThreadStack]) -> Vec<Vec<&ThreadStack>> {
     out
 }
 
+/// Thread ids with each run of consecutive ids written as its ends:
+/// `4153-4156, 4160`. A node with 10,000 identical workers gets a header
+/// of a few runs, not a 60 KB line.
+fn tid_runs(tids: &[i32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < tids.len() {
+        let start = tids[i];
+        let mut end = start;
+        while tids
+            .get(i + 1)
+            .is_some_and(|&next| Some(next) == end.checked_add(1))
+        {
+            end = tids[i + 1];
+            i += 1;
+        }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(&start.to_string());
+        if end != start {
+            out.push('-');
+            out.push_str(&end.to_string());
+        }
+        i += 1;
+    }
+    out
+}
+
 fn write_group(out: &mut dyn Write, group: &[&ThreadStack], raw: bool) -> Result<(), ReportError> {
     let first = group[0];
-    let tids: Vec<String> = group.iter().map(|t| t.tid.to_string()).collect();
+    let tids: Vec<i32> = group.iter().map(|t| t.tid).collect();
     let count = group.len();
     write!(
         out,
         "-----------------  {count} thread{}: lwp# {}",
         if count == 1 { "" } else { "s" },
-        tids.join(", ")
+        tid_runs(&tids)
     )?;
     let same_name = group.iter().all(|t| t.name == first.name);
     let name = first.name.as_ref().filter(|_| same_name);
@@ -466,3 +496,22 @@ Names of the functions on the main thread, from a script:
 
 #[cfg(test)]
 mod golden;
+
+#[cfg(test)]
+mod tests {
+    use super::tid_runs;
+
+    #[test]
+    fn runs_of_thread_ids() {
+        assert_eq!(tid_runs(&[4153, 4154, 4155, 4156, 4160]), "4153-4156, 4160");
+        assert_eq!(tid_runs(&[4242]), "4242");
+        assert_eq!(tid_runs(&[7, 8]), "7-8");
+        // The main thread comes first, before lower ids.
+        assert_eq!(tid_runs(&[50, 10, 11, 12, 51]), "50, 10-12, 51");
+        assert_eq!(
+            tid_runs(&[i32::MAX - 1, i32::MAX]),
+            format!("{}-{}", i32::MAX - 1, i32::MAX)
+        );
+        assert_eq!(tid_runs(&[]), "");
+    }
+}
