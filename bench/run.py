@@ -51,7 +51,16 @@ PEAKRSS = None
 def build_peakrss(work):
     global PEAKRSS
     PEAKRSS = os.path.join(work, "peakrss")
-    subprocess.run(["cc", "-O2", "-static", "-o", PEAKRSS, os.path.join(HERE, "peakrss.c")], check=True)
+    subprocess.run(["cc", "-O2", "-static", "-o", PEAKRSS,
+                    os.path.join(HERE, "..", "tests", "fixtures", "peakrss.c")], check=True)
+
+
+def peak_kib(stderr):
+    """The peak RSS that peakrss wrote as its last line on stderr."""
+    last = stderr.decode(errors="replace").rstrip().rsplit("\n", 1)[-1]
+    if not (last.startswith("peakrss: ") and last.endswith(" KiB")):
+        raise SystemExit(f"bench: no peak from peakrss: {last!r}")
+    return int(last[len("peakrss: "):-len(" KiB")])
 
 
 def start_many_mappings(work, started, count=20000):
@@ -101,9 +110,9 @@ def measure_runs(argv):
         if i >= 3 and time.perf_counter() - started > 10:
             break
         t0 = time.perf_counter()
-        out = subprocess.run([PEAKRSS] + argv, stdout=subprocess.PIPE, check=True).stdout.split()
+        done = subprocess.run([PEAKRSS] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         times.append((time.perf_counter() - t0) * 1000)
-        status, kib = int(out[0]), int(out[1])
+        status, kib = done.returncode, peak_kib(done.stderr)
         rss.append(kib / 1024)
         if status != 0:
             raise SystemExit(f"bench: {' '.join(argv)} failed with status {status}")

@@ -48,34 +48,9 @@ impl Drop for MaxMapCount {
     }
 }
 
-/// Run a tool and return its result, with `peakrss`'s line taken off
-/// stderr, and its peak RSS in KiB. The peak is taken by the `peakrss`
-/// fixture rather than by wait4 here (see tests/fixtures/peakrss.c): a
-/// child's peak counts its parent's memory at exec, and the other test
-/// of this file may hold a large parsed document at that moment.
+/// Run a tool and return its result and its peak RSS in KiB.
 fn peak(tool_name: &str, args: &[&str], operand: &str) -> (Run, u64) {
-    let mut run = run_command(
-        Command::new(fixture("peakrss"))
-            .arg(tool(tool_name))
-            .args(args)
-            .arg(operand),
-    );
-    let (rest, last) = run
-        .stderr
-        .trim_end()
-        .rsplit_once('\n')
-        .unwrap_or(("", run.stderr.trim_end()));
-    let kib = last
-        .strip_prefix("peakrss: ")
-        .and_then(|l| l.strip_suffix(" KiB"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no peak from peakrss: {}", run.stderr));
-    run.stderr = if rest.is_empty() {
-        String::new()
-    } else {
-        format!("{rest}\n")
-    };
-    (run, kib)
+    run_with_peak_rss(Command::new(tool(tool_name)).args(args).arg(operand))
 }
 
 #[test]
