@@ -69,9 +69,8 @@ impl RootDir {
             Mode::empty(),
         )?;
         let st = fstat(fd.as_fd())?;
-        let ours = std::fs::metadata("/")
-            .is_ok_and(|m| (m.dev(), m.ino()) == (st.st_dev, st.st_ino))
-            && same_mounts(path);
+        let ours =
+            std::fs::metadata("/").is_ok_and(|m| (m.dev(), m.ino()) == (st.st_dev, st.st_ino));
         Ok(RootDir {
             fd,
             path: path.to_owned(),
@@ -82,6 +81,14 @@ impl RootDir {
     /// The root's own path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The same root seen with other mounts (`/proc/PID/root` of a process
+    /// in another mount namespace, whose root may be our very directory
+    /// with other things mounted on it): not ours.
+    pub fn with_other_mounts(mut self) -> Self {
+        self.ours = false;
+        self
     }
 
     /// Whether paths resolve here as under our own `/`.
@@ -293,22 +300,6 @@ impl SearchPath {
     pub fn debug_dirs(&self) -> &[RootDir] {
         &self.debug_dirs
     }
-}
-
-/// Whether paths under `root` see our mounts: false for `/proc/PID/root`
-/// of a process in another mount namespace, whose root may be our very
-/// directory with other things mounted on it.
-fn same_mounts(root: &Path) -> bool {
-    let Some(proc_dir) = root
-        .strip_prefix("/proc")
-        .ok()
-        .filter(|rest| rest.ends_with("root"))
-        .and_then(|_| root.parent())
-    else {
-        return true;
-    };
-    let ns = |dir: &Path| std::fs::read_link(dir.join("ns/mnt")).ok();
-    ns(proc_dir).is_some() && ns(proc_dir) == ns(Path::new("/proc/self"))
 }
 
 /// passwd and group files larger than this are not read.

@@ -489,7 +489,12 @@ impl ProcessTarget for LiveProcess {
             return Ok(search);
         }
         let path = self.dir.join("root");
-        let root = RootDir::open(&path).map_err(|e| self.proc_error(&path, e))?;
+        let mut root = RootDir::open(&path).map_err(|e| self.proc_error(&path, e))?;
+        let mount_ns = |dir: &Path| std::fs::read_link(dir.join("ns/mnt")).ok();
+        let ours = mount_ns(Path::new("/proc/self"));
+        if ours.is_none() || mount_ns(&self.dir) != ours {
+            root = root.with_other_mounts();
+        }
         let search = SearchPath::new(
             Some(root),
             Some(self.dir.join("map_files")),
