@@ -20,11 +20,21 @@ fn which(cmd: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Copy `file` to the same path under `root`.
+/// Put `from` at `to` as a hard link where it can be: a copy we wrote
+/// could not be run while another test's child, forked between our write
+/// and its close, still held it open (ETXTBSY).
+fn link_or_copy(from: &Path, to: &Path) {
+    let _ = std::fs::remove_file(to);
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    }
+}
+
+/// Put `file` at the same path under `root`.
 fn copy_into(root: &Path, file: &Path) {
     let to = root.join(file.strip_prefix("/").unwrap());
     std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-    std::fs::copy(file, &to).unwrap_or_else(|e| panic!("copy {}: {e}", file.display()));
+    link_or_copy(&std::fs::canonicalize(file).unwrap(), &to);
 }
 
 /// Copy each of `files` and the libraries `ldd` names for it under `root`,
@@ -273,7 +283,7 @@ fn a_node_in_its_own_mount_and_pid_namespace_is_read_from_outside() {
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let node = bin.join("node");
-    std::fs::copy(self::node(), &node).unwrap();
+    link_or_copy(&std::fs::canonicalize(self::node()).unwrap(), &node);
     let outside = Spawn::new(&node).arg("-e").arg(NODE_SCRIPT).start();
     let want = roles(&node_report(outside.pid(), None, &[]));
     drop(outside);
@@ -467,7 +477,7 @@ fn a_file_of_another_build_at_the_path_is_passed_over_and_named() {
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let private = bin.join("stacks-private");
-    std::fs::copy(&right, &private).unwrap();
+    link_or_copy(&right, &private);
 
     // Live, in a namespace where the path holds another build: the mapped
     // file is read through /proc/PID/map_files, and the other is named.
@@ -513,7 +523,7 @@ fn a_file_of_another_build_at_the_path_is_passed_over_and_named() {
     assert_eq!(r.stderr.lines().count(), 1, "once: {}", r.stderr);
 
     // Nothing right anywhere: named, and its frames are offsets.
-    std::fs::copy(&other, &private).unwrap();
+    link_or_copy(&other, &private);
     let r = run_tool("npstack", ["--sysroot", sysroot.to_str().unwrap(), core]);
     assert!(!r.text().contains("npt_leaf"), "{}", r.text());
     assert!(r.stderr.contains("build-id"), "{}", r.stderr);
