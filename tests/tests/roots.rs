@@ -556,3 +556,44 @@ fn sysroot_and_debug_dir_on_every_tool_that_reads_a_binary() {
         }
     }
 }
+
+#[test]
+fn a_containers_stripped_libc_is_named_from_this_machines_debug_file() {
+    // A container as runtimes make one: its own mount namespace whose root
+    // is a directory pivoted to, so /proc/PID/maps names the container's
+    // own paths, which resolve under /proc/PID/root. Its libc is a copy of
+    // this machine's (stripped); the debug file is only on this machine.
+    libc_debug_file();
+    let dir = scratch();
+    let root = dir.path().join("root");
+    let node = node();
+    populate(&root, &[&node]);
+    std::fs::create_dir_all(root.join("old")).unwrap();
+    let script = format!(
+        "cd '{}' && mount --bind . . && cd . && pivot_root . old && exec {} -e \"$0\"",
+        root.display(),
+        node.display()
+    );
+    let p = Spawn::new(which("unshare"))
+        .args_of(&["--mount", "--pid", "--fork", "--kill-child", "sh", "-c"])
+        .arg(&script)
+        .arg(NODE_SCRIPT)
+        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+        .start();
+    let pid: i32 = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", p.pid()))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .expect("node")
+        .parse()
+        .unwrap();
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    assert!(
+        maps.lines()
+            .any(|l| l.ends_with(&format!(" {}", node.display()))),
+        "the container's own path: {maps}"
+    );
+    let report = node_report(pid, None, &[]);
+    check_node_frames(&report);
+    check_npenv(pid, &[]);
+}
