@@ -23,12 +23,20 @@ _npargs() {
 
     case "${cmd}" in
         npargs)
-            opts="-a -e -x -l -h -V --raw --json --help --version"
+            opts="-a -e -x -l -h -V --sysroot --debug-dir --raw --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --debug-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -23,12 +23,20 @@ _npmap() {
 
     case "${cmd}" in
         npmap)
-            opts="-x -h -V --summary --raw --json --help --version"
+            opts="-x -h -V --summary --sysroot --debug-dir --raw --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --debug-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

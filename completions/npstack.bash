@@ -23,13 +23,17 @@ _npstack() {
 
     case "${cmd}" in
         npstack)
-            opts="-v -h -V --verbose --group --snapshot --no-heap-names --sysroot --raw --json --help --version"
+            opts="-v -h -V --verbose --group --snapshot --no-heap-names --sysroot --debug-dir --raw --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --debug-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,5 +1,6 @@
-complete -c npstack -l sysroot -d 'Look for a core\'s binaries under DIR first (a core from another machine)' -r -F
-complete -c npstack -s v -l verbose -d 'Add source file:line and inlined calls from DWARF debug information (the binary\'s own, or /usr/lib/debug/.build-id/)'
+complete -c npstack -l sysroot -d 'Look for the target\'s files (executable, libraries) under DIR too: for a core, before this machine\'s (a core from another machine, with that machine\'s files copied under DIR); for a process, after its own root. A file is used only if its build-id is the one the process had' -r -F
+complete -c npstack -l debug-dir -d 'Look for debug files in DIR too (as DIR/.build-id/xx/rest.debug, or by the binary\'s .gnu_debuglink name), after /usr/lib/debug under the target\'s root, the sysroot and this machine. May be repeated' -r -F
+complete -c npstack -s v -l verbose -d 'Add source file:line and inlined calls from DWARF debug information (the binary\'s own, or its debug file: see --debug-dir)'
 complete -c npstack -l group -d 'Print each distinct stack once, with the threads that share it (a run of consecutive thread ids as FIRST-LAST; --json lists every id)'
 complete -c npstack -l snapshot -d 'Stop all threads together for a consistent picture (longer stall)'
 complete -c npstack -l no-heap-names -d 'Do not read the V8 heap: name JavaScript frames from node\'s perf map (--perf-basic-prof) only'

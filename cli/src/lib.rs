@@ -10,6 +10,7 @@ pub mod report;
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use libproc_rs::diag::{Notice, Severity, Sink};
@@ -127,6 +128,35 @@ impl Sink for Diagnostics<'_> {
                 eprintln!("{}: {operand}: {}", self.tool, notice.text);
                 self.failed = true;
             }
+        }
+    }
+}
+
+/// Where the files a target names are looked for besides its own root and
+/// this machine's: the flags of the tools that read a target's binaries.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SearchArgs {
+    /// Look for the target's files (executable, libraries) under DIR too:
+    /// for a core, before this machine's (a core from another machine,
+    /// with that machine's files copied under DIR); for a process, after
+    /// its own root. A file is used only if its build-id is the one the
+    /// process had.
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
+
+    /// Look for debug files in DIR too (as DIR/.build-id/xx/rest.debug, or
+    /// by the binary's .gnu_debuglink name), after /usr/lib/debug under
+    /// the target's root, the sysroot and this machine. May be repeated.
+    #[arg(long = "debug-dir", value_name = "DIR")]
+    pub debug_dirs: Vec<PathBuf>,
+}
+
+impl SearchArgs {
+    /// The library's options for opening operands.
+    pub fn open_options(&self) -> libproc_rs::OpenOptions {
+        libproc_rs::OpenOptions {
+            sysroot: self.sysroot.clone(),
+            debug_dirs: self.debug_dirs.clone(),
         }
     }
 }

@@ -74,7 +74,7 @@ pub use target::{Memory, MemoryExt, OpenOptions, Operand, ProcessTarget};
 /// Open an operand (see [`Operand`]): a live process or a core file.
 pub fn open(operand: &OsStr, options: &OpenOptions) -> Result<Box<dyn ProcessTarget>> {
     Ok(match Operand::parse(operand)? {
-        Operand::Pid(pid) => Box::new(live::LiveProcess::open(pid)?),
+        Operand::Pid(pid) => Box::new(live::LiveProcess::open_with(pid, options)?),
         Operand::Core(path) => Box::new(corefile::CoreFile::open(path, options)?),
     })
 }

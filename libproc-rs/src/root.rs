@@ -16,6 +16,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -54,6 +55,9 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
 pub struct RootDir {
     fd: OwnedFd,
     path: PathBuf,
+    /// Whether paths resolve here as they do under our own `/`: the same
+    /// directory, seen with the same mounts.
+    ours: bool,
 }
 
 impl RootDir {
@@ -64,15 +68,41 @@ impl RootDir {
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
+        let st = fstat(fd.as_fd())?;
+        let ours =
+            std::fs::metadata("/").is_ok_and(|m| (m.dev(), m.ino()) == (st.st_dev, st.st_ino));
         Ok(RootDir {
             fd,
             path: path.to_owned(),
+            ours,
         })
     }
 
     /// The root's own path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The same root seen with other mounts (`/proc/PID/root` of a process
+    /// in another mount namespace, whose root may be our very directory
+    /// with other things mounted on it): not ours.
+    pub fn with_other_mounts(mut self) -> Self {
+        self.ours = false;
+        self
+    }
+
+    /// Whether paths resolve here as under our own `/`.
+    pub fn is_ours(&self) -> bool {
+        self.ours
+    }
+
+    /// `path` under this root as this machine names it, for messages: the
+    /// path itself under our own root.
+    pub fn shown(&self, path: &Path) -> PathBuf {
+        if self.ours {
+            return path.to_owned();
+        }
+        self.path.join(path.strip_prefix("/").unwrap_or(path))
     }
 
     /// Open `path` (absolute or not) as seen from this root; it must be a
@@ -163,6 +193,112 @@ impl RootDir {
                 .unwrap_or_default()
         };
         IdNames::from_files(&read("/etc/passwd"), &read("/etc/group"))
+    }
+}
+
+/// Where a search looks for a file (see [`SearchPath`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Place<'a> {
+    /// A path resolved under a root directory.
+    Root(&'a RootDir),
+    /// A live process's `/proc/PID/map_files`: the very file of a mapping,
+    /// by its address range, whatever path it has now (or none).
+    MapFiles(&'a Path),
+}
+
+impl Place<'_> {
+    /// Open the file mapped as `path` over `range` (start, end) from here.
+    pub fn open(&self, path: &Path, range: Option<(u64, u64)>) -> io::Result<File> {
+        match self {
+            Place::Root(root) => root.open_file(path),
+            Place::MapFiles(dir) => match range {
+                Some(r) => open_regular(&map_file(dir, r)),
+                None => Err(io::ErrorKind::NotFound.into()),
+            },
+        }
+    }
+
+    /// The file opened by [`Place::open`], as this machine names it.
+    pub fn shown(&self, path: &Path, range: Option<(u64, u64)>) -> PathBuf {
+        match (self, range) {
+            (Place::Root(root), _) => root.shown(path),
+            (Place::MapFiles(dir), Some(r)) => map_file(dir, r),
+            (Place::MapFiles(dir), None) => dir.to_path_buf(),
+        }
+    }
+}
+
+fn map_file(dir: &Path, (start, end): (u64, u64)) -> PathBuf {
+    dir.join(format!("{start:x}-{end:x}"))
+}
+
+/// Where the files a target names are looked for, in this order: under
+/// the target's own root (`/proc/PID/root` of a live process, so a process
+/// in a container resolves its own paths; the sysroot of a core), in a
+/// live process's `/proc/PID/map_files`, under the sysroot, and on this
+/// machine; each directory once. Debug files are looked for under the
+/// same roots' `/usr/lib/debug`, then in the debug directories given.
+/// Which file is the right one is for the caller to check (build-ids).
+#[derive(Debug)]
+pub struct SearchPath {
+    roots: Vec<RootDir>,
+    map_files: Option<PathBuf>,
+    debug_dirs: Vec<RootDir>,
+}
+
+impl SearchPath {
+    /// A search under `own` (the target's root), then `map_files`, then
+    /// `sysroot` and this machine's root, with debug files also in
+    /// `debug_dirs`. A directory that cannot be opened is an error naming
+    /// it.
+    pub fn new(
+        own: Option<RootDir>,
+        map_files: Option<PathBuf>,
+        sysroot: Option<&Path>,
+        debug_dirs: &[PathBuf],
+    ) -> Result<Self, (PathBuf, io::Error)> {
+        let open = |p: &Path| RootDir::open(p).map_err(|e| (p.to_owned(), e));
+        let mut roots: Vec<RootDir> = own.into_iter().collect();
+        for dir in sysroot.into_iter().chain([Path::new("/")]) {
+            let root = open(dir)?;
+            // Our root once: a process that shares it needs no second look.
+            if !(root.ours && roots.iter().any(|r| r.ours)) {
+                roots.push(root);
+            }
+        }
+        let debug_dirs = debug_dirs
+            .iter()
+            .map(|d| open(d))
+            .collect::<Result<_, _>>()?;
+        Ok(SearchPath {
+            roots,
+            map_files,
+            debug_dirs,
+        })
+    }
+
+    /// The target's root: the first of the roots.
+    pub fn root(&self) -> &RootDir {
+        &self.roots[0]
+    }
+
+    /// Where a mapped file is looked for, in order.
+    pub fn places(&self) -> Vec<Place<'_>> {
+        let mut out = vec![Place::Root(&self.roots[0])];
+        out.extend(self.map_files.as_deref().map(Place::MapFiles));
+        out.extend(self.roots[1..].iter().map(Place::Root));
+        out
+    }
+
+    /// The roots, in order, whose `/usr/lib/debug` holds debug files.
+    pub fn roots(&self) -> &[RootDir] {
+        &self.roots
+    }
+
+    /// The debug directories given (`--debug-dir`), searched after the
+    /// roots.
+    pub fn debug_dirs(&self) -> &[RootDir] {
+        &self.debug_dirs
     }
 }
 

@@ -19,15 +19,19 @@ pub use crate::parse::psargs::{
     PSARGS_MAX, REWRITTEN_ARGV, psargs_from_arg_area, trim_title_padding,
 };
 use crate::parse::smaps::MappingUsage;
-use crate::root::RootDir;
+use crate::root::{RootDir, SearchPath};
 
-/// How an operand is opened. Only a core uses these today: a live
-/// process's files are found under its own root.
+/// How an operand is opened: where else the files it names are looked
+/// for (see [`SearchPath`]).
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
-    /// Look for the files a core names under this directory first (cores
-    /// from another machine).
+    /// Look for the files a target names under this directory, after the
+    /// target's own root and before this machine's (a core from another
+    /// machine, with that machine's files copied here).
     pub sysroot: Option<PathBuf>,
+    /// Look for debug files here too, after the roots' /usr/lib/debug
+    /// (as `DIR/.build-id/xx/rest.debug`, or by `.gnu_debuglink` name).
+    pub debug_dirs: Vec<PathBuf>,
 }
 
 /// What an operand names: a decimal number is a live process, anything else
@@ -195,17 +199,38 @@ pub trait ProcessTarget: Memory {
         None
     }
 
+    /// Where the files the target names are looked for, in order (see
+    /// [`SearchPath`]); [`crate::elf::locate`] checks which one is the
+    /// file the process had.
+    fn search_path(&self) -> Result<&SearchPath> {
+        Err(Error::NoRootDir)
+    }
+
     /// The directory the target's paths resolve under: `/proc/PID/root`
     /// for a live process (so a process in a container resolves its own
     /// files), `/` or a sysroot for a core.
-    fn root_dir(&self) -> Result<&RootDir>;
+    fn root_dir(&self) -> Result<&RootDir> {
+        Ok(self.search_path()?.root())
+    }
 
-    /// Open a regular file by a path the target uses (a mapped file, say),
-    /// resolved under [`ProcessTarget::root_dir`].
+    /// Open a regular file by a path the target uses, from the first place
+    /// of [`ProcessTarget::search_path`] that has it, unchecked. (A mapped
+    /// file is opened by [`crate::elf::locate`], which checks it is the
+    /// one the process had.)
     fn open_mapped_file(&self, path: &Path) -> Result<File> {
-        self.root_dir()?
-            .open_file(path)
-            .map_err(|e| Error::io(path, e))
+        let mut first = None;
+        for place in self.search_path()?.places() {
+            match place.open(path, None) {
+                Ok(f) => return Ok(f),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(Error::io(
+            path,
+            first.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()),
+        ))
     }
 
     /// Hand over what the source itself found, once a report is done:

@@ -647,8 +647,8 @@ impl libproc_rs::ProcessTarget for Mutated {
     fn threads(&self) -> libproc_rs::Result<Vec<libproc_rs::target::Thread>> {
         self.core.threads()
     }
-    fn root_dir(&self) -> libproc_rs::Result<&libproc_rs::root::RootDir> {
-        self.core.root_dir()
+    fn search_path(&self) -> libproc_rs::Result<&libproc_rs::root::SearchPath> {
+        self.core.search_path()
     }
 }
 

@@ -13,7 +13,6 @@ use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
-use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -29,12 +28,13 @@ use object::elf::{self, FileHeader64};
 use object::read::elf::{FileHeader, NoteIterator, ProgramHeader};
 
 use crate::diag::Sink;
-use crate::elf::{build_id_in, hex_id, map_file};
+use crate::elf::locate::open_backing;
+use crate::elf::{build_id_in, map_file};
 use crate::error::NotRecovered;
 use crate::error::{Error, Result};
 use crate::parse::auxv::{self, AuxEntry};
 use crate::parse::notes::{self, FileMapping};
-use crate::root::RootDir;
+use crate::root::SearchPath;
 use crate::target::{
     MapName, Mapping, Memory, OpenOptions, Perms, ProcessTarget, Psinfo, REWRITTEN_ARGV,
     SignalInfo, Source, StringList, Thread, psargs_from_arg_area, trim_title_padding,
@@ -105,7 +105,7 @@ pub struct CoreFile {
     bytes: CoreBytes,
     /// Where the files the core names are looked for: the sysroot, then
     /// this machine's root.
-    roots: Vec<RootDir>,
+    search: SearchPath,
     segments: Vec<Segment>,
     psinfo: Psinfo,
     threads: Vec<Thread>,
@@ -171,14 +171,10 @@ fn check_ident(data: &[u8], path: &Path) -> Result<()> {
 }
 
 /// Where the files a core names are looked for: the sysroot, if any, then
-/// this machine's root.
-fn search_roots(options: &OpenOptions) -> Result<Vec<RootDir>> {
-    let mut roots = Vec::new();
-    if let Some(dir) = &options.sysroot {
-        roots.push(RootDir::open(dir).map_err(|e| Error::io(dir, e))?);
-    }
-    roots.push(RootDir::open(Path::new("/")).map_err(|e| Error::io("/", e))?);
-    Ok(roots)
+/// this machine's root; debug files also in the debug directories.
+fn search_roots(options: &OpenOptions) -> Result<SearchPath> {
+    SearchPath::new(None, None, options.sysroot.as_deref(), &options.debug_dirs)
+        .map_err(|(dir, e)| Error::io(dir, e))
 }
 
 /// One `PT_NOTE` segment's bytes (as many as the file holds), and its
@@ -445,7 +441,7 @@ impl CoreFile {
     fn parse(bytes: CoreBytes, path: &Path, options: &OpenOptions) -> Result<Self> {
         let data = bytes.as_slice();
         check_ident(data, path)?;
-        let roots = search_roots(options)?;
+        let search = search_roots(options)?;
         let mut problems = Vec::new();
         let Headers {
             segments,
@@ -459,7 +455,7 @@ impl CoreFile {
                 path: path.to_owned(),
             },
             bytes,
-            roots,
+            search,
             segments,
             psinfo,
             threads,
@@ -523,19 +519,6 @@ impl CoreFile {
             .get_or_init(|| initstack::recover(self, &self.auxv))
     }
 
-    /// Open a file the core names: under the sysroot first, if any, then
-    /// on this machine.
-    fn open_named(&self, path: &Path) -> io::Result<File> {
-        let mut last = io::Error::from(io::ErrorKind::NotFound);
-        for root in &self.roots {
-            match root.open_file(path) {
-                Ok(f) => return Ok(f),
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    }
-
     /// The build-id the process had for the file mapped at `fm`, read from
     /// the first page of that file's mapping at offset 0 in the core.
     fn build_id_in_core(&self, fm: &FileMapping) -> Option<Vec<u8>> {
@@ -558,26 +541,27 @@ impl CoreFile {
         if let Some(entry) = self.file_cache.borrow().get(&fm.path) {
             return entry.clone();
         }
-        let loaded = self.open_named(&fm.path).ok().and_then(|file| {
-            let len = file.metadata().ok()?.len();
-            let mut head = vec![0u8; 4096];
-            let n = file.read_at(&mut head, 0).ok()?;
-            if let (Some(want), Some(have)) = (self.build_id_in_core(fm), build_id_in(&head[..n]))
-                && want != have
-            {
-                // Its memory is treated as missing.
-                self.notice(
-                    Error::WrongFile {
-                        path: fm.path.clone(),
-                        in_memory: hex_id(&want),
-                        on_disk: hex_id(&have),
-                    }
-                    .to_string(),
-                );
-                return None;
+        let want = self.build_id_in_core(fm);
+        let loaded = match open_backing(&self.search, &fm.path, want.as_deref()) {
+            Ok(found) => {
+                for note in found.passed_over {
+                    self.notice(note);
+                }
+                let len = found.file.metadata().ok().map(|m| m.len());
+                len.map(|len| {
+                    Rc::new(BackingFile {
+                        file: found.file,
+                        len,
+                    })
+                })
             }
-            Some(Rc::new(BackingFile { file, len }))
-        });
+            // Its memory is treated as missing.
+            Err(e @ Error::WrongFile { .. }) => {
+                self.notice(e.to_string());
+                None
+            }
+            Err(_) => None,
+        };
         self.file_cache
             .borrow_mut()
             .insert(fm.path.clone(), loaded.clone());
@@ -843,13 +827,10 @@ impl ProcessTarget for CoreFile {
         self.siginfo
     }
 
-    fn root_dir(&self) -> Result<&RootDir> {
-        // The sysroot if there is one: its /etc names the core's users.
-        self.roots.first().ok_or(Error::NoRootDir)
-    }
-
-    fn open_mapped_file(&self, path: &Path) -> Result<File> {
-        self.open_named(path).map_err(|e| Error::io(path, e))
+    /// The sysroot if there is one (its /etc names the core's users),
+    /// then this machine's root.
+    fn search_path(&self) -> Result<&SearchPath> {
+        Ok(&self.search)
     }
 
     fn records_dumped_sizes(&self) -> bool {

@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+pub mod locate;
 pub mod variables;
 
 use memmap2::Mmap;
@@ -229,31 +230,6 @@ pub fn build_id_in<'a, R: ReadRef<'a>>(data: R) -> Option<Vec<u8>> {
 /// Lower-case hex of a build-id.
 pub fn hex_id(id: &[u8]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Check that `image` is the file the target mapped as `maps`: the
-/// build-id in the ELF header in the target's memory (its mapping at
-/// offset 0) must be the file's. Nothing to compare is no error.
-pub fn check_mapped_build_id(
-    target: &dyn crate::ProcessTarget,
-    image: &ElfImage,
-    maps: &[&Mapping],
-) -> Result<()> {
-    let Some(head) = maps.iter().find(|m| m.offset == 0) else {
-        return Ok(());
-    };
-    let mut page = vec![0u8; 4096.min(head.len()) as usize];
-    if let Ok(n) = target.read_memory(head.start, &mut page)
-        && let (Some(in_memory), Some(on_disk)) = (build_id_in(&page[..n]), image.build_id())
-        && in_memory != on_disk
-    {
-        return Err(Error::WrongFile {
-            path: image.path().to_owned(),
-            in_memory: hex_id(&in_memory),
-            on_disk: hex_id(&on_disk),
-        });
-    }
-    Ok(())
 }
 
 /// A section's header, by name, in an ELF image at offset 0 of `data`.

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::elf::{ElfImage, check_mapped_build_id};
+use crate::elf::locate::open_mapped;
 use crate::error::Error;
 use crate::escape::escape_path;
 use crate::parse::auxv;
@@ -64,13 +64,15 @@ fn locate_in(
     names: &[&str],
 ) -> Result<Option<(String, u64)>, LocateError> {
     use LocateError::{Denied, Skipped};
-    let file = target.open_mapped_file(path).map_err(|e| match e {
-        Error::PermissionDenied { .. } => Denied(e),
-        e => Skipped(format!("cannot open {}: {e}", escape_path(path))),
-    })?;
-    let image = ElfImage::open(file, path).map_err(|e| Skipped(e.to_string()))?;
     let mine: Vec<&Mapping> = maps.iter().filter(|m| m.path() == Some(path)).collect();
-    check_mapped_build_id(target, &image, &mine).map_err(|e| Skipped(e.to_string()))?;
+    let image = match open_mapped(target, path, &mine) {
+        Ok(found) => found.file,
+        Err(e @ Error::PermissionDenied { .. }) => return Err(Denied(e)),
+        Err(e @ (Error::WrongFile { .. } | Error::BadElf { .. })) => {
+            return Err(Skipped(e.to_string()));
+        }
+        Err(e) => return Err(Skipped(format!("cannot open {}: {e}", escape_path(path)))),
+    };
     let Some(sym) = image.find_symbol(names) else {
         return Ok(None);
     };

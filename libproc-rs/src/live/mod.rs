@@ -31,10 +31,10 @@ use crate::parse::auxv::{AuxEntry, parse_auxv};
 use crate::parse::maps::parse_line;
 use crate::parse::smaps::{MappingUsage, SmapsParser};
 use crate::parse::task::{parse_syscall_sp, split_nul_list, stat_state};
-use crate::root::RootDir;
+use crate::root::{RootDir, SearchPath};
 use crate::target::{
-    Mapping, Memory, MemoryExt, ProcessTarget, Psinfo, REWRITTEN_ARGV, Source, StringList, Thread,
-    psargs_from_arg_area, trim_title_padding,
+    Mapping, Memory, MemoryExt, OpenOptions, ProcessTarget, Psinfo, REWRITTEN_ARGV, Source,
+    StringList, Thread, psargs_from_arg_area, trim_title_padding,
 };
 use reread::{for_each_line, read_consistent};
 
@@ -62,7 +62,11 @@ pub struct LiveProcess {
     /// /proc/PID/status; the PID itself where the kernel gives none).
     namespace_pid: i32,
     mem: OnceCell<std::result::Result<File, i32>>,
-    root: OnceCell<RootDir>,
+    /// The sysroot and debug directories given.
+    options: OpenOptions,
+    /// Where its files are looked for, from `/proc/PID/root` on (opened
+    /// when first needed).
+    search: OnceCell<SearchPath>,
 }
 
 /// The stack pointer of a thread blocked in a system call, from its task
@@ -91,6 +95,16 @@ impl LiveProcess {
     /// Open process `pid`. Fails for processes that do not exist, zombies
     /// and kernel threads.
     pub fn open(pid: i32) -> Result<Self> {
+        Self::open_with(pid, &OpenOptions::default())
+    }
+
+    /// [`LiveProcess::open`], with its files looked for also under a
+    /// sysroot and its debug files in debug directories (`options`).
+    pub fn open_with(pid: i32, options: &OpenOptions) -> Result<Self> {
+        // The directories given must be there, whatever the process.
+        for dir in options.sysroot.iter().chain(&options.debug_dirs) {
+            RootDir::open(dir).map_err(|e| Error::io(dir, e))?;
+        }
         if pid <= 0 {
             return Err(Error::NoSuchProcess { pid });
         }
@@ -135,7 +149,8 @@ impl LiveProcess {
                 .and_then(|s| s.nspid.as_ref()?.last().copied())
                 .unwrap_or(pid),
             mem: OnceCell::new(),
-            root: OnceCell::new(),
+            options: options.clone(),
+            search: OnceCell::new(),
         };
         let comm = live.read_file("comm")?;
         live.psinfo.fname = OsString::from_vec(comm.strip_suffix(b"\n").unwrap_or(&comm).to_vec());
@@ -465,13 +480,29 @@ impl ProcessTarget for LiveProcess {
         Ok(table)
     }
 
-    fn root_dir(&self) -> Result<&RootDir> {
-        if let Some(root) = self.root.get() {
-            return Ok(root);
+    /// `/proc/PID/root`, then `/proc/PID/map_files` (the mapped files
+    /// themselves, whatever their paths: for a process in a chroot or
+    /// another mount namespace, whose paths in /proc/PID/maps are not its
+    /// own), then the sysroot and this machine's root.
+    fn search_path(&self) -> Result<&SearchPath> {
+        if let Some(search) = self.search.get() {
+            return Ok(search);
         }
         let path = self.dir.join("root");
-        let root = RootDir::open(&path).map_err(|e| self.proc_error(&path, e))?;
-        Ok(self.root.get_or_init(|| root))
+        let mut root = RootDir::open(&path).map_err(|e| self.proc_error(&path, e))?;
+        let mount_ns = |dir: &Path| std::fs::read_link(dir.join("ns/mnt")).ok();
+        let ours = mount_ns(Path::new("/proc/self"));
+        if ours.is_none() || mount_ns(&self.dir) != ours {
+            root = root.with_other_mounts();
+        }
+        let search = SearchPath::new(
+            Some(root),
+            Some(self.dir.join("map_files")),
+            self.options.sysroot.as_deref(),
+            &self.options.debug_dirs,
+        )
+        .map_err(|(dir, e)| Error::io(dir, e))?;
+        Ok(self.search.get_or_init(|| search))
     }
 
     fn capture_threads(

@@ -12,8 +12,10 @@ use framehop::x86_64::UnwinderX86_64;
 use framehop::{ExplicitModuleSectionInfo, Module as FhModule, Unwinder};
 
 use super::v8::{V8, V8Missing};
-use crate::elf::{ElfImage, check_mapped_build_id, section_in, section_range_in, symbols_for};
-use crate::stack::symbolize::{Dwarf, LineInfo, debug_file, load_dwarf};
+use crate::elf::locate::{debug_file, open_mapped};
+use crate::elf::{ElfImage, section_in, section_range_in, symbols_for};
+use crate::error::Error;
+use crate::stack::symbolize::{Dwarf, LineInfo, load_dwarf};
 use crate::target::{MapName, Mapping, ProcessTarget};
 
 /// The bytes of an ELF image: a file on disk, or a copy from the target's
@@ -110,12 +112,12 @@ impl Module {
         Some(addr - m.start + m.offset)
     }
 
-    /// The separate debug file for this module's build-id, if installed
-    /// (under the target's root).
+    /// The separate debug file for this module, if there is one where
+    /// the target's debug files are looked for.
     fn debug_image(&self, target: &dyn ProcessTarget) -> Option<&ElfImage> {
         self.debug
             .get_or_init(|| match &self.image.get()?.as_ref()?.0 {
-                Image::File(img) => debug_file(img, target),
+                Image::File(img) => debug_file(target, img, &self.path),
                 Image::Memory(_) => None,
             })
             .as_ref()
@@ -470,11 +472,16 @@ fn open_image(
         let bias = module.start.wrapping_sub(vaddr & !0xfff);
         return Some((Image::Memory(bytes), bias));
     }
-    let opened = target
-        .open_mapped_file(&module.path)
-        .and_then(|file| ElfImage::open(file, &module.path));
-    let image = match opened {
-        Ok(image) => image,
+    let maps: Vec<&Mapping> = module.mappings.iter().collect();
+    let image = match open_mapped(target, &module.path, &maps) {
+        Ok(found) => {
+            notices.extend(found.passed_over);
+            found.file
+        }
+        Err(e @ Error::WrongFile { .. }) => {
+            notices.push(e.to_string());
+            return None;
+        }
         Err(e) => {
             notices.push(format!(
                 "{e}; its frames are shown as offsets into the file"
@@ -482,11 +489,6 @@ fn open_image(
             return None;
         }
     };
-    let maps: Vec<&Mapping> = module.mappings.iter().collect();
-    if let Err(e) = check_mapped_build_id(target, &image, &maps) {
-        notices.push(e.to_string());
-        return None;
-    }
     let bias = image.load_bias(&maps)?;
     Some((Image::File(image), bias))
 }

@@ -1,15 +1,13 @@
 //! Names for code addresses: demangling, and file:line with inlined frames
 //! from DWARF (the binary's own, or its separate debug file found by
-//! build-id), through addr2line over the same `object` reader.
+//! build-id or debug link: [`crate::elf::locate::debug_file`]), through addr2line over the same `object` reader.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use object::ReadRef;
 
-use crate::elf::{ElfImage, debug_section_in, hex_id, section_in};
-use crate::target::ProcessTarget;
+use crate::elf::{ElfImage, debug_section_in, section_in};
 
 /// A demangled symbol name: Rust (v0, or legacy with its hash dropped),
 /// then C++ (Itanium ABI); anything else unchanged.
@@ -85,22 +83,6 @@ fn load_from<'a, R: ReadRef<'a>>(data: R) -> Option<Dwarf> {
     .ok()?;
     let ctx = addr2line::Context::from_dwarf(dwarf).ok()?;
     Some(Dwarf { ctx })
-}
-
-/// The separate debug file for an image's build-id
-/// (`/usr/lib/debug/.build-id/xx/yyyy.debug`), under the target's root.
-pub fn debug_file(image: &ElfImage, target: &dyn ProcessTarget) -> Option<ElfImage> {
-    let id = image.build_id().filter(|id| id.len() > 1)?;
-    let hex = hex_id(&id);
-    let path = PathBuf::from(format!(
-        "/usr/lib/debug/.build-id/{}/{}.debug",
-        &hex[..2],
-        &hex[2..]
-    ));
-    let file = target.open_mapped_file(Path::new(&path)).ok()?;
-    let debug = ElfImage::open(file, &path).ok()?;
-    // A debug file for another build is worse than none.
-    (debug.build_id() == Some(id)).then_some(debug)
 }
 
 /// DWARF for a module: from its separate debug file when there is one,

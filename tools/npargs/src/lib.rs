@@ -10,7 +10,7 @@ use clap::{CommandFactory, Parser};
 use libproc_rs::ProcessTarget;
 use libproc_rs::escape::shell_line;
 use nptools_cli::report;
-use nptools_cli::{self as cli, CommonArgs, Diagnostics, ReportError};
+use nptools_cli::{self as cli, CommonArgs, Diagnostics, ReportError, SearchArgs};
 use serde_json::{Value, json};
 
 /// Print the arguments, environment or auxiliary vector of processes and
@@ -52,6 +52,9 @@ pub struct Args {
     pub line: bool,
 
     #[command(flatten)]
+    pub search: SearchArgs,
+
+    #[command(flatten)]
     pub common: CommonArgs,
 }
 
@@ -64,10 +67,12 @@ pub fn command() -> clap::Command {
 pub fn main() -> ExitCode {
     let args = Args::parse();
     let options = args.common.run_options(!args.line);
-    cli::run(
+    let open_options = args.search.open_options();
+    cli::run_opening(
         "npargs",
         &args.common.operands,
         options,
+        |op| libproc_rs::open(op, &open_options),
         |target, _operand, out, diag| {
             if args.common.json {
                 write_json(&args, target, out, diag)

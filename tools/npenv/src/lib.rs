@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use libproc_rs::ProcessTarget;
 use nptools_cli::report;
-use nptools_cli::{self as cli, CommonArgs, Diagnostics, ReportError};
+use nptools_cli::{self as cli, CommonArgs, Diagnostics, ReportError, SearchArgs};
 
 /// Print the environment of processes and core files.
 #[derive(Debug, Parser)]
@@ -35,6 +35,9 @@ pub struct Args {
     pub initial: bool,
 
     #[command(flatten)]
+    pub search: SearchArgs,
+
+    #[command(flatten)]
     pub common: CommonArgs,
 }
 
@@ -47,10 +50,12 @@ pub fn command() -> clap::Command {
 pub fn main() -> ExitCode {
     let args = Args::parse();
     let options = args.common.run_options(true);
-    cli::run(
+    let open_options = args.search.open_options();
+    cli::run_opening(
         "npenv",
         &args.common.operands,
         options,
+        |op| libproc_rs::open(op, &open_options),
         |target, _operand, out, diag| write_report(&args, target, out, diag),
     )
 }

@@ -12,7 +12,7 @@ use libproc_rs::addrmap::{AddressMap, Label, MapEntry, Totals, address_map};
 use libproc_rs::target::MapName;
 use nptools_cli::json::JsonBytes;
 use nptools_cli::report::{self, StreamedArray};
-use nptools_cli::{self as cli, CommonArgs};
+use nptools_cli::{self as cli, CommonArgs, SearchArgs};
 use serde_json::{Map, Value, json};
 
 /// Print the address-space map of processes and core files.
@@ -69,6 +69,9 @@ pub struct Args {
     pub summary: bool,
 
     #[command(flatten)]
+    pub search: SearchArgs,
+
+    #[command(flatten)]
     pub common: CommonArgs,
 }
 
@@ -85,10 +88,12 @@ pub fn main() -> ExitCode {
         header: !args.summary && !args.common.json,
         ..args.common.run_options(true)
     };
-    cli::run(
+    let open_options = args.search.open_options();
+    cli::run_opening(
         "npmap",
         &args.common.operands,
         options,
+        |op| libproc_rs::open(op, &open_options),
         |target, _operand, out, diag| {
             let map = address_map(target, args.extended, diag)?;
             if args.common.json {

@@ -4,7 +4,6 @@
 
 use std::ffi::OsStr;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -15,7 +14,7 @@ use libproc_rs::stack::{self, Frame, Options, ThreadStack};
 use libproc_rs::{Error, OpenOptions, ProcessTarget};
 use nptools_cli::json::json_os;
 use nptools_cli::report;
-use nptools_cli::{self as cli, CommonArgs, ReportError};
+use nptools_cli::{self as cli, CommonArgs, ReportError, SearchArgs};
 use serde_json::{Map, Value, json};
 
 /// Print the stack of every thread of processes and core files.
@@ -62,7 +61,7 @@ TID matches.",
 )]
 pub struct Args {
     /// Add source file:line and inlined calls from DWARF debug information
-    /// (the binary's own, or /usr/lib/debug/.build-id/).
+    /// (the binary's own, or its debug file: see --debug-dir).
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
@@ -80,10 +79,8 @@ pub struct Args {
     #[arg(long)]
     pub no_heap_names: bool,
 
-    /// Look for a core's binaries under DIR first (a core from another
-    /// machine).
-    #[arg(long, value_name = "DIR")]
-    pub sysroot: Option<PathBuf>,
+    #[command(flatten)]
+    pub search: SearchArgs,
 
     #[command(flatten)]
     pub common: CommonArgs,
@@ -104,9 +101,7 @@ pub fn main() -> ExitCode {
     let args = Args::parse();
     let options = args.common.run_options(true);
     let raw = args.common.raw;
-    let open_options = OpenOptions {
-        sysroot: args.sysroot.clone(),
-    };
+    let open_options = args.search.open_options();
     cli::run_opening(
         "npstack",
         &args.common.operands,
