@@ -5,8 +5,18 @@
 //! `PTRACE_ATTACH` or SIGSTOP: if this process dies at any moment (SIGINT,
 //! SIGKILL, a panic), the kernel detaches and the thread runs on. A
 //! `Seized` guard detaches in `Drop` for every other way out.
+//!
+//! The signals an operator sends from the terminal or with `kill` (Ctrl-Z's
+//! SIGTSTP, Ctrl-C's SIGINT, SIGTERM, SIGHUP, ...) are blocked while any
+//! thread is seized ([`SignalsHeld`]): one that comes then is delivered as
+//! soon as the thread is let go, so stopping npstack never leaves a thread
+//! of the target stopped with it. SIGKILL and SIGSTOP cannot be blocked:
+//! after SIGKILL the kernel lets every thread go as npstack dies; after
+//! SIGSTOP a thread held at that moment stays stopped until npstack is
+//! continued (SIGCONT) or killed.
 
 use procfs::FromRead;
+use std::cell::Cell;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -316,8 +326,8 @@ fn detach_with(tid: i32, sig: i32) -> std::result::Result<(), Errno> {
 #[derive(Debug)]
 struct StopWaiter {
     fd: Option<SignalFd>,
-    /// The signal mask to put back.
-    old_mask: Option<SigSet>,
+    /// SIGCHLD was blocked here (not before): unblock it at the end.
+    unblock: bool,
 }
 
 impl StopWaiter {
@@ -333,7 +343,7 @@ impl StopWaiter {
             .flatten();
         StopWaiter {
             fd,
-            old_mask: blocked.then_some(old),
+            unblock: blocked && !old.contains(Signal::SIGCHLD),
         }
     }
 
@@ -359,8 +369,12 @@ impl Drop for StopWaiter {
         if let Some(fd) = &self.fd {
             while let Ok(Some(_)) = fd.read_signal() {}
         }
-        if let Some(old) = &self.old_mask {
-            let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old), None);
+        if self.unblock {
+            // Only SIGCHLD: the mask is not put back whole, which would
+            // unblock the signals a thread still seized holds back.
+            let mut mask = SigSet::empty();
+            mask.add(Signal::SIGCHLD);
+            let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
         }
     }
 }
@@ -376,17 +390,24 @@ struct Seized {
     pending: i32,
     /// Detached, exited, or given up on.
     done: bool,
+    /// The operator's signals are held back while this thread may stop;
+    /// dropped (after the detach) when it is let go.
+    signals: Option<SignalsHeld>,
 }
 
 impl Seized {
     fn seize(tid: i32) -> nix::Result<Seized> {
         let pid = Pid::from_raw(tid);
+        // Before the thread can stop: a Ctrl-Z from now on waits for the
+        // detach.
+        let signals = Some(SignalsHeld::take());
         ptrace::seize(pid, ptrace::Options::empty())?;
         let mut s = Seized {
             tid,
             stopped: false,
             pending: 0,
             done: false,
+            signals,
         };
         if let Err(e) = ptrace::interrupt(pid) {
             // Nothing to wait for: the seize alone does not stop it.
@@ -475,23 +496,88 @@ impl Seized {
     /// if its stop has arrived by now it is taken; otherwise the kernel
     /// detaches it when this process exits.
     fn detach(&mut self) {
-        if self.done {
-            return;
-        }
-        if !self.stopped {
-            match poll_status(self.tid) {
-                Ok(Some(status)) if libc::WIFSTOPPED(status) => self.took_stop(status),
-                _ => return,
+        if !self.done {
+            if !self.stopped {
+                match poll_status(self.tid) {
+                    Ok(Some(status)) if libc::WIFSTOPPED(status) => self.took_stop(status),
+                    _ => return,
+                }
             }
+            let _ = detach_with(self.tid, std::mem::take(&mut self.pending));
+            self.done = true;
         }
-        let _ = detach_with(self.tid, std::mem::take(&mut self.pending));
-        self.done = true;
+        // A signal that came while it was held takes effect here.
+        self.signals = None;
     }
 }
 
 impl Drop for Seized {
     fn drop(&mut self) {
         self.detach();
+    }
+}
+
+/// The signals held back while a thread is seized: those an operator sends
+/// to stop or end a tool (job control from the terminal, Ctrl-C, Ctrl-\,
+/// `kill`, a closed terminal).
+const OPERATOR_SIGNALS: [Signal; 7] = [
+    Signal::SIGTSTP,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+];
+
+thread_local! {
+    /// How many [`SignalsHeld`] this thread has, and which of the operator
+    /// signals the first one blocked (the rest were blocked already).
+    static HOLDING: Cell<(usize, SigSet)> = Cell::new((0, SigSet::empty()));
+}
+
+/// While one is alive, [`OPERATOR_SIGNALS`] are blocked in this thread;
+/// when the last one goes, a signal that came meanwhile is delivered. The
+/// tools capture on one thread, so a signal sent to the process waits too.
+#[derive(Debug)]
+struct SignalsHeld(());
+
+impl SignalsHeld {
+    fn take() -> SignalsHeld {
+        HOLDING.with(|h| {
+            let (n, blocked) = h.get();
+            if n > 0 {
+                h.set((n + 1, blocked));
+                return;
+            }
+            let mut set = SigSet::empty();
+            for sig in OPERATOR_SIGNALS {
+                set.add(sig);
+            }
+            let mut old = SigSet::empty();
+            let mut blocked = SigSet::empty();
+            if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_ok() {
+                for sig in OPERATOR_SIGNALS.into_iter().filter(|s| !old.contains(*s)) {
+                    blocked.add(sig);
+                }
+            }
+            h.set((1, blocked));
+        });
+        SignalsHeld(())
+    }
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        HOLDING.with(|h| {
+            let (n, blocked) = h.get();
+            if n == 1 {
+                let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&blocked), None);
+                h.set((0, SigSet::empty()));
+            } else {
+                h.set((n.saturating_sub(1), blocked));
+            }
+        });
     }
 }
 
