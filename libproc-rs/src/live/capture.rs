@@ -101,9 +101,12 @@ impl Capture<'_> {
     ) -> Result<Vec<Captured>> {
         let mut out = Vec::with_capacity(threads.len());
         for thread in threads {
+            // The window's pages are faulted in before the thread stops,
+            // not while it waits for the copy.
+            let window = window_buffer();
             let seized_at = Instant::now();
             let captured = match Seized::seize(thread.tid) {
-                Ok(seized) => self.hold_one(thread, seized, seized_at, while_held),
+                Ok(seized) => self.hold_one(thread, seized, seized_at, window, while_held),
                 Err(Errno::ESRCH) => Captured::lost(thread, ThreadLost::ExitedBeforeStop),
                 Err(_) if self.is_zombie(thread) => Captured::lost(thread, ThreadLost::Zombie),
                 Err(e) => {
@@ -128,21 +131,27 @@ impl Capture<'_> {
         thread: &Thread,
         mut seized: Seized,
         seized_at: Instant,
+        window: Vec<u8>,
         while_held: &mut dyn WhileHeld,
     ) -> Captured {
         match seized.wait_stop(self.pid, &self.waiter) {
             Waited::Stopped => {
-                let copied = self.copy_stopped(thread);
+                let copied = self.copy_stopped(thread, window);
                 if let Ok(c) = &copied {
                     while_held.stopped(c);
                 }
                 seized.detach();
                 let held = seized_at.elapsed();
                 match copied {
-                    Ok(c) => Captured {
-                        held: Some(held),
-                        ..c
-                    },
+                    Ok(mut c) => {
+                        // Now that it runs: give back what the window did
+                        // not use (the next window reuses those pages).
+                        c.window.bytes.shrink_to_fit();
+                        Captured {
+                            held: Some(held),
+                            ..c
+                        }
+                    }
                     Err(why) => Captured::lost(thread, why),
                 }
             }
@@ -178,6 +187,7 @@ impl Capture<'_> {
         let held = seized_at.elapsed();
         for c in out.iter_mut().filter(|c| c.registers.is_some()) {
             c.held = Some(held);
+            c.window.bytes.shrink_to_fit();
         }
         self.late
             .extend(seized.into_iter().flatten().filter(|s| !s.done));
@@ -215,26 +225,33 @@ impl Capture<'_> {
         while_held: &mut dyn WhileHeld,
     ) -> Captured {
         match (seized, waited) {
-            (Some(s), Some(Waited::Stopped)) if s.stopped => match self.copy_stopped(thread) {
-                Ok(c) => {
-                    while_held.stopped(&c);
-                    c
+            (Some(s), Some(Waited::Stopped)) if s.stopped => {
+                match self.copy_stopped(thread, window_buffer()) {
+                    Ok(c) => {
+                        while_held.stopped(&c);
+                        c
+                    }
+                    Err(why) => Captured::lost(thread, why),
                 }
-                Err(why) => Captured::lost(thread, why),
-            },
+            }
             (_, Some(Waited::Late(why))) => Captured::lost(thread, why),
             _ if self.is_zombie(thread) => Captured::lost(thread, ThreadLost::Zombie),
             _ => Captured::lost(thread, ThreadLost::ExitedBeforeStop),
         }
     }
 
-    /// Copy a stopped thread's registers and stack window.
-    fn copy_stopped(&self, thread: &Thread) -> std::result::Result<Captured, ThreadLost> {
+    /// Copy a stopped thread's registers and stack window, into `bytes`
+    /// (a [`window_buffer`]).
+    fn copy_stopped(
+        &self,
+        thread: &Thread,
+        mut bytes: Vec<u8>,
+    ) -> std::result::Result<Captured, ThreadLost> {
         let regs = ptrace::getregs(Pid::from_raw(thread.tid)).map_err(ThreadLost::Registers)?;
         let registers = registers_from(&regs);
         let mut captured = Captured::with_registers(thread, registers);
         if let Some((start, end)) = window_range(registers.rsp(), self.mappings) {
-            let mut bytes = vec![0u8; (end - start) as usize];
+            bytes.truncate((end - start) as usize);
             if let Ok(n) = self.process.read_memory(start, &mut bytes) {
                 bytes.truncate(n);
                 captured.window = StackWindow { start, bytes };
@@ -587,6 +604,18 @@ fn registers_from(r: &libc::user_regs_struct) -> Registers {
         r.rsi, r.rdi, r.orig_rax, r.rip, r.cs, r.eflags, r.rsp, r.ss, r.fs_base, r.gs_base, r.ds,
         r.es, r.fs, r.gs,
     ])
+}
+
+/// A buffer for the largest stack window, written through so that its pages
+/// are ours before a thread is stopped (a fresh allocation's first touch
+/// costs a page fault per page, tens of microseconds for the window).
+// Not `vec![0; len]`: that is calloc, which leaves fresh pages untouched.
+#[allow(clippy::slow_vector_initialization)]
+fn window_buffer() -> Vec<u8> {
+    let len = (RED_ZONE + STACK_WINDOW) as usize;
+    let mut bytes = Vec::with_capacity(len);
+    bytes.resize(len, 0);
+    bytes
 }
 
 /// The range of stack to copy for a stack pointer: from just below it to the
