@@ -13,7 +13,7 @@ FUZZ_SECONDS ?= 60
 
 export NPTOOLS_BIN_DIR := $(BIN)
 
-.PHONY: all build nodes packages test lint man install demo bench fuzz clean
+.PHONY: all build nodes packages test lint man install demo bench fuzz clean dist
 
 all: build
 
@@ -33,7 +33,7 @@ packages:
 # The debugger comparison runs on its own, so that its figures per node
 # release line show (--nocapture); the frames that differ are written to
 # target/debugger-comparison/.
-test: build nodes packages
+test: build nodes packages dist
 	$(CARGO) test --release --workspace -- --test-threads=2 --skip debugger_node_
 	$(CARGO) test --release -p nptools-tests --test npstack_debugger -- --test-threads=2 --nocapture debugger_node_
 
@@ -63,6 +63,39 @@ demo: build
 
 bench: build
 	bench/run.py
+
+# Static x86_64 binaries of the tools (static-pie, with glibc's libc.a), in
+# a target dir of their own so the normal build stays as it is, and a
+# tarball with them, the man pages and the completions:
+# target/dist/nptools-VERSION-x86_64-linux.tar.gz. A static binary must not
+# call glibc's NSS (getpwuid, getgrgid, getaddrinfo, ...), which would load
+# the host's shared libraries at run time: a linker warning saying so, or an
+# NSS entry point in a binary, fails the build.
+DIST_DIR  := $(CARGO_TARGET_DIR)/dist
+DIST_BIN  := $(DIST_DIR)/x86_64-unknown-linux-gnu/release
+DIST_NAME := nptools-$(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)-x86_64-linux
+dist:
+	mkdir -p $(DIST_DIR)
+	RUSTFLAGS='-C target-feature=+crt-static -W linker-messages' $(CARGO) build --release \
+	    --target x86_64-unknown-linux-gnu --target-dir $(DIST_DIR) $(addprefix -p ,$(TOOLS)) \
+	    >$(DIST_DIR)/build.log 2>&1; rc=$$?; cat $(DIST_DIR)/build.log; exit $$rc
+	if grep -n 'statically linked applications requires' $(DIST_DIR)/build.log; then \
+	    echo 'make dist: a static binary calls glibc NSS (see above)' >&2; \
+	    rm -f $(addprefix $(DIST_BIN)/,$(TOOLS)); exit 1; fi
+	for t in $(TOOLS); do \
+	    file $(DIST_BIN)/$$t | grep -q 'static-pie linked\|statically linked' \
+	        || { echo "make dist: $$t is not static" >&2; exit 1; }; \
+	    if nm $(DIST_BIN)/$$t | grep -E ' [TtWw] (getpw|getgrgid|getgrnam|getgrent|getgrouplist|initgroups|getspnam|getaddrinfo|gethostby|getservby|getnetby|getprotoby|__nss_)'; then \
+	        echo "make dist: $$t calls glibc NSS" >&2; exit 1; fi; \
+	done
+	rm -rf $(DIST_DIR)/$(DIST_NAME)
+	mkdir -p $(DIST_DIR)/$(DIST_NAME)/bin $(DIST_DIR)/$(DIST_NAME)/man $(DIST_DIR)/$(DIST_NAME)/completions
+	for t in $(TOOLS); do install -m 755 $(DIST_BIN)/$$t $(DIST_DIR)/$(DIST_NAME)/bin/$$t || exit 1; done
+	cp man/*.1 $(DIST_DIR)/$(DIST_NAME)/man/
+	cp completions/* $(DIST_DIR)/$(DIST_NAME)/completions/
+	cp README.md $(DIST_DIR)/$(DIST_NAME)/
+	tar -C $(DIST_DIR) -czf $(DIST_DIR)/$(DIST_NAME).tar.gz $(DIST_NAME)
+	@echo "$(DIST_DIR)/$(DIST_NAME).tar.gz"
 
 # cargo-fuzz needs nightly's sanitizer flags: use a nightly toolchain when
 # rustup has one, else let stable accept them (RUSTC_BOOTSTRAP).

@@ -282,7 +282,7 @@ def js_stall_bench(started):
         holds_of[label] = holds
         hold = (f"held median {statistics.median(holds):7.0f} us worst {max(holds):7.0f} us"
                 if holds else f"{'':39}")
-        print(f"  {label:<44} {hold}   gap median {statistics.median(gaps):7.0f} us")
+        print(f"  {label:<44} {hold}   gap median {statistics.median(gaps):7.0f} us worst {max(gaps):7.0f} us")
     named, bare = holds_of.get("npstack PID/1 (JS frames named)"), holds_of.get("npstack --no-heap-names PID/1")
     if named and bare:
         extra = statistics.median(named) - statistics.median(bare)

@@ -5,8 +5,18 @@
 //! `PTRACE_ATTACH` or SIGSTOP: if this process dies at any moment (SIGINT,
 //! SIGKILL, a panic), the kernel detaches and the thread runs on. A
 //! `Seized` guard detaches in `Drop` for every other way out.
+//!
+//! The signals an operator sends from the terminal or with `kill` (Ctrl-Z's
+//! SIGTSTP, Ctrl-C's SIGINT, SIGTERM, SIGHUP, ...) are blocked while any
+//! thread is seized ([`SignalsHeld`]): one that comes then is delivered as
+//! soon as the thread is let go, so stopping npstack never leaves a thread
+//! of the target stopped with it. SIGKILL and SIGSTOP cannot be blocked:
+//! after SIGKILL the kernel lets every thread go as npstack dies; after
+//! SIGSTOP a thread held at that moment stays stopped until npstack is
+//! continued (SIGCONT) or killed.
 
 use procfs::FromRead;
+use std::cell::Cell;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -91,9 +101,12 @@ impl Capture<'_> {
     ) -> Result<Vec<Captured>> {
         let mut out = Vec::with_capacity(threads.len());
         for thread in threads {
+            // The window's pages are faulted in before the thread stops,
+            // not while it waits for the copy.
+            let window = window_buffer();
             let seized_at = Instant::now();
             let captured = match Seized::seize(thread.tid) {
-                Ok(seized) => self.hold_one(thread, seized, seized_at, while_held),
+                Ok(seized) => self.hold_one(thread, seized, seized_at, window, while_held),
                 Err(Errno::ESRCH) => Captured::lost(thread, ThreadLost::ExitedBeforeStop),
                 Err(_) if self.is_zombie(thread) => Captured::lost(thread, ThreadLost::Zombie),
                 Err(e) => {
@@ -118,21 +131,27 @@ impl Capture<'_> {
         thread: &Thread,
         mut seized: Seized,
         seized_at: Instant,
+        window: Vec<u8>,
         while_held: &mut dyn WhileHeld,
     ) -> Captured {
         match seized.wait_stop(self.pid, &self.waiter) {
             Waited::Stopped => {
-                let copied = self.copy_stopped(thread);
+                let copied = self.copy_stopped(thread, window);
                 if let Ok(c) = &copied {
                     while_held.stopped(c);
                 }
                 seized.detach();
                 let held = seized_at.elapsed();
                 match copied {
-                    Ok(c) => Captured {
-                        held: Some(held),
-                        ..c
-                    },
+                    Ok(mut c) => {
+                        // Now that it runs: give back what the window did
+                        // not use (the next window reuses those pages).
+                        c.window.bytes.shrink_to_fit();
+                        Captured {
+                            held: Some(held),
+                            ..c
+                        }
+                    }
                     Err(why) => Captured::lost(thread, why),
                 }
             }
@@ -168,6 +187,7 @@ impl Capture<'_> {
         let held = seized_at.elapsed();
         for c in out.iter_mut().filter(|c| c.registers.is_some()) {
             c.held = Some(held);
+            c.window.bytes.shrink_to_fit();
         }
         self.late
             .extend(seized.into_iter().flatten().filter(|s| !s.done));
@@ -205,26 +225,33 @@ impl Capture<'_> {
         while_held: &mut dyn WhileHeld,
     ) -> Captured {
         match (seized, waited) {
-            (Some(s), Some(Waited::Stopped)) if s.stopped => match self.copy_stopped(thread) {
-                Ok(c) => {
-                    while_held.stopped(&c);
-                    c
+            (Some(s), Some(Waited::Stopped)) if s.stopped => {
+                match self.copy_stopped(thread, window_buffer()) {
+                    Ok(c) => {
+                        while_held.stopped(&c);
+                        c
+                    }
+                    Err(why) => Captured::lost(thread, why),
                 }
-                Err(why) => Captured::lost(thread, why),
-            },
+            }
             (_, Some(Waited::Late(why))) => Captured::lost(thread, why),
             _ if self.is_zombie(thread) => Captured::lost(thread, ThreadLost::Zombie),
             _ => Captured::lost(thread, ThreadLost::ExitedBeforeStop),
         }
     }
 
-    /// Copy a stopped thread's registers and stack window.
-    fn copy_stopped(&self, thread: &Thread) -> std::result::Result<Captured, ThreadLost> {
+    /// Copy a stopped thread's registers and stack window, into `bytes`
+    /// (a [`window_buffer`]).
+    fn copy_stopped(
+        &self,
+        thread: &Thread,
+        mut bytes: Vec<u8>,
+    ) -> std::result::Result<Captured, ThreadLost> {
         let regs = ptrace::getregs(Pid::from_raw(thread.tid)).map_err(ThreadLost::Registers)?;
         let registers = registers_from(&regs);
         let mut captured = Captured::with_registers(thread, registers);
         if let Some((start, end)) = window_range(registers.rsp(), self.mappings) {
-            let mut bytes = vec![0u8; (end - start) as usize];
+            bytes.truncate((end - start) as usize);
             if let Ok(n) = self.process.read_memory(start, &mut bytes) {
                 bytes.truncate(n);
                 captured.window = StackWindow { start, bytes };
@@ -316,8 +343,8 @@ fn detach_with(tid: i32, sig: i32) -> std::result::Result<(), Errno> {
 #[derive(Debug)]
 struct StopWaiter {
     fd: Option<SignalFd>,
-    /// The signal mask to put back.
-    old_mask: Option<SigSet>,
+    /// SIGCHLD was blocked here (not before): unblock it at the end.
+    unblock: bool,
 }
 
 impl StopWaiter {
@@ -333,7 +360,7 @@ impl StopWaiter {
             .flatten();
         StopWaiter {
             fd,
-            old_mask: blocked.then_some(old),
+            unblock: blocked && !old.contains(Signal::SIGCHLD),
         }
     }
 
@@ -359,8 +386,12 @@ impl Drop for StopWaiter {
         if let Some(fd) = &self.fd {
             while let Ok(Some(_)) = fd.read_signal() {}
         }
-        if let Some(old) = &self.old_mask {
-            let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old), None);
+        if self.unblock {
+            // Only SIGCHLD: the mask is not put back whole, which would
+            // unblock the signals a thread still seized holds back.
+            let mut mask = SigSet::empty();
+            mask.add(Signal::SIGCHLD);
+            let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
         }
     }
 }
@@ -376,17 +407,24 @@ struct Seized {
     pending: i32,
     /// Detached, exited, or given up on.
     done: bool,
+    /// The operator's signals are held back while this thread may stop;
+    /// dropped (after the detach) when it is let go.
+    signals: Option<SignalsHeld>,
 }
 
 impl Seized {
     fn seize(tid: i32) -> nix::Result<Seized> {
         let pid = Pid::from_raw(tid);
+        // Before the thread can stop: a Ctrl-Z from now on waits for the
+        // detach.
+        let signals = Some(SignalsHeld::take());
         ptrace::seize(pid, ptrace::Options::empty())?;
         let mut s = Seized {
             tid,
             stopped: false,
             pending: 0,
             done: false,
+            signals,
         };
         if let Err(e) = ptrace::interrupt(pid) {
             // Nothing to wait for: the seize alone does not stop it.
@@ -475,17 +513,18 @@ impl Seized {
     /// if its stop has arrived by now it is taken; otherwise the kernel
     /// detaches it when this process exits.
     fn detach(&mut self) {
-        if self.done {
-            return;
-        }
-        if !self.stopped {
-            match poll_status(self.tid) {
-                Ok(Some(status)) if libc::WIFSTOPPED(status) => self.took_stop(status),
-                _ => return,
+        if !self.done {
+            if !self.stopped {
+                match poll_status(self.tid) {
+                    Ok(Some(status)) if libc::WIFSTOPPED(status) => self.took_stop(status),
+                    _ => return,
+                }
             }
+            let _ = detach_with(self.tid, std::mem::take(&mut self.pending));
+            self.done = true;
         }
-        let _ = detach_with(self.tid, std::mem::take(&mut self.pending));
-        self.done = true;
+        // A signal that came while it was held takes effect here.
+        self.signals = None;
     }
 }
 
@@ -495,12 +534,88 @@ impl Drop for Seized {
     }
 }
 
+/// The signals held back while a thread is seized: those an operator sends
+/// to stop or end a tool (job control from the terminal, Ctrl-C, Ctrl-\,
+/// `kill`, a closed terminal).
+const OPERATOR_SIGNALS: [Signal; 7] = [
+    Signal::SIGTSTP,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+];
+
+thread_local! {
+    /// How many [`SignalsHeld`] this thread has, and which of the operator
+    /// signals the first one blocked (the rest were blocked already).
+    static HOLDING: Cell<(usize, SigSet)> = Cell::new((0, SigSet::empty()));
+}
+
+/// While one is alive, [`OPERATOR_SIGNALS`] are blocked in this thread;
+/// when the last one goes, a signal that came meanwhile is delivered. The
+/// tools capture on one thread, so a signal sent to the process waits too.
+#[derive(Debug)]
+struct SignalsHeld(());
+
+impl SignalsHeld {
+    fn take() -> SignalsHeld {
+        HOLDING.with(|h| {
+            let (n, blocked) = h.get();
+            if n > 0 {
+                h.set((n + 1, blocked));
+                return;
+            }
+            let mut set = SigSet::empty();
+            for sig in OPERATOR_SIGNALS {
+                set.add(sig);
+            }
+            let mut old = SigSet::empty();
+            let mut blocked = SigSet::empty();
+            if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_ok() {
+                for sig in OPERATOR_SIGNALS.into_iter().filter(|s| !old.contains(*s)) {
+                    blocked.add(sig);
+                }
+            }
+            h.set((1, blocked));
+        });
+        SignalsHeld(())
+    }
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        HOLDING.with(|h| {
+            let (n, blocked) = h.get();
+            if n == 1 {
+                let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&blocked), None);
+                h.set((0, SigSet::empty()));
+            } else {
+                h.set((n.saturating_sub(1), blocked));
+            }
+        });
+    }
+}
+
 fn registers_from(r: &libc::user_regs_struct) -> Registers {
     Registers([
         r.r15, r.r14, r.r13, r.r12, r.rbp, r.rbx, r.r11, r.r10, r.r9, r.r8, r.rax, r.rcx, r.rdx,
         r.rsi, r.rdi, r.orig_rax, r.rip, r.cs, r.eflags, r.rsp, r.ss, r.fs_base, r.gs_base, r.ds,
         r.es, r.fs, r.gs,
     ])
+}
+
+/// A buffer for the largest stack window, written through so that its pages
+/// are ours before a thread is stopped (a fresh allocation's first touch
+/// costs a page fault per page, tens of microseconds for the window).
+// Not `vec![0; len]`: that is calloc, which leaves fresh pages untouched.
+#[allow(clippy::slow_vector_initialization)]
+fn window_buffer() -> Vec<u8> {
+    let len = (RED_ZONE + STACK_WINDOW) as usize;
+    let mut bytes = Vec::with_capacity(len);
+    bytes.resize(len, 0);
+    bytes
 }
 
 /// The range of stack to copy for a stack pointer: from just below it to the
