@@ -66,7 +66,7 @@ fn locate_in(
     use LocateError::{Denied, Skipped};
     let file = target.open_mapped_file(path).map_err(|e| match e {
         Error::PermissionDenied { .. } => Denied(e),
-        e => Skipped(format!("cannot open {}: {e}", escape_path(path))),
+        e => Skipped(e.to_string()),
     })?;
     let image = ElfImage::open(file, path).map_err(|e| Skipped(e.to_string()))?;
     let mine: Vec<&Mapping> = maps.iter().filter(|m| m.path() == Some(path)).collect();
@@ -87,6 +87,10 @@ pub(crate) struct Located {
     pub module: PathBuf,
     pub symbol: String,
     pub address: u64,
+    /// Why modules searched before it could not be: one of them may hold
+    /// the copy the program uses (a copy relocation), leaving this one
+    /// unused.
+    pub skipped_before: Vec<String>,
 }
 
 /// Why a C library variable could not be located.
@@ -130,6 +134,7 @@ pub(crate) fn locate_variable(
                     module: path,
                     symbol,
                     address,
+                    skipped_before: reasons,
                 });
             }
             Ok(None) => {}
