@@ -64,6 +64,18 @@ fn check_degraded(core: &Path, exe: &Path, why: &str) {
         text.lines().any(|l| l.contains(" node+0x")),
         "npstack shows frames in node as node+0xOFFSET: {text}"
     );
+    // The main thread's frames, down to its JavaScript and the V8
+    // builtins node remaps, each say where they are.
+    let main_thread = text
+        .split("-----------------  lwp#")
+        .nth(1)
+        .expect("a thread");
+    for frame in main_thread.lines().skip(1) {
+        assert!(
+            frame.split_whitespace().count() > 1,
+            "a frame of the main thread is a bare address: {frame:?} in {main_thread}"
+        );
+    }
     assert_eq!(
         stack.stderr.matches(exe_text).count(),
         1,
