@@ -143,10 +143,11 @@ pub(super) fn recover(
     };
     let notice = match outcome {
         ListOutcome::Read { at } => format!(
-            "{NO_NT_FILE}; the executable and {} shared objects were found from the dynamic \
+            "{NO_NT_FILE}; the executable and {} shared object{} were found from the dynamic \
              linker's list in memory (r_debug at {at:#x}); other mapped files are shown as \
              [ anon ]{relative}",
-            modules.len() - 1
+            modules.len() - 1,
+            if modules.len() == 2 { "" } else { "s" },
         ),
         ListOutcome::Static => format!(
             "{NO_NT_FILE}; the executable was found from the auxiliary vector (it has no \
@@ -381,6 +382,115 @@ mod tests {
                 (0x7f00_0000_1000, 0x7f00_0000_3000, 0x1000),
                 (0x7f00_0000_3000, 0x7f00_0000_4000, 0x2000),
             ]
+        );
+    }
+
+    /// Memory made of regions, each a start address and its bytes.
+    struct Regions(Vec<(u64, Vec<u8>)>);
+
+    impl Memory for Regions {
+        fn read_memory(&self, addr: u64, buf: &mut [u8]) -> crate::error::Result<usize> {
+            for (start, bytes) in &self.0 {
+                if let Some(off) = addr.checked_sub(*start).map(|o| o as usize)
+                    && off < bytes.len()
+                {
+                    let n = buf.len().min(bytes.len() - off);
+                    buf[..n].copy_from_slice(&bytes[off..off + n]);
+                    return Ok(n);
+                }
+            }
+            Err(crate::error::Error::MemoryUnavailable {
+                addr,
+                reason: "not mapped in the core",
+            })
+        }
+    }
+
+    fn put(bytes: &mut [u8], at: usize, words: &[u64]) {
+        for (i, w) in words.iter().enumerate() {
+            bytes[at + i * 8..at + i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
+    }
+
+    /// A program header: type, flags, offset, vaddr, paddr, filesz, memsz,
+    /// align.
+    fn phdr(bytes: &mut [u8], at: usize, ty: elf::ProgramType, offset: u64, vaddr: u64, size: u64) {
+        bytes[at..at + 4].copy_from_slice(&ty.0.to_le_bytes());
+        put(bytes, at + 8, &[offset, vaddr, vaddr, size, size, 0x1000]);
+    }
+
+    /// An executable loaded at 0x10000 whose DT_DEBUG says `r_debug`, the
+    /// dynamic linker's list at 0x20000 naming /lib/libx.so at 0x40000,
+    /// and the auxiliary vector.
+    fn process(r_debug: u64) -> (Regions, Vec<AuxEntry>) {
+        let mut exe = vec![0u8; 0x2000];
+        phdr(&mut exe, 0x40, elf::PT_PHDR, 0x40, 0x40, 3 * 56);
+        phdr(&mut exe, 0x40 + 56, elf::PT_LOAD, 0, 0, 0x2000);
+        phdr(&mut exe, 0x40 + 112, elf::PT_DYNAMIC, 0x1800, 0x1800, 0x20);
+        put(&mut exe, 0x1800, &[elf::DT_DEBUG.0 as u64, r_debug, 0, 0]);
+        let mut ld = vec![0u8; 0x400];
+        put(&mut ld, 0, &[1, 0x20100]);
+        // The executable (no name), then the library.
+        put(&mut ld, 0x100, &[0x10000, 0x20200, 0, 0x20140]);
+        put(&mut ld, 0x140, &[0x40000, 0x20210, 0, 0]);
+        ld[0x210..0x21d].copy_from_slice(b"/lib/libx.so\0");
+        ld[0x300..0x30a].copy_from_slice(b"/bin/prog\0");
+        let mut lib = vec![0u8; 0x1000];
+        lib[..7].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1]);
+        lib[32..40].copy_from_slice(&64u64.to_le_bytes());
+        lib[54..56].copy_from_slice(&56u16.to_le_bytes());
+        lib[56..58].copy_from_slice(&1u16.to_le_bytes());
+        phdr(&mut lib, 64, elf::PT_LOAD, 0, 0, 0x1000);
+        let auxv = [
+            (auxv::AT_PHDR, 0x10040),
+            (AT_PHENT, 56),
+            (AT_PHNUM, 3),
+            (auxv::AT_EXECFN, 0x20300),
+        ]
+        .map(|(key, value)| AuxEntry { key, value })
+        .to_vec();
+        let mem = Regions(vec![(0x10000, exe), (0x20000, ld), (0x40000, lib)]);
+        (mem, auxv)
+    }
+
+    const SEGMENTS: [(u64, u64); 3] = [(0x10000, 0x12000), (0x20000, 0x21000), (0x40000, 0x41000)];
+
+    fn names(r: &Recovered) -> Vec<(u64, u64, &str)> {
+        r.files
+            .iter()
+            .map(|f| (f.start, f.end, f.path.to_str().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn the_list_names_the_executable_and_its_libraries() {
+        let (mem, auxv) = process(0x20000);
+        let r = recover(&mem, &auxv, &SEGMENTS, &|_| None);
+        assert_eq!(
+            names(&r),
+            [
+                (0x10000, 0x12000, "/bin/prog"),
+                (0x40000, 0x41000, "/lib/libx.so")
+            ]
+        );
+        assert!(
+            r.notice
+                .contains("the executable and 1 shared object were found"),
+            "{}",
+            r.notice
+        );
+    }
+
+    #[test]
+    fn an_r_debug_the_core_lacks_is_said() {
+        let (mem, auxv) = process(0x90000);
+        let r = recover(&mem, &auxv, &SEGMENTS, &|_| None);
+        assert_eq!(names(&r), [(0x10000, 0x12000, "/bin/prog")]);
+        assert!(
+            r.notice
+                .contains("the dynamic linker's r_debug (at 0x90000) is not in the core"),
+            "{}",
+            r.notice
         );
     }
 }
