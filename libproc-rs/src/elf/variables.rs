@@ -66,7 +66,7 @@ fn locate_in(
     use LocateError::{Denied, Skipped};
     let file = target.open_mapped_file(path).map_err(|e| match e {
         Error::PermissionDenied { .. } => Denied(e),
-        e => Skipped(e.to_string()),
+        e => Skipped(format!("cannot open {}: {e}", escape_path(path))),
     })?;
     let image = ElfImage::open(file, path).map_err(|e| Skipped(e.to_string()))?;
     let mine: Vec<&Mapping> = maps.iter().filter(|m| m.path() == Some(path)).collect();
