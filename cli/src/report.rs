@@ -40,6 +40,11 @@ pub fn target_json(target: &dyn ProcessTarget) -> Map<String, Value> {
     }
     m.insert("fname".into(), json_os(&info.fname));
     m.insert("psargs".into(), json_os(&info.psargs));
+    // What stderr says makes the whole report partial.
+    let caveats = target.caveats();
+    if !caveats.is_empty() {
+        m.insert("notices".into(), json!(caveats));
+    }
     m
 }
 

@@ -44,14 +44,18 @@ pub struct Environment {
     pub origin: EnvOrigin,
 }
 
-/// Follow `environ` at `address`.
-fn read_environ(target: &dyn ProcessTarget, address: u64) -> Result<Vec<OsString>> {
+/// Follow `environ` at `address`; `None` when it is NULL.
+fn read_environ(target: &dyn ProcessTarget, address: u64) -> Result<Option<Vec<OsString>>> {
     let array = target.read_u64(address)?;
-    let mut vars = Vec::new();
     if array == 0 {
-        // clearenv() leaves environ NULL: an empty environment.
-        return Ok(vars);
+        return Ok(None);
     }
+    read_array(target, array).map(Some)
+}
+
+/// The strings of a NULL-terminated array at `array`.
+fn read_array(target: &dyn ProcessTarget, array: u64) -> Result<Vec<OsString>> {
+    let mut vars = Vec::new();
     let mut budget = MAX_TOTAL;
     for i in 0..MAX_VARS as u64 {
         let p = target.read_u64(array.wrapping_add(i * 8))?;
@@ -104,7 +108,17 @@ fn find_and_read(target: &dyn ProcessTarget) -> std::result::Result<Environment,
             NotLocated::Skipped(reasons) => NoCurrentEnviron::Skipped(reasons),
         })?;
     let vars = match read_environ(target, found.address) {
-        Ok(vars) => vars,
+        Ok(Some(vars)) => vars,
+        // The C library's own variable stays NULL when the executable
+        // holds the copy in use; only a searched executable rules that out.
+        Ok(None) if !found.skipped_before.is_empty() => {
+            return Err(NoCurrentEnviron::ExecutableUnsearched {
+                skipped: found.skipped_before,
+                module: found.module,
+            });
+        }
+        // clearenv() leaves environ NULL: an empty environment.
+        Ok(None) => Vec::new(),
         Err(source) => {
             return Err(NoCurrentEnviron::Unreadable {
                 symbol: found.symbol,

@@ -274,6 +274,19 @@ pub enum NoCurrentEnviron {
     Denied(Error),
     #[error("cannot resolve environ: {}", .0.join("; "))]
     Skipped(Vec<String>),
+    /// `environ` was found only in the C library, which is left unused
+    /// (NULL) when the executable takes a copy of it; the executable
+    /// could not be searched.
+    #[error(
+        "{}; the C library's environ (in {}) is NULL, as it is when the executable holds \
+         the copy the program uses",
+        .skipped.join("; "),
+        escape_path(.module)
+    )]
+    ExecutableUnsearched {
+        skipped: Vec<String>,
+        module: PathBuf,
+    },
     #[error("cannot read the environ array ({symbol} in {}): {source}", escape_path(.module))]
     Unreadable {
         symbol: String,

@@ -239,6 +239,13 @@ pub trait ProcessTarget: Memory {
     /// is not the one a core's process had mapped). Drains the warnings.
     fn drain_notices(&self, _sink: &mut dyn Sink) {}
 
+    /// What makes every report of this source partial (a core without
+    /// NT_FILE), for --json; [`ProcessTarget::drain_notices`] says it on
+    /// stderr.
+    fn caveats(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Copy the requested threads' registers and a window of each one's
     /// stack, for a stack walk (see [`capture`]). A live process stops its
     /// threads for the copy, one by one or together as the request says,

@@ -20,6 +20,7 @@ use std::rc::Rc;
 
 mod inferred;
 pub mod initstack;
+mod linkmap;
 pub mod spool;
 
 use memmap2::Mmap;
@@ -115,6 +116,9 @@ pub struct CoreFile {
     problems: Vec<String>,
     /// Warnings found while reading (a mapped file that changed).
     notices: RefCell<Vec<String>>,
+    /// What makes every report of this core partial (no NT_FILE note),
+    /// said on stderr and carried in --json.
+    caveats: Vec<String>,
     initial_stack: OnceCell<std::result::Result<InitialStack, NotRecovered>>,
     file_cache: FileCache,
 }
@@ -464,11 +468,31 @@ impl CoreFile {
             siginfo: notes.siginfo,
             problems,
             notices: RefCell::new(Vec::new()),
+            caveats: Vec::new(),
             initial_stack: OnceCell::new(),
             file_cache: RefCell::new(HashMap::new()),
         };
+        if core.files.is_empty() {
+            core.files_from_link_map();
+        }
         core.rebuild_psargs();
         Ok(core)
+    }
+
+    /// A core without NT_FILE: name its modules from the dynamic linker's
+    /// list in memory, and say so.
+    fn files_from_link_map(&mut self) {
+        let segments: Vec<(u64, u64)> = self.segments.iter().map(|s| (s.vaddr, s.end())).collect();
+        let file_head = |path: &Path| {
+            let file = open_backing(&self.search, path, None).ok()?.file;
+            let mut head = vec![0u8; 64 * 1024];
+            let n = file.read_at(&mut head, 0).ok()?;
+            head.truncate(n);
+            Some(head)
+        };
+        let recovered = linkmap::recover(&*self, &self.auxv, &segments, &file_head);
+        self.files = recovered.files;
+        self.caveats.push(recovered.notice);
     }
 
     /// pr_psargs is whatever the dumper wrote (gdb writes only the program
@@ -847,9 +871,16 @@ impl ProcessTarget for CoreFile {
         Ok(maps)
     }
 
+    fn caveats(&self) -> Vec<String> {
+        self.caveats.clone()
+    }
+
     fn drain_notices(&self, sink: &mut dyn Sink) {
         for problem in &self.problems {
             sink.fail(problem.clone());
+        }
+        for caveat in &self.caveats {
+            sink.warn(caveat.clone());
         }
         for notice in self.notices.borrow_mut().drain(..) {
             sink.warn(notice);

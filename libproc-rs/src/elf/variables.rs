@@ -89,6 +89,10 @@ pub(crate) struct Located {
     pub module: PathBuf,
     pub symbol: String,
     pub address: u64,
+    /// Why modules searched before it could not be: one of them may hold
+    /// the copy the program uses (a copy relocation), leaving this one
+    /// unused.
+    pub skipped_before: Vec<String>,
 }
 
 /// Why a C library variable could not be located.
@@ -132,6 +136,7 @@ pub(crate) fn locate_variable(
                     module: path,
                     symbol,
                     address,
+                    skipped_before: reasons,
                 });
             }
             Ok(None) => {}

@@ -106,9 +106,14 @@ impl Module {
 
     /// Where `addr` is in the file: its offset from the start of the file,
     /// by the mapping that holds it. For a module whose file could not be
-    /// used, this is what is known of a frame in it.
+    /// used, this is what is known of a frame in it (also in a second
+    /// mapping of its code, as node's remapped V8 builtins are).
     pub fn file_offset(&self, addr: u64) -> Option<u64> {
-        let m = self.mappings.iter().find(|m| m.contains(addr))?;
+        let m = self
+            .mappings
+            .iter()
+            .chain(&self.aliases)
+            .find(|m| m.contains(addr))?;
         Some(addr - m.start + m.offset)
     }
 

@@ -427,7 +427,8 @@ fn write_json(
     let threads = &stacks.threads;
     let mut doc = report::target_json(target);
     // What stderr says is missing, for scripts.
-    let texts: Vec<&str> = notices.iter().map(|n| n.text.as_str()).collect();
+    let mut texts = target.caveats();
+    texts.extend(notices.iter().map(|n| n.text.clone()));
     doc.insert("notices".into(), json!(texts));
     if let Some(sig) = target.fatal_signal().filter(|s| s.is_fatal()) {
         doc.insert(
