@@ -71,6 +71,8 @@ fn locate_in(
         Err(e @ (Error::WrongFile { .. } | Error::BadElf { .. })) => {
             return Err(Skipped(e.to_string()));
         }
+        // An I/O error names the file it was opening already.
+        Err(e @ Error::Io { .. }) => return Err(Skipped(format!("cannot open {e}"))),
         Err(e) => return Err(Skipped(format!("cannot open {}: {e}", escape_path(path)))),
     };
     let Some(sym) = image.find_symbol(names) else {
