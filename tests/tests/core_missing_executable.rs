@@ -83,6 +83,14 @@ fn check_degraded(core: &Path, exe: &Path, why: &str) {
         stack.stderr
     );
     assert!(stack.stderr.contains(why), "{}", stack.stderr);
+    assert!(
+        stack.stderr.contains(
+            "JavaScript frames are not named from the V8 heap: V8's metadata is in node's file, \
+             which cannot be used"
+        ),
+        "npstack says why no JavaScript frame is named: {}",
+        stack.stderr
+    );
     let json = run_tool_on("npstack", &["--json"], core);
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("npstack JSON");
     let notices = doc["notices"].as_array().expect("notices");

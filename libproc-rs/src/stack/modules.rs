@@ -394,7 +394,22 @@ impl Modules {
                 None => {}
             }
         }
-        found
+        // node's (or libnode's) file is missing or another build: say that
+        // this is why no JavaScript frame is named.
+        found.or_else(|| {
+            self.v8_candidates(target).into_iter().find_map(|i| {
+                let m = &self.list[i];
+                let name = m.short_name().as_encoded_bytes();
+                let unusable = matches!(m.image.get(), Some(None));
+                (unusable && (name.starts_with(b"node") || name.starts_with(b"libnode"))).then(
+                    || {
+                        Err(V8Missing::Unusable(
+                            String::from_utf8_lossy(name).into_owned(),
+                        ))
+                    },
+                )
+            })
+        })
     }
 
     /// Which node and V8 the module with V8 in it is (see

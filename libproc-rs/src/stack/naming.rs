@@ -319,7 +319,7 @@ fn heap_names_notice(
             modules.v8_versions(target),
         ));
     }
-    if unnamed.jit_without_v8 {
+    if unnamed.jit_without_v8 || matches!(v8.missing, Some(V8Missing::Unusable(_))) {
         return Some(format!(
             "JavaScript frames are not named from the V8 heap: {}",
             v8.missing.as_ref().map_or_else(

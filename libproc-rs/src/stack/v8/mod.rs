@@ -127,6 +127,11 @@ pub enum V8Missing {
     /// knows (what is missing or not recognised).
     #[error(transparent)]
     Layout(#[from] LayoutError),
+    /// The module that holds the metadata (node, or libnode) could not be
+    /// opened or is another build (its file name; its path is named in the
+    /// notice about the file).
+    #[error("V8's metadata is in {0}'s file, which cannot be used")]
+    Unusable(String),
 }
 
 /// Symbols searched for in the node binary: the metadata, and where the
