@@ -60,7 +60,13 @@ fn stopped_threads(pid: i32) -> Vec<(i32, char)> {
 /// background job ignores SIGINT).
 fn start_npstack(pid: i32) -> i32 {
     let mut cmd = Command::new(tool("npstack"));
+    // A process group of its own, as a shell gives a job: the kernel
+    // discards SIGTSTP sent to a process whose group is orphaned, and the
+    // test's own group is orphaned under CI (started with no terminal
+    // session around it); a group whose parent, this test, is in another
+    // group of the same session is not.
     cmd.arg(pid.to_string())
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // SAFETY: only async-signal-safe calls (signal, sigprocmask) between
