@@ -226,7 +226,7 @@ impl Capture<'_> {
     ) -> Captured {
         match (seized, waited) {
             (Some(s), Some(Waited::Stopped)) if s.stopped => {
-                match self.copy_stopped(thread, window_buffer()) {
+                match self.copy_stopped(thread, Vec::new()) {
                     Ok(c) => {
                         while_held.stopped(&c);
                         c
@@ -241,7 +241,10 @@ impl Capture<'_> {
     }
 
     /// Copy a stopped thread's registers and stack window, into `bytes`
-    /// (a [`window_buffer`]).
+    /// (a [`window_buffer`], faulted in before the stop), or into a buffer
+    /// of the window's size made now when `bytes` is too small (a
+    /// snapshot, whose threads are all stopped by then: touching a whole
+    /// window buffer each would lengthen every thread's hold).
     fn copy_stopped(
         &self,
         thread: &Thread,
@@ -251,7 +254,11 @@ impl Capture<'_> {
         let registers = registers_from(&regs);
         let mut captured = Captured::with_registers(thread, registers);
         if let Some((start, end)) = window_range(registers.rsp(), self.mappings) {
-            bytes.truncate((end - start) as usize);
+            let len = (end - start) as usize;
+            if bytes.len() < len {
+                bytes = vec![0u8; len];
+            }
+            bytes.truncate(len);
             if let Ok(n) = self.process.read_memory(start, &mut bytes) {
                 bytes.truncate(n);
                 captured.window = StackWindow { start, bytes };
