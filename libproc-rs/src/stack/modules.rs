@@ -369,14 +369,24 @@ impl Modules {
 
     /// V8's postmortem metadata, from the module that has it: the
     /// executable (node) or a library named like node's (libnode.so).
-    /// `None` when no candidate module could be opened.
+    /// `None` when no candidate module could be opened and none is named
+    /// like node.
     pub fn v8(&mut self, target: &dyn ProcessTarget) -> Option<Result<V8, V8Missing>> {
         let mut found = None;
         for i in self.v8_candidates(target) {
             self.load(i, target);
             self.v8_module = Some(i);
             let m = &self.list[i];
-            let Some(bias) = m.bias() else { continue };
+            let Some(bias) = m.bias() else {
+                // node's (or libnode's) file is missing or another build:
+                // that is why no JavaScript frame is named.
+                let name = m.short_name().as_encoded_bytes();
+                if found.is_none() && (name.starts_with(b"node") || name.starts_with(b"libnode")) {
+                    let shown = crate::escape::escape_path(Path::new(m.short_name()));
+                    found = Some(Err(V8Missing::Unusable(shown.into_owned())));
+                }
+                continue;
+            };
             match m.with_data(|d| d.v8(bias)) {
                 Some(Ok(mut v8)) => {
                     // A stripped node: what only .symtab gives, from its
@@ -394,22 +404,7 @@ impl Modules {
                 None => {}
             }
         }
-        // node's (or libnode's) file is missing or another build: say that
-        // this is why no JavaScript frame is named.
-        found.or_else(|| {
-            self.v8_candidates(target).into_iter().find_map(|i| {
-                let m = &self.list[i];
-                let name = m.short_name().as_encoded_bytes();
-                let unusable = matches!(m.image.get(), Some(None));
-                (unusable && (name.starts_with(b"node") || name.starts_with(b"libnode"))).then(
-                    || {
-                        Err(V8Missing::Unusable(
-                            String::from_utf8_lossy(name).into_owned(),
-                        ))
-                    },
-                )
-            })
-        })
+        found
     }
 
     /// Which node and V8 the module with V8 in it is (see
