@@ -34,8 +34,6 @@ use crate::parse::auxv::{self, AuxEntry};
 use crate::parse::notes::FileMapping;
 use crate::target::{Memory, MemoryExt};
 
-const AT_PHENT: u64 = 4;
-const AT_PHNUM: u64 = 5;
 const PAGE: u64 = 4096;
 /// Bounds against a corrupted or hostile list.
 const MAX_MODULES: usize = 4096;
@@ -182,11 +180,11 @@ fn find_modules(
     let e = LittleEndian;
     let (Some(phdr), Some(phnum)) = (
         auxv::lookup(auxv, auxv::AT_PHDR),
-        auxv::lookup(auxv, AT_PHNUM),
+        auxv::lookup(auxv, auxv::AT_PHNUM),
     ) else {
         return Err("the auxiliary vector (NT_AUXV) does not say where the executable is".into());
     };
-    if auxv::lookup(auxv, AT_PHENT).is_some_and(|n| n != size_of::<Phdr>() as u64) {
+    if auxv::lookup(auxv, auxv::AT_PHENT).is_some_and(|n| n != size_of::<Phdr>() as u64) {
         return Err("the executable's program headers are not 64-bit ones".into());
     }
     let phdrs = phdrs_at(mem, phdr, phnum).ok_or_else(|| {
@@ -251,7 +249,7 @@ fn r_debug_address(mem: &dyn Memory, addr: u64, memsz: u64) -> Result<u64, Strin
     let size = size_of::<Dyn64<LittleEndian>>() as u64;
     for i in 0..(memsz / size).min(MAX_DYNAMIC) {
         let mut buf = [0u8; 16];
-        mem.read_exact_at(addr + i * size, &mut buf)
+        mem.read_exact_at(addr.wrapping_add(i * size), &mut buf)
             .map_err(|err| {
                 format!("the executable's dynamic section (at {addr:#x}) is not in the core: {err}")
             })?;
@@ -346,7 +344,7 @@ fn add_mappings(m: &Module, segments: &[(u64, u64)], out: &mut Vec<FileMapping>)
             out.push(FileMapping {
                 start: from,
                 end: to,
-                offset: file_start + (from - start),
+                offset: file_start.wrapping_add(from - start),
                 path: m.path.clone(),
             });
         }
@@ -443,8 +441,8 @@ mod tests {
         phdr(&mut lib, 64, elf::PT_LOAD, 0, 0, 0x1000);
         let auxv = [
             (auxv::AT_PHDR, 0x10040),
-            (AT_PHENT, 56),
-            (AT_PHNUM, 3),
+            (auxv::AT_PHENT, 56),
+            (auxv::AT_PHNUM, 3),
             (auxv::AT_EXECFN, 0x20300),
         ]
         .map(|(key, value)| AuxEntry { key, value })
