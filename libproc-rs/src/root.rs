@@ -91,11 +91,6 @@ impl RootDir {
         self
     }
 
-    /// Whether paths resolve here as under our own `/`.
-    pub fn is_ours(&self) -> bool {
-        self.ours
-    }
-
     /// `path` under this root as this machine names it, for messages: the
     /// path itself under our own root.
     pub fn shown(&self, path: &Path) -> PathBuf {

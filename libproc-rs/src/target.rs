@@ -6,7 +6,6 @@
 //! the difference between the two sources stays in this crate.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -211,26 +210,6 @@ pub trait ProcessTarget: Memory {
     /// files), `/` or a sysroot for a core.
     fn root_dir(&self) -> Result<&RootDir> {
         Ok(self.search_path()?.root())
-    }
-
-    /// Open a regular file by a path the target uses, from the first place
-    /// of [`ProcessTarget::search_path`] that has it, unchecked. (A mapped
-    /// file is opened by [`crate::elf::locate`], which checks it is the
-    /// one the process had.)
-    fn open_mapped_file(&self, path: &Path) -> Result<File> {
-        let mut first = None;
-        for place in self.search_path()?.places() {
-            match place.open(path, None) {
-                Ok(f) => return Ok(f),
-                Err(e) => {
-                    first.get_or_insert(e);
-                }
-            }
-        }
-        Err(Error::io(
-            path,
-            first.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()),
-        ))
     }
 
     /// Hand over what the source itself found, once a report is done:
