@@ -426,10 +426,15 @@ fn write_json(
 ) -> Result<(), ReportError> {
     let threads = &stacks.threads;
     let mut doc = report::target_json(target);
-    // What stderr says is missing, for scripts.
-    let mut texts = target.caveats();
-    texts.extend(notices.iter().map(|n| n.text.clone()));
-    doc.insert("notices".into(), json!(texts));
+    // What stderr says is missing, for scripts: the target's caveats
+    // (already in `doc` when there are any), then the stacks' notices.
+    let texts = notices.iter().map(|n| json!(n.text));
+    match doc.get_mut("notices") {
+        Some(Value::Array(caveats)) => caveats.extend(texts),
+        _ => {
+            doc.insert("notices".into(), Value::Array(texts.collect()));
+        }
+    }
     if let Some(sig) = target.fatal_signal().filter(|s| s.is_fatal()) {
         doc.insert(
             "signal".into(),
