@@ -40,7 +40,10 @@
 //! 4. [`openfiles`]: the descriptor table's types and the matching of
 //!    pipe and socket ends.
 //! 5. [`target`]: the trait, the types it returns (with `target/capture.rs`,
-//!    what capturing a thread asks for and gives), and [`Operand`].
+//!    what capturing a thread asks for and gives), and [`Operand`];
+//!    [`npnotes`], the bytes of the NPTOOLS notes an npgcore core carries
+//!    (what /proc knew: descriptors, thread names, limits, cwd and root,
+//!    smaps figures), written by `live` and read by `corefile`.
 //! 6. [`elf`]: ELF images a target mapped: symbols, build-ids, load bias,
 //!    and where a C library variable is at run time.
 //! 7. [`live`], [`corefile`]: the two sources. All /proc and ptrace
@@ -60,6 +63,7 @@ pub mod environ;
 pub mod error;
 pub mod escape;
 pub mod live;
+pub mod npnotes;
 pub mod openfiles;
 pub mod parse;
 pub mod root;

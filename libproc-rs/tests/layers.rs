@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["parse"],
     &["root"],
     &["openfiles"],
-    &["target"],
+    &["target", "npnotes"],
     &["elf"],
     &["live", "corefile"],
     &["environ", "addrmap", "stack"],
