@@ -40,6 +40,10 @@ pub fn target_json(target: &dyn ProcessTarget) -> Map<String, Value> {
     }
     m.insert("fname".into(), json_os(&info.fname));
     m.insert("psargs".into(), json_os(&info.psargs));
+    let recorded = target.npgcore_notes();
+    if !recorded.is_empty() {
+        m.insert("npgcore_notes".into(), json!(recorded));
+    }
     // What stderr says makes the whole report partial.
     let caveats = target.caveats();
     if !caveats.is_empty() {

@@ -450,7 +450,7 @@ pub fn address_map(
         })
     };
     let mut entries: Vec<MapEntry> = match with_usage {
-        Some(v) => into_entries(v, |(m, u)| entry(m, Some(u))),
+        Some(v) => into_entries(v, |(m, u)| entry(m, u)),
         None => into_entries(target.mappings_named(sink)?, |m| entry(m, None)),
     };
     label_arenas(target, &mut entries);

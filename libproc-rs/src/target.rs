@@ -144,8 +144,11 @@ pub trait ProcessTarget: Memory {
     fn mappings(&self) -> Result<Vec<Mapping>>;
 
     /// The mappings with their memory use, from one read of
-    /// /proc/PID/smaps. `None` where the source records no use (a core).
-    fn mappings_with_usage(&self) -> Result<Option<Vec<(Mapping, MappingUsage)>>> {
+    /// /proc/PID/smaps (or what an npgcore core recorded of it; a mapping
+    /// it recorded nothing for has `None`). `None` where the source
+    /// records no use (a kernel or gdb core).
+    #[allow(clippy::type_complexity)]
+    fn mappings_with_usage(&self) -> Result<Option<Vec<(Mapping, Option<MappingUsage>)>>> {
         Ok(None)
     }
 
@@ -222,6 +225,14 @@ pub trait ProcessTarget: Memory {
     /// NT_FILE), for --json; [`ProcessTarget::drain_notices`] says it on
     /// stderr.
     fn caveats(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The NPTOOLS notes an npgcore core carried and were read
+    /// (`descriptors`, `threads`, `limits`, `paths`, `smaps`; see
+    /// [`crate::npnotes`]), for --json: what came from them rather than
+    /// from the core's own notes. Empty for everything else.
+    fn npgcore_notes(&self) -> Vec<&'static str> {
         Vec::new()
     }
 

@@ -33,6 +33,7 @@ use crate::elf::locate::open_backing;
 use crate::elf::{build_id_in, map_file};
 use crate::error::NotRecovered;
 use crate::error::{Error, Result};
+use crate::npnotes::{self, Recorded};
 use crate::parse::auxv::{self, AuxEntry};
 use crate::parse::notes::{self, FileMapping};
 use crate::root::SearchPath;
@@ -121,6 +122,9 @@ pub struct CoreFile {
     caveats: Vec<String>,
     initial_stack: OnceCell<std::result::Result<InitialStack, NotRecovered>>,
     file_cache: FileCache,
+    /// What the NPTOOLS notes of an npgcore core say (nothing for a kernel
+    /// or gdb core).
+    recorded: Recorded,
 }
 
 fn not_core(path: &Path, what: impl Into<String>) -> Error {
@@ -309,6 +313,7 @@ struct CoreNotes {
     auxv: Vec<AuxEntry>,
     files: Vec<FileMapping>,
     siginfo: Option<SignalInfo>,
+    recorded: Recorded,
 }
 
 impl CoreNotes {
@@ -341,6 +346,9 @@ impl CoreNotes {
             match iter.next() {
                 Ok(Some(note)) if note.name() == b"CORE" => {
                     self.take(note.n_type(e).0, note.desc(), problems);
+                }
+                Ok(Some(note)) if note.name() == npnotes::OWNER => {
+                    self.recorded.take(note.n_type(e).0, note.desc());
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => return,
@@ -453,7 +461,13 @@ impl CoreFile {
         } = Headers::read(data, path, &mut problems)?;
         let notes = CoreNotes::read(&note_blocks, &mut problems);
         let psinfo = notes.psinfo(&mut problems);
-        let threads = notes.threads(psinfo.pid);
+        let mut threads = notes.threads(psinfo.pid);
+        if let Some(names) = &notes.recorded.threads {
+            let names: HashMap<i32, &OsString> = names.iter().map(|(t, n)| (*t, n)).collect();
+            for t in &mut threads {
+                t.name = names.get(&t.tid).map(|&n| n.clone());
+            }
+        }
         let mut core = CoreFile {
             source: Source::Core {
                 path: path.to_owned(),
@@ -468,9 +482,10 @@ impl CoreFile {
             siginfo: notes.siginfo,
             problems,
             notices: RefCell::new(Vec::new()),
-            caveats: Vec::new(),
+            caveats: notes.recorded.notices.clone(),
             initial_stack: OnceCell::new(),
             file_cache: RefCell::new(HashMap::new()),
+            recorded: notes.recorded,
         };
         if core.files.is_empty() {
             core.files_from_link_map();
@@ -509,6 +524,13 @@ impl CoreFile {
             }
             self.psinfo.psargs = psargs_from_arg_area(&area);
         }
+    }
+
+    /// What the core's NPTOOLS notes recorded (an npgcore core): the
+    /// limits, the working and root directories, and what the readers of
+    /// [`ProcessTarget`] give from them.
+    pub fn recorded(&self) -> &Recorded {
+        &self.recorded
     }
 
     /// The path of the core.
@@ -873,6 +895,65 @@ impl ProcessTarget for CoreFile {
 
     fn caveats(&self) -> Vec<String> {
         self.caveats.clone()
+    }
+
+    /// The table npgcore recorded; a core without it (the kernel's, gdb's)
+    /// has none.
+    fn open_files(
+        &self,
+        _options: crate::openfiles::Options,
+        _sink: &mut dyn Sink,
+    ) -> Result<crate::openfiles::FdTable> {
+        match &self.recorded.fd_table {
+            Some(table) => Ok(table.clone()),
+            None if self
+                .recorded
+                .unusable
+                .contains(&npnotes::NT_NPTOOLS_FDTABLE) =>
+            {
+                Err(Error::MissingNote {
+                    what: "usable descriptor table",
+                    note: "its NPTOOLS descriptors note could not be read",
+                })
+            }
+            None => Err(Error::NoDescriptorTable),
+        }
+    }
+
+    /// The mappings as [`ProcessTarget::mappings_named`] names them, with
+    /// the smaps figures npgcore recorded for each (a mapping it recorded
+    /// none for has no use).
+    fn mappings_with_usage(
+        &self,
+    ) -> Result<Option<Vec<(Mapping, Option<crate::parse::smaps::MappingUsage>)>>> {
+        let Some(smaps) = &self.recorded.smaps else {
+            return Ok(None);
+        };
+        let mut notices: Vec<crate::diag::Notice> = Vec::new();
+        let maps = self.mappings_named(&mut notices)?;
+        for n in notices {
+            self.notice(n.text);
+        }
+        let usage = |m: &Mapping| {
+            let i = smaps
+                .mappings
+                .binary_search_by_key(&m.start, |f| f.start)
+                .ok()?;
+            let f = &smaps.mappings[i];
+            (f.end == m.end).then(|| smaps.usage(f))
+        };
+        Ok(Some(
+            maps.into_iter()
+                .map(|m| {
+                    let u = usage(&m);
+                    (m, u)
+                })
+                .collect(),
+        ))
+    }
+
+    fn npgcore_notes(&self) -> Vec<&'static str> {
+        self.recorded.names()
     }
 
     fn drain_notices(&self, sink: &mut dyn Sink) {

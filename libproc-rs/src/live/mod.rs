@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub mod capture;
 pub mod fds;
+pub mod notes;
 pub mod reread;
 pub mod sockdiag;
 
@@ -413,7 +414,7 @@ impl ProcessTarget for LiveProcess {
         )
     }
 
-    fn mappings_with_usage(&self) -> Result<Option<Vec<(Mapping, MappingUsage)>>> {
+    fn mappings_with_usage(&self) -> Result<Option<Vec<(Mapping, Option<MappingUsage>)>>> {
         read_consistent(
             || {
                 let mut parser = SmapsParser::default();
@@ -422,7 +423,7 @@ impl ProcessTarget for LiveProcess {
             },
             |(m, _)| m,
         )
-        .map(Some)
+        .map(|v| Some(v.into_iter().map(|(m, u)| (m, Some(u))).collect()))
     }
 
     fn thread_ids(&self) -> Result<Vec<i32>> {

@@ -77,7 +77,9 @@ network namespace (so a process in a container shows its own addresses); where n
 available they come from /proc/PID/net, with a warning. Nothing stops the process.\n\n\
 With --type, only descriptors of that type are printed, one line each and no header, so \
 `npfiles --type sock PID | wc -l` counts socket descriptors exactly.\n\n\
-A core file records no open files: npfiles prints its header, says so on stderr and exits 1. \
+A kernel or gdb core records no open files: npfiles prints its header, says so on stderr and \
+exits 1. A core written by npgcore carries the descriptor table as it was when it was dumped \
+(its NPTOOLS notes), and npfiles prints the report it printed live then. \
 Paths and UNIX socket names are escaped (\\xNN, \\\\) unless --raw is given.",
     after_help = "Exit status: 0 when every operand was reported, 1 when any failed, 2 on usage errors."
 )]
@@ -519,7 +521,12 @@ fn write_json(
             .filter(|d| only.is_none_or(|t| d.is_type(t.name())))
             .map(fd_json)
     });
-    report::write_json_line_streamed(out, report::target_json(target), |doc| {
+    let mut head = report::target_json(target);
+    // A core's table can only be the one npgcore recorded.
+    if matches!(target.source(), libproc_rs::target::Source::Core { .. }) {
+        head.insert("descriptors_from".into(), json!("npgcore notes"));
+    }
+    report::write_json_line_streamed(out, head, |doc| {
         doc.field("rlimit", &table.rlimit)?;
         doc.field(
             "socket_source",

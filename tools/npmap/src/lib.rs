@@ -46,8 +46,9 @@ file: every other mapping of a file, private or shared, deleted files and memfds
 other: pages of the kernel: [ vdso ], [ vvar ] and other bracketed names. [vsyscall] is not \
 listed: it is not part of the process (VmSize does not count it).\n\n\
 With -x, a live process's resident, anonymous and locked KiB come from one read of \
-/proc/PID/smaps; a core records none of these (shown as -) and gets a Dumped column \
-instead: the KiB of each mapping the core holds. A * in the mode column means that some \
+/proc/PID/smaps; a kernel or gdb core records none of these (shown as -), a core written by \
+npgcore has them as /proc/PID/smaps said when it was dumped (its NPTOOLS notes); every core \
+gets a Dumped column too: the KiB of each mapping the core holds. A * in the mode column means that some \
 of the mapping is missing from the core, however little (a kernel core keeps only the first \
 page of each mapped ELF file; gcore leaves out unmodified file text and the vvar pages, and \
 records mappings without access as readable).\n\n\
