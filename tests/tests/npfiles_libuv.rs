@@ -204,10 +204,9 @@ fn check_against_truth(doc: &Value, t: &Value, full: bool) {
         BTreeSet::from([fd_of(&t["worker_listen"])])
     );
     let main = handles(doc, "main");
-    assert!(
-        main.iter()
-            .any(|h| h["type"] == "timer" && has(h, "active"))
-    );
+    // node's one timer handle: not always active (libuv stops it while
+    // node runs the timers that are due).
+    assert!(main.iter().any(|h| h["type"] == "timer"));
     assert!(
         main.iter()
             .any(|h| h["type"] == "fs_event" && has(h, "active"))
