@@ -591,6 +591,13 @@ pub const MAN_EXAMPLES: &str = r#"Every open file of a process:
             SOCK_STREAM
             sockname: AF_INET 127.0.0.1  port: 8080
             state: LISTEN
+          libuv: tcp, listening, bound, active, ref (main loop)
+
+The descriptors node's libuv held, from a kernel core:
+    $ npfiles core
+    core 'core' of 4242:	node /app/server.js
+      18: S_IFSOCK
+          libuv: tcp, listening, bound, active, ref (main loop)
 
 Count the sockets, from a script:
     $ npfiles --type sock 4242 | wc -l
