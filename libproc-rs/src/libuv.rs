@@ -161,17 +161,38 @@ impl HandleType {
 pub enum LoopKind {
     /// node's main thread: `default_loop_struct`.
     Main,
-    /// A loop on this thread's stack: a Worker's (or the inspector's I/O
-    /// thread's, with `--inspect`).
+    /// A Worker's loop, on this thread's stack: it has the check, idle and
+    /// prepare handles every node Environment makes.
+    Worker(i32),
+    /// Another loop on this thread's stack (the inspector's I/O thread's,
+    /// with `--inspect`).
     Thread(i32),
 }
 
 impl LoopKind {
-    /// `main loop`, `worker loop, thread 1234`.
+    /// `main`, `worker` or `thread`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LoopKind::Main => "main",
+            LoopKind::Worker(_) => "worker",
+            LoopKind::Thread(_) => "thread",
+        }
+    }
+
+    /// The thread whose stack holds the loop, but for the main loop.
+    pub fn thread(self) -> Option<i32> {
+        match self {
+            LoopKind::Main => None,
+            LoopKind::Worker(tid) | LoopKind::Thread(tid) => Some(tid),
+        }
+    }
+
+    /// `main loop`, `worker loop, thread 1234`, `loop of thread 1234`.
     pub fn describe(self) -> String {
         match self {
             LoopKind::Main => "main loop".to_owned(),
-            LoopKind::Thread(tid) => format!("worker loop, thread {tid}"),
+            LoopKind::Worker(tid) => format!("worker loop, thread {tid}"),
+            LoopKind::Thread(tid) => format!("loop of thread {tid}"),
         }
     }
 }
@@ -409,7 +430,15 @@ pub fn read(target: &dyn ProcessTarget) -> Result<LibuvView, NoLibuv> {
                 continue;
             }
             match walk_retrying(target, candidate, LoopKind::Thread(*tid), tries) {
-                Ok(l) => view.loops.push(l),
+                Ok(mut l) => {
+                    if is_environment_loop(&l) {
+                        l.kind = LoopKind::Worker(*tid);
+                        for h in &mut l.handles {
+                            h.loop_kind = l.kind;
+                        }
+                    }
+                    view.loops.push(l)
+                }
                 Err(why) => view.problems.push(format!(
                     "the libuv loop on thread {tid}'s stack at {candidate:#x} {why}"
                 )),
@@ -451,6 +480,15 @@ fn rip_relative_load(code: &[u8], at: u64) -> Option<u64> {
             None
         }
     })
+}
+
+/// Does the loop hold the check, idle and prepare handles node's
+/// Environment makes on every loop it runs (the main one and each
+/// Worker's)? The inspector's I/O loop has none.
+fn is_environment_loop(l: &Loop) -> bool {
+    [HandleType::Check, HandleType::Idle, HandleType::Prepare]
+        .iter()
+        .all(|t| l.handles.iter().any(|h| h.handle_type == *t))
 }
 
 fn walk_retrying(

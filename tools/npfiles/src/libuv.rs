@@ -85,14 +85,8 @@ pub fn handle_json(h: &Handle) -> Value {
     m.insert("type".into(), json!(h.handle_type.name()));
     m.insert("state".into(), json!(h.state_words()));
     m.insert("flags".into(), json!(h.flags));
-    m.insert(
-        "loop".into(),
-        json!(match h.loop_kind {
-            libuv::LoopKind::Main => "main",
-            libuv::LoopKind::Thread(_) => "worker",
-        }),
-    );
-    if let libuv::LoopKind::Thread(tid) = h.loop_kind {
+    m.insert("loop".into(), json!(h.loop_kind.name()));
+    if let Some(tid) = h.loop_kind.thread() {
         m.insert("thread".into(), json!(tid));
     }
     m.insert("handle".into(), json!(format!("{:#x}", h.address)));
@@ -128,7 +122,7 @@ pub fn holders_json(holders: &[Holder<'_>]) -> Value {
                 Holder::Handle(h) => handle_json(h),
                 Holder::Loop(l, role) => json!({
                     "loop_fd": role.name(),
-                    "loop": match l.kind { libuv::LoopKind::Main => "main", _ => "worker" },
+                    "loop": l.kind.name(),
                     "loop_address": format!("{:#x}", l.address),
                 }),
             })
@@ -144,14 +138,8 @@ pub fn view_json(view: &LibuvView) -> Value {
         .map(|l| {
             let mut m = Map::new();
             m.insert("address".into(), json!(format!("{:#x}", l.address)));
-            m.insert(
-                "kind".into(),
-                json!(match l.kind {
-                    libuv::LoopKind::Main => "main",
-                    _ => "worker",
-                }),
-            );
-            if let libuv::LoopKind::Thread(tid) = l.kind {
+            m.insert("kind".into(), json!(l.kind.name()));
+            if let Some(tid) = l.kind.thread() {
                 m.insert("thread".into(), json!(tid));
             }
             m.insert(
