@@ -392,7 +392,9 @@ pub fn read(target: &dyn ProcessTarget) -> Result<LibuvView, NoLibuv> {
         .mappings()
         .map_err(|e| NoLibuv::Unreadable(format!("cannot read the mappings: {e}")))?;
     let main = match locate_variable(target, &maps, &["uv_default_loop"], false) {
-        Ok(found) => default_loop(target, found.address).map_err(NoLibuv::Unreadable)?,
+        Ok(found) => default_loop(target, found.address).map_err(|why| {
+            NoLibuv::Unreadable(format!("node's main libuv loop cannot be found: {why}"))
+        })?,
         Err(NotLocated::NoModules) => {
             return Err(NoLibuv::NotNode("no executable is mapped".into()));
         }
@@ -462,7 +464,7 @@ fn default_loop(target: &dyn ProcessTarget, function: u64) -> Result<u64, String
     let pointer = rip_relative_load(&code[..n], function)
         .ok_or("uv_default_loop's code is not the one known (no load of default_loop_ptr)")?;
     match target.read_u64(pointer) {
-        Ok(0) => Err("node's main libuv loop is not initialised (default_loop_ptr is NULL)".into()),
+        Ok(0) => Err("default_loop_ptr is NULL (the loop was never initialised)".into()),
         Ok(l) => Ok(l),
         Err(e) => Err(format!("default_loop_ptr cannot be read: {e}")),
     }

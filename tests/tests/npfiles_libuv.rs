@@ -386,3 +386,25 @@ fn core_of_a_c_program_says_it_is_not_node() {
         run.stderr
     );
 }
+
+#[test]
+fn core_of_node_without_its_memory_says_the_loop_cannot_be_read() {
+    // coredump_filter 0: no anonymous memory in the core, so neither
+    // node's .bss (default_loop_ptr) nor the heap.
+    let mut spawn = node_eval("");
+    spawn.coredump_filter = Some(0);
+    let (_kd, core) = kernel_core(&spawn, |_| {});
+    for args in [&[][..], &["--type", "sock"], &["--json"]] {
+        let run = run_tool_on("npfiles", args, &core);
+        assert_eq!(run.code(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "a Linux core file records no open files, and node's main libuv loop \
+                 cannot be found: default_loop_ptr cannot be read: memory at"
+            ),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.text().contains("libuv:"), "{}", run.text());
+    }
+}
