@@ -340,6 +340,32 @@ def stall_bench(work):
     print()
 
 
+def libuv_bench(work, started, busy):
+    """npfiles on a kernel core of the 4,000-connection server (the
+    descriptors libuv held) beside npfiles live, and what reading libuv's
+    handles costs live (npfiles beside npfiles --no-libuv)."""
+    cwd = os.path.join(work, "conns-core")
+    os.mkdir(cwd)
+    victim = start(["node", os.path.join(HERE, "conns.js"), "4000"], {"PATH": "/usr/bin:/bin"},
+                   started, cwd=cwd, allow_core=True)
+    victim.send_signal(signal.SIGABRT)
+    victim.wait()
+    core = os.path.join(cwd, "core")
+    if not os.path.exists(core):
+        raise SystemExit("bench: no kernel core of the conns server (set kernel.core_pattern=core)")
+    live = measure([f"{BIN}/npfiles", str(busy.pid)])
+    without = measure([f"{BIN}/npfiles", "--no-libuv", str(busy.pid)])
+    on_core = measure([f"{BIN}/npfiles", core])
+    print("libuv's handles in npfiles, 4,000 TCP connections")
+    print(f"  {'nptools: npfiles PID':<44} {live[0]:9.1f} ms {live[1]:7.1f} MiB")
+    print(f"  {'npfiles --no-libuv PID':<44} {without[0]:9.1f} ms {without[1]:7.1f} MiB"
+          f"   libuv step x{live[0] / without[0]:5.2f} time of npfiles without it")
+    print(f"  {'npfiles CORE (kernel core, libuv only)':<44} {on_core[0]:9.1f} ms {on_core[1]:7.1f} MiB"
+          f"   x{on_core[0] / live[0]:5.2f} time of npfiles live")
+    os.remove(core)
+    print()
+
+
 def main():
     if not shutil.which("node"):
         raise SystemExit("bench: node is not installed")
@@ -419,6 +445,7 @@ def main():
                           f"of npstack without it")
             print()
         js_busy.kill()
+        libuv_bench(work, started, busy)
         stall_bench(work)
         js_stall_bench(started)
         js_naming_by_release(started)

@@ -23,7 +23,7 @@ _npfiles() {
 
     case "${cmd}" in
         npfiles)
-            opts="-n -h -V --type --sockets-from-procfs --raw --json --help --version"
+            opts="-n -h -V --type --sockets-from-procfs --no-libuv --raw --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -10,6 +10,7 @@ unix\t'UNIX domain sockets'
 anon\t'Anonymous inodes: eventfd, epoll, timerfd, signalfd, inotify, pidfd...'"
 complete -c npfiles -s n -d 'Print only the first line of each descriptor (type, mode, device, inode, owner, size)'
 complete -c npfiles -l sockets-from-procfs -d 'Take socket details from /proc/PID/net without asking sock_diag netlink, as when netlink is not available (no UNIX peers then)'
+complete -c npfiles -l no-libuv -d 'Do not read node\'s libuv handles: no `libuv:` lines (and no `libuv` in --json); a core of node then lists nothing'
 complete -c npfiles -l raw -d 'Write the target\'s bytes unescaped (for programs that want the bytes)'
 complete -c npfiles -l json -d 'One JSON object per operand, one per line. Strings that are not valid UTF-8 are arrays of byte values'
 complete -c npfiles -s h -l help -d 'Print help (see more with \'--help\')'

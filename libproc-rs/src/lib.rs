@@ -51,8 +51,8 @@
 //!    what a core does not record but /proc would (its heap, its vvar) is
 //!    inferred in `corefile`. What differs between the two is a method of
 //!    the trait, so the analyses never ask which source they read.
-//! 8. [`environ`], [`addrmap`], [`stack`]: the analyses, written against the
-//!    trait only.
+//! 8. [`environ`], [`addrmap`], [`stack`], [`libuv`]: the analyses, written
+//!    against the trait only.
 //! 9. This file: [`open`], which picks the source.
 
 pub mod addrmap;
@@ -62,6 +62,7 @@ pub mod elf;
 pub mod environ;
 pub mod error;
 pub mod escape;
+pub mod libuv;
 pub mod live;
 pub mod npnotes;
 pub mod openfiles;

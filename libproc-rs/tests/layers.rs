@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["target", "npnotes"],
     &["elf"],
     &["live", "corefile"],
-    &["environ", "addrmap", "stack"],
+    &["environ", "addrmap", "stack", "libuv"],
 ];
 
 /// Uses within one layer: (user, used).

@@ -639,7 +639,8 @@ fn check_core_refusal(core: &Path) {
     assert_eq!(
         run.stderr,
         format!(
-            "npfiles: {}: a Linux core file records no open files\n",
+            "npfiles: {}: a Linux core file records no open files, and not a node process: \
+             its executable defines no libuv loop (uv_default_loop)\n",
             core.display()
         )
     );

@@ -325,7 +325,7 @@ fn render(f: impl FnOnce(&mut Vec<u8>) -> Result<(), ReportError>) -> Vec<u8> {
 #[test]
 fn report() {
     let table = table();
-    let out = render(|o| write_report(&table, false, false, o));
+    let out = render(|o| write_report(&table, None, false, false, o));
     assert!(!out.contains(&0x1b), "escape bytes reached the output");
     assert_golden!("report.txt", &out);
 }
@@ -333,7 +333,7 @@ fn report() {
 #[test]
 fn report_raw() {
     let table = table();
-    let out = render(|o| write_report(&table, false, true, o));
+    let out = render(|o| write_report(&table, None, false, true, o));
     assert!(out.windows(HOSTILE_PATH.len()).any(|w| w == HOSTILE_PATH));
     assert_golden!("report-raw.txt", &out);
 }
@@ -344,7 +344,7 @@ fn names_only() {
     table.rlimit = None;
     assert_golden!(
         "names-only.txt",
-        &render(|o| write_report(&table, true, false, o))
+        &render(|o| write_report(&table, None, true, false, o))
     );
 }
 
@@ -368,10 +368,10 @@ fn json() {
     let target = StubTarget::node_server(Source::Live { pid: 4242 });
     assert_golden!(
         "files.json",
-        &render(|o| write_json(&target, &table, None, o))
+        &render(|o| write_json(&target, &table, None, None, o))
     );
     assert_golden!(
         "files-tcp.json",
-        &render(|o| write_json(&target, &table, Some(FdType::Tcp), o))
+        &render(|o| write_json(&target, &table, None, Some(FdType::Tcp), o))
     );
 }

@@ -2,6 +2,7 @@
 //! socket endpoints. Flags and rendering only; the data comes from
 //! libproc-rs (`openfiles`).
 
+mod libuv;
 mod text;
 
 use std::io::Write;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, ValueEnum};
 use libproc_rs::ProcessTarget;
+use libproc_rs::libuv::LibuvView;
 use libproc_rs::openfiles::{
     Descriptor, Endpoint, FdTable, FileKind, Options, Protocol, SocketEntry, TableSource,
 };
@@ -77,9 +79,14 @@ network namespace (so a process in a container shows its own addresses); where n
 available they come from /proc/PID/net, with a warning. Nothing stops the process.\n\n\
 With --type, only descriptors of that type are printed, one line each and no header, so \
 `npfiles --type sock PID | wc -l` counts socket descriptors exactly.\n\n\
-A kernel or gdb core records no open files: npfiles prints its header, says so on stderr and \
-exits 1. A core written by npgcore carries the descriptor table as it was when it was dumped \
-(its NPTOOLS notes), and npfiles prints the report it printed live then. \
+Of a node process, each descriptor libuv holds has a `libuv:` line: the handle's type, what libuv \
+knows of its state (listening, active, closing, ref) and its loop (main or a worker's), so a \
+descriptor node does not know about stands out.\n\n\
+A Linux core file records no descriptor table: of a node core, npfiles lists the descriptors \
+node's libuv held (read from its loops in the core's memory), in the same line shapes, and says \
+so on stderr and in --json; of another core it prints its header, says so and exits 1. A core \
+written by npgcore carries the descriptor table as it was when it was dumped (its NPTOOLS \
+notes), and npfiles prints the report it printed live then, libuv's lines included. \
 Paths and UNIX socket names are escaped (\\xNN, \\\\) unless --raw is given.",
     after_help = "Exit status: 0 when every operand was reported, 1 when any failed, 2 on usage errors."
 )]
@@ -98,6 +105,11 @@ pub struct Args {
     /// netlink, as when netlink is not available (no UNIX peers then).
     #[arg(long)]
     pub sockets_from_procfs: bool,
+
+    /// Do not read node's libuv handles: no `libuv:` lines (and no
+    /// `libuv` in --json); a core of node then lists nothing.
+    #[arg(long)]
+    pub no_libuv: bool,
 
     #[command(flatten)]
     pub common: CommonArgs,
@@ -146,13 +158,32 @@ pub fn main() -> ExitCode {
         &args.common.operands,
         options,
         |target, _operand, out, diag| {
-            let table = target.open_files(args.options(), diag)?;
+            let table = match target.open_files(args.options(), diag) {
+                Err(libproc_rs::Error::NoDescriptorTable) if !args.no_libuv => {
+                    return libuv::write_core_report(
+                        target,
+                        args.fd_type,
+                        args.common.json,
+                        args.common.raw,
+                        out,
+                        diag,
+                    );
+                }
+                table => table?,
+            };
+            // libuv's view is only added where it is printed.
+            let uv = match args.fd_type {
+                _ if args.no_libuv => None,
+                None if !args.names_only => libuv::view_beside_table(target, diag),
+                _ if args.common.json => libuv::view_beside_table(target, diag),
+                _ => None,
+            };
             if args.common.json {
-                write_json(target, &table, args.fd_type, out)
+                write_json(target, &table, uv.as_ref(), args.fd_type, out)
             } else if let Some(t) = args.fd_type {
                 write_typed(&table, t, args.common.raw, out)
             } else {
-                write_report(&table, args.names_only, args.common.raw, out)
+                write_report(&table, uv.as_ref(), args.names_only, args.common.raw, out)
             }
         },
     )
@@ -169,6 +200,7 @@ fn fd_list(fds: &[i32]) -> String {
 /// The pfiles report.
 fn write_report(
     table: &FdTable,
+    uv: Option<&LibuvView>,
     names_only: bool,
     raw: bool,
     out: &mut dyn Write,
@@ -177,6 +209,7 @@ fn write_report(
         Some(n) => writeln!(out, "  Current rlimit: {n} file descriptors")?,
         None => writeln!(out, "  Current rlimit: unlimited file descriptors")?,
     }
+    let by_fd = uv.map(LibuvView::by_fd).unwrap_or_default();
     for d in &table.fds {
         write_fd_line(d, out)?;
         if names_only {
@@ -186,6 +219,9 @@ fn write_report(
             writeln!(out, "      {}", open_flag_names(flags).join("|"))?;
         }
         write_detail(d, raw, out)?;
+        if let Some(holders) = by_fd.get(&d.fd) {
+            libuv::write_lines(holders, raw, out)?;
+        }
     }
     Ok(())
 }
@@ -511,15 +547,23 @@ fn fd_json(d: &Descriptor) -> Value {
 fn write_json(
     target: &dyn ProcessTarget,
     table: &FdTable,
+    uv: Option<&LibuvView>,
     only: Option<FdType>,
     out: &mut dyn Write,
 ) -> Result<(), ReportError> {
+    let by_fd = uv.map(LibuvView::by_fd).unwrap_or_default();
     let fds = StreamedArray(|| {
         table
             .fds
             .iter()
             .filter(|d| only.is_none_or(|t| d.is_type(t.name())))
-            .map(fd_json)
+            .map(|d| {
+                let mut v = fd_json(d);
+                if let (Some(h), Value::Object(m)) = (by_fd.get(&d.fd), &mut v) {
+                    m.insert("libuv".into(), libuv::holders_json(h));
+                }
+                v
+            })
     });
     let mut head = report::target_json(target);
     // A core's table can only be the one npgcore recorded.
@@ -535,7 +579,11 @@ fn write_json(
                 TableSource::Procfs => "procfs",
             }),
         )?;
-        doc.field("fds", &fds)
+        doc.field("fds", &fds)?;
+        if let Some(view) = uv {
+            doc.field("libuv", &libuv::view_json(view))?;
+        }
+        Ok(())
     })?;
     Ok(())
 }
@@ -550,6 +598,13 @@ pub const MAN_EXAMPLES: &str = r#"Every open file of a process:
             SOCK_STREAM
             sockname: AF_INET 127.0.0.1  port: 8080
             state: LISTEN
+          libuv: tcp, listening, bound, active, ref (main loop)
+
+The descriptors node's libuv held, from a kernel core:
+    $ npfiles core
+    core 'core' of 4242:	node /app/server.js
+      18: S_IFSOCK
+          libuv: tcp, listening, bound, active, ref (main loop)
 
 Count the sockets, from a script:
     $ npfiles --type sock 4242 | wc -l
