@@ -76,6 +76,8 @@ fn category(name: &str) -> &'static str {
         n if n.starts_with("[ stack tid=") => "stack",
         "[ anon ]" => "anon",
         n if n.starts_with("[anon:") => "anon",
+        "[ v8 reserved ]" => "v8-reserved",
+        n if n.starts_with("[ v8 ") => "v8",
         "[ shared anon ]" => "shared",
         n if n.starts_with("[anon_shmem:") => "shared",
         n if n.starts_with("[ ") => "other",
@@ -95,7 +97,17 @@ fn parse_summary(text: &str) -> BTreeMap<String, Vec<String>> {
     let names: Vec<&str> = out.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        ["anon", "file", "heap", "other", "shared", "stack", "total"],
+        [
+            "anon",
+            "file",
+            "heap",
+            "other",
+            "shared",
+            "stack",
+            "total",
+            "v8",
+            "v8-reserved"
+        ],
         "stable names: {text}"
     );
     out
@@ -128,7 +140,16 @@ fn check_summary_matches_listing(listing: &Listing, summary: &BTreeMap<String, V
     for l in &listing.lines {
         *sums.entry(category(&l.name)).or_default() += l.size_kib;
     }
-    for name in ["heap", "anon", "stack", "file", "shared", "other"] {
+    for name in [
+        "heap",
+        "v8",
+        "v8-reserved",
+        "anon",
+        "stack",
+        "file",
+        "shared",
+        "other",
+    ] {
         assert_eq!(
             size_of(summary, name),
             sums.get(name).copied().unwrap_or(0),
