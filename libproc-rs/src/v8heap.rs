@@ -125,34 +125,14 @@ struct Layout {
     /// The bounded page allocator's page size, commit size, parent, start
     /// and size.
     bounded: [u64; 5],
-    spaces: &'static [&'static str],
+    /// Each space id's name, as an index into [`SPACE_NAMES`].
+    spaces: &'static [u8],
 }
 
-const SPACES_11: &[&str] = &[
-    "read_only_space",
-    "new_space",
-    "old_space",
-    "code_space",
-    "shared_space",
-    "new_large_object_space",
-    "large_object_space",
-    "code_large_object_space",
-    "shared_large_object_space",
-];
-const SPACES_12: &[&str] = &[
-    "read_only_space",
-    "new_space",
-    "old_space",
-    "code_space",
-    "shared_space",
-    "trusted_space",
-    "new_large_object_space",
-    "large_object_space",
-    "code_large_object_space",
-    "shared_large_object_space",
-    "trusted_large_object_space",
-];
-const SPACES_13: &[&str] = &[
+/// V8's spaces, in the order `v8.getHeapSpaceStatistics()` lists them
+/// from V8 13.6 on; a version's space ids index [`Layout::spaces`], which
+/// picks from these.
+const SPACE_NAMES: &[&str] = &[
     "read_only_space",
     "new_space",
     "old_space",
@@ -167,48 +147,46 @@ const SPACES_13: &[&str] = &[
     "shared_trusted_large_object_space",
     "trusted_large_object_space",
 ];
+/// V8 11.3: no trusted spaces.
+const SPACES_11: &[u8] = &[0, 1, 2, 3, 4, 7, 8, 9, 10];
+/// V8 12.4: trusted, not shared trusted.
+const SPACES_12: &[u8] = &[0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12];
+const SPACES_13: &[u8] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
+/// The layouts measured (see the module documentation): name, metadata
+/// pointer, self pointer, then size, heap, area start, area end and owner,
+/// the reservation's allocator, address and size, the bounded allocator's
+/// fields, and the spaces.
+#[rustfmt::skip]
 const LAYOUTS: &[Layout] = &[
-    Layout {
-        name: "V8 11.3",
-        metadata_at: None,
-        self_at: None,
-        size: 0,
-        heap: 16,
-        area_start: 24,
-        area_end: 32,
-        owner: 64,
-        reservation: [72, 80, 88],
-        bounded: [48, 56, 64, 72, 80],
-        spaces: SPACES_11,
-    },
-    Layout {
-        name: "V8 12.4",
-        metadata_at: None,
-        self_at: Some(8),
-        size: 16,
-        heap: 24,
-        area_start: 32,
-        area_end: 40,
-        owner: 72,
-        reservation: [80, 88, 96],
-        bounded: [48, 56, 64, 72, 80],
-        spaces: SPACES_12,
-    },
-    Layout {
-        name: "V8 13.6-14.6",
-        metadata_at: Some(8),
-        self_at: None,
-        size: 48,
-        heap: 64,
-        area_start: 72,
-        area_end: 56,
-        owner: 80,
-        reservation: [0, 8, 16],
-        bounded: [16, 24, 32, 40, 48],
-        spaces: SPACES_13,
-    },
+    layout("V8 11.3", None, None, [0, 16, 24, 32, 64], [72, 80, 88], [48, 56, 64, 72, 80], SPACES_11),
+    layout("V8 12.4", None, Some(8), [16, 24, 32, 40, 72], [80, 88, 96], [48, 56, 64, 72, 80], SPACES_12),
+    layout("V8 13.6-14.6", Some(8), None, [48, 64, 72, 56, 80], [0, 8, 16], [16, 24, 32, 40, 48], SPACES_13),
 ];
+
+const fn layout(
+    name: &'static str,
+    metadata_at: Option<u64>,
+    self_at: Option<u64>,
+    [size, heap, area_start, area_end, owner]: [usize; 5],
+    reservation: [usize; 3],
+    bounded: [u64; 5],
+    spaces: &'static [u8],
+) -> Layout {
+    Layout {
+        name,
+        metadata_at,
+        self_at,
+        size,
+        heap,
+        area_start,
+        area_end,
+        owner,
+        reservation,
+        bounded,
+        spaces,
+    }
+}
 
 /// Words read of a chunk's header or metadata: enough for every layout.
 const FIELDS: usize = 13;
@@ -261,8 +239,12 @@ fn read_chunks(
     layout: &Layout,
     positions: &[u64],
 ) -> Vec<Option<Chunk>> {
-    const LEN: usize = FIELDS * 8;
-    let mut fields = vec![0u8; positions.len() * LEN];
+    // Metadata kept elsewhere is read no further than its last field.
+    let len = match layout.metadata_at {
+        Some(_) => layout.owner + 8,
+        None => FIELDS * 8,
+    };
+    let mut fields = vec![0u8; positions.len() * len];
     let whole: Vec<bool> = match layout.metadata_at {
         Some(off) => {
             let mut headers = vec![0u8; positions.len() * 16];
@@ -281,13 +263,13 @@ fn read_chunks(
                 .collect();
             // Null addresses fail to read, as they should. (The metadata
             // are 5 KiB apart, one to a page of the C heap: nothing to join.)
-            target.read_each(&metadata, LEN, &mut fields)
+            target.read_each(&metadata, len, &mut fields)
         }
-        None => target.read_each(positions, LEN, &mut fields),
+        None => target.read_each(positions, len, &mut fields),
     };
     positions
         .iter()
-        .zip(fields.chunks_exact(LEN))
+        .zip(fields.chunks_exact(len))
         .zip(whole)
         .map(|((&at, b), ok)| {
             let w = words::<FIELDS>(b);
@@ -431,7 +413,7 @@ fn scan_with(
         let Some(id) = space_of(target, layout, &chunk, &mut owners) else {
             continue;
         };
-        let space = layout.spaces[id];
+        let space = SPACE_NAMES[usize::from(layout.spaces[id])];
         found.pages.push((chunk, kind_of(space), Some(space)));
         found.ordinary += 1;
         skip_to = chunk.end();
@@ -472,7 +454,8 @@ fn code_range(
     parent: u64,
 ) -> Option<(u64, u64)> {
     let mut b = [0u8; 88];
-    target.read_exact_at(code.allocator, &mut b).ok()?;
+    let len = (layout.bounded[4] + 8) as usize;
+    target.read_exact_at(code.allocator, &mut b[..len]).ok()?;
     let w = words::<11>(&b);
     let f = |off: u64| w[(off / 8) as usize];
     let [page, commit, up, start, size] = layout.bounded.map(f);
@@ -562,5 +545,204 @@ pub fn find_v8_pages(target: &dyn ProcessTarget, maps: &[&Mapping], node: bool) 
         ranges,
         layout: Some(layout.name),
         unrecognised: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Error, Result};
+    use crate::parse::auxv::AuxEntry;
+    use crate::target::{MapName, Memory, Perms, Psinfo, Source, StringList, Thread};
+
+    /// Memory in blocks, and mappings: just what the search reads.
+    struct Blocks {
+        blocks: Vec<(u64, Vec<u8>)>,
+        maps: Vec<Mapping>,
+        source: Source,
+        psinfo: Psinfo,
+    }
+
+    impl Blocks {
+        fn new() -> Self {
+            Blocks {
+                blocks: Vec::new(),
+                maps: Vec::new(),
+                source: Source::Live { pid: 1 },
+                psinfo: Psinfo::default(),
+            }
+        }
+        fn words(&mut self, at: u64, w: &[u64]) {
+            self.blocks
+                .push((at, w.iter().flat_map(|x| x.to_le_bytes()).collect()));
+        }
+        fn map(&mut self, start: u64, len: u64, rwx: &str) {
+            let b = rwx.as_bytes();
+            let perms = Perms {
+                read: b[0] == b'r',
+                write: b[1] == b'w',
+                exec: b[2] == b'x',
+                shared: false,
+            };
+            self.maps
+                .push(Mapping::new(start, start + len, perms, MapName::Anon));
+        }
+    }
+
+    impl Memory for Blocks {
+        fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
+            let (start, bytes) = self
+                .blocks
+                .iter()
+                .find(|(s, b)| (*s..*s + b.len() as u64).contains(&addr))
+                .ok_or(Error::MemoryUnavailable { addr, reason: "" })?;
+            let from = &bytes[(addr - start) as usize..];
+            let n = from.len().min(buf.len());
+            buf[..n].copy_from_slice(&from[..n]);
+            Ok(n)
+        }
+    }
+
+    impl ProcessTarget for Blocks {
+        fn source(&self) -> &Source {
+            &self.source
+        }
+        fn psinfo(&self) -> &Psinfo {
+            &self.psinfo
+        }
+        fn argv(&self) -> Result<StringList> {
+            Ok(StringList::default())
+        }
+        fn initial_environ(&self) -> Result<StringList> {
+            Ok(StringList::default())
+        }
+        fn auxv(&self) -> Result<Vec<AuxEntry>> {
+            Ok(Vec::new())
+        }
+        fn mappings(&self) -> Result<Vec<Mapping>> {
+            Ok(self.maps.clone())
+        }
+        fn threads(&self) -> Result<Vec<Thread>> {
+            Ok(Vec::new())
+        }
+    }
+
+    const HEAP: u64 = 0x2000_0000;
+    const ALLOC: u64 = 0x6bb_fd90;
+
+    /// A V8 13.6 chunk at `at` of `size`, its metadata at `md`, owned by
+    /// `owner`, reserved by `alloc`, with the area starting at `area`.
+    fn chunk13(t: &mut Blocks, at: u64, size: u64, md: u64, owner: u64, alloc: u64, area: u64) {
+        t.words(at, &[0x104, md]);
+        let mut m = [0u64; 11];
+        m[0] = alloc;
+        m[1] = at;
+        m[2] = size;
+        m[6] = size;
+        m[7] = at + size;
+        m[8] = HEAP;
+        m[9] = at + area;
+        m[10] = owner;
+        t.words(md, &m);
+    }
+
+    fn owner(t: &mut Blocks, at: u64, heap: u64, id: u64) {
+        t.words(at, &[0x3d7_3448, heap, id]);
+    }
+
+    fn found(t: &Blocks) -> V8Scan {
+        let maps: Vec<&Mapping> = t.maps.iter().collect();
+        find_v8_pages(t, &maps, true)
+    }
+
+    #[test]
+    fn pages_of_v8_13_and_its_code_range() {
+        let mut t = Blocks::new();
+        owner(&mut t, 0x3000_0000, HEAP, 2); // old space
+        owner(&mut t, 0x3000_1000, HEAP, 3); // code space
+        owner(&mut t, 0x3000_2000, 0x1234_0000, 2); // another heap's
+        // An old-space page; a large object page; a page whose owner is of
+        // another heap; bytes that are no header.
+        t.map(0x7000_0000, PAGE_SIZE, "rw-");
+        chunk13(
+            &mut t,
+            0x7000_0000,
+            PAGE_SIZE,
+            0x3100_0000,
+            0x3000_0000,
+            ALLOC,
+            0x10,
+        );
+        t.map(0x7100_0000, 16 * PAGE_SIZE + 0x3000, "rw-");
+        chunk13(
+            &mut t,
+            0x7100_0000,
+            16 * PAGE_SIZE + 0x3000,
+            0x3100_1000,
+            0x3000_0000,
+            ALLOC,
+            0x10,
+        );
+        t.map(0x7200_0000, PAGE_SIZE, "rw-");
+        chunk13(
+            &mut t,
+            0x7200_0000,
+            PAGE_SIZE,
+            0x3100_2000,
+            0x3000_2000,
+            ALLOC,
+            0x10,
+        );
+        t.map(0x7300_0000, PAGE_SIZE, "rw-");
+        t.words(0x7300_0000, &[0x11; 16]);
+        // A code range of 8 pages, its first one a code page.
+        let range = 0x7f00_0000_0000;
+        t.map(range, 8 * PAGE_SIZE, "rwx");
+        chunk13(
+            &mut t,
+            range,
+            PAGE_SIZE,
+            0x3100_3000,
+            0x3000_1000,
+            0x3200_0000,
+            0x20,
+        );
+        t.words(
+            0x3200_0000,
+            &[0x667_de50, 0, PAGE_SIZE, 4096, ALLOC, range, 8 * PAGE_SIZE],
+        );
+        let scan = found(&t);
+        assert_eq!(scan.layout, Some("V8 13.6-14.6"));
+        let got: Vec<(u64, u64, V8Kind, Option<&str>)> = scan
+            .ranges
+            .iter()
+            .map(|r| (r.start, r.end, r.kind, r.space))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0x7000_0000, 0x7004_0000, V8Kind::Heap, Some("old_space")),
+                (0x7100_0000, 0x7140_3000, V8Kind::Heap, Some("old_space")),
+                (range, range + PAGE_SIZE, V8Kind::Code, Some("code_space")),
+                (
+                    range + PAGE_SIZE,
+                    range + 8 * PAGE_SIZE,
+                    V8Kind::Reserved,
+                    None
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_recognised_is_said_for_node_only() {
+        let mut t = Blocks::new();
+        t.map(0x7000_0000, PAGE_SIZE, "rw-");
+        t.words(0x7000_0000, &[0x40000, 4, HEAP, 0x7000_1148, 0x7004_0000]);
+        let scan = found(&t);
+        assert!(scan.ranges.is_empty());
+        assert!(scan.unrecognised.is_some());
+        let maps: Vec<&Mapping> = t.maps.iter().collect();
+        assert!(find_v8_pages(&t, &maps, false).unrecognised.is_none());
     }
 }

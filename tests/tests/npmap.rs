@@ -390,19 +390,7 @@ fn fixture_live_gcore_and_kernel_core() {
     assert!(x["shared"][1].parse::<u64>().unwrap() >= 4);
 
     // The seed document's pipeline, verbatim.
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "{} {pid} | grep anon | tr -s ' ' | cut -d ' ' -f 2 | tr -d 'K' | awk '{{s+=$1}} END {{print s}}'",
-            tool("npmap").display()
-        ))
-        .output()
-        .unwrap();
-    let sum: u64 = String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let sum = seed_anon_sum(&pid);
     // grep anon picks [ anon ], [anon:NAME] and [ shared anon ].
     assert_eq!(sum, size_of(&live, "anon") + size_of(&live, "shared"));
 

@@ -168,20 +168,7 @@ fn check(operand: &OsStr, t: &Truth, live: bool) {
             "{what}: the reservation is not resident: {x:?}"
         );
         // The seed pipeline no longer counts V8's pages as anon.
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "{} {} | grep anon | tr -s ' ' | cut -d ' ' -f 2 | tr -d 'K' | awk '{{s+=$1}} END {{print s}}'",
-                tool("npmap").display(),
-                what
-            ))
-            .output()
-            .unwrap();
-        let sum: u64 = String::from_utf8(out.stdout)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let sum = seed_anon_sum(&what);
         // grep anon picks [ anon ], [ shared anon ] and anon_inode: files
         // (node's io_uring rings), never [ v8 ... ].
         let anon_inodes: u64 = doc["mappings"]
