@@ -291,6 +291,39 @@ def js_stall_bench(started):
     print()
 
 
+def v8heap_bench(work, started):
+    """npmap on node 24 holding a 1 GB JavaScript heap (tests/fixtures/
+    v8heap.js), live and on its kernel core, with V8's pages looked for and
+    without (--no-v8): what the V8 step costs."""
+    node = dict(fetched_nodes()).get(24)
+    if not node or not os.path.exists(node):
+        print("npmap and V8's heap: node 24 not fetched (make nodes)\n")
+        return
+    d = tempfile.mkdtemp(dir=work)
+    p = start([node, "--expose-gc", "--max-old-space-size=4096",
+               os.path.join(HERE, "..", "tests", "fixtures", "v8heap.js"), "1000", "0", "0"],
+              {"PATH": "/usr/bin:/bin"}, started, cwd=d, allow_core=True)
+    pid = str(p.pid)
+    print("npmap on node 24 with a 1 GB JavaScript heap")
+    rows = [("live", pid)]
+    live = [measure([f"{BIN}/npmap", *flags, pid]) for flags in ([], ["--no-v8"], ["-x"], ["-x", "--no-v8"])]
+    p.send_signal(signal.SIGABRT)
+    p.wait()
+    core = os.path.join(d, "core")
+    if os.path.exists(core):
+        rows.append(("kernel core", core))
+    for (what, operand), i in zip(rows, range(len(rows))):
+        for flags in ([], ["-x"]):
+            with_v8 = live[2 * bool(flags)] if i == 0 else measure([f"{BIN}/npmap", *flags, operand])
+            without = live[2 * bool(flags) + 1] if i == 0 else measure([f"{BIN}/npmap", *flags, "--no-v8", operand])
+            shown = " ".join(["npmap", *flags, what])
+            print(f"  {shown:<30} {with_v8[0]:9.1f} ms, --no-v8 {without[0]:9.1f} ms: "
+                  f"the V8 step x{with_v8[0] / without[0]:5.2f} time")
+    if os.path.exists(core):
+        os.unlink(core)
+    print()
+
+
 def stall_bench(work):
     """How long each tool stops a thread that spins reading CLOCK_MONOTONIC:
     the fixture records its longest gap between two reads while the tool
@@ -447,6 +480,7 @@ def main():
         js_busy.kill()
         libuv_bench(work, started, busy)
         stall_bench(work)
+        v8heap_bench(work, started)
         js_stall_bench(started)
         js_naming_by_release(started)
     finally:

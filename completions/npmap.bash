@@ -23,7 +23,7 @@ _npmap() {
 
     case "${cmd}" in
         npmap)
-            opts="-x -h -V --summary --sysroot --debug-dir --raw --json --help --version"
+            opts="-x -h -V --summary --no-v8 --sysroot --debug-dir --raw --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

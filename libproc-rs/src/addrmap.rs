@@ -26,6 +26,12 @@
 //! - **The brk heap** and **vvar** pages are named by /proc; a core does
 //!   not name them, and the core reader infers them (see
 //!   [`crate::ProcessTarget::mappings_named`]).
+//! - **V8's heap** (node's JavaScript heap, its code, its read-only space
+//!   and its code range's reservation) is found and checked page by page
+//!   by [`crate::v8heap`]; a mapping partly V8's is split at the pages'
+//!   boundaries, so that each category's sum is right. A split part's use
+//!   on a live process comes from /proc/PID/pagemap (resident KiB; all of
+//!   it anonymous, as the mapping is private anonymous memory).
 //! - `[vsyscall]` is left out: it is the kernel's fixed page at
 //!   `ffffffffff600000`, the same in every process, and not part of its
 //!   address space (VmSize does not count it).
@@ -39,6 +45,7 @@ use crate::error::Result;
 use crate::parse::maps::index_holding;
 use crate::parse::smaps::MappingUsage;
 use crate::target::{MapName, Mapping, MemoryExt, ProcessTarget};
+use crate::v8heap::{V8Kind, V8Range, V8Scan, find_v8_pages};
 
 /// glibc's `HEAP_MAX_SIZE` on 64-bit systems (twice the largest mmap
 /// threshold): every thread-arena heap is this size and aligned to it.
@@ -48,8 +55,13 @@ pub const HEAP_MAX_SIZE: u64 = 64 << 20;
 pub enum Category {
     /// The brk heap and glibc's thread-arena heaps.
     Heap,
-    /// Private anonymous memory that is not a heap or stack (mmap'd
-    /// buffers, V8's heap and reservations, guard pages, `[anon:NAME]`).
+    /// V8's pages: the JavaScript heap (its spaces' pages, large objects
+    /// included), its code and its read-only space.
+    V8,
+    /// V8's code range, reserved and not (yet) holding a page.
+    V8Reserved,
+    /// Private anonymous memory that is not a heap, V8's or a stack
+    /// (mmap'd buffers, guard pages and reservations, `[anon:NAME]`).
     Anon,
     /// The main thread's stack and the stacks of threads found from their
     /// stack pointers.
@@ -65,8 +77,10 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 6] = [
+    pub const ALL: [Category; 8] = [
         Category::Heap,
+        Category::V8,
+        Category::V8Reserved,
         Category::Anon,
         Category::Stack,
         Category::File,
@@ -78,6 +92,8 @@ impl Category {
     pub fn name(self) -> &'static str {
         match self {
             Category::Heap => "heap",
+            Category::V8 => "v8",
+            Category::V8Reserved => "v8-reserved",
             Category::Anon => "anon",
             Category::Stack => "stack",
             Category::File => "file",
@@ -113,6 +129,11 @@ pub enum Label {
     Vvar,
     /// Another bracketed kernel name, without the brackets.
     Kernel(OsString),
+    /// V8's pages of one kind (and one space, but for a reservation).
+    V8 {
+        kind: V8Kind,
+        space: Option<&'static str>,
+    },
 }
 
 impl Label {
@@ -124,6 +145,11 @@ impl Label {
             Label::SharedAnon | Label::SharedNamed(_) | Label::SysvShm => Category::Shared,
             Label::File => Category::File,
             Label::Vdso | Label::Vvar | Label::Kernel(_) => Category::Other,
+            Label::V8 {
+                kind: V8Kind::Reserved,
+                ..
+            } => Category::V8Reserved,
+            Label::V8 { .. } => Category::V8,
         }
     }
 
@@ -143,6 +169,13 @@ impl Label {
             Label::Vdso => "vdso",
             Label::Vvar => "vvar",
             Label::Kernel(_) => "kernel",
+            Label::V8 { kind, .. } => match kind {
+                V8Kind::Heap => "v8_heap",
+                V8Kind::Large => "v8_large",
+                V8Kind::Code => "v8_code",
+                V8Kind::ReadOnly => "v8_read_only",
+                V8Kind::Reserved => "v8_reserved",
+            },
         }
     }
 }
@@ -245,6 +278,17 @@ pub struct AddressMap {
     pub from_core: bool,
     /// Per-mapping use was read (live, when asked for).
     pub has_usage: bool,
+    /// V8's pages were looked for, and with which result.
+    pub v8: Option<V8Outcome>,
+}
+
+/// What looking for V8's pages gave, for the report.
+#[derive(Debug, Clone, Default)]
+pub struct V8Outcome {
+    /// The layout recognised.
+    pub layout: Option<&'static str>,
+    /// Why a target that looks like node has no V8 pages labelled.
+    pub unrecognised: Option<String>,
 }
 
 impl AddressMap {
@@ -430,10 +474,21 @@ fn into_entries<T>(mut items: Vec<T>, entry: impl Fn(T) -> Option<MapEntry>) -> 
 }
 
 /// The labelled address space of a target. With `usage`, a live process's
-/// mappings come with their use from /proc/PID/smaps (one read).
+/// mappings come with their use from /proc/PID/smaps (one read). V8's
+/// pages are labelled (see [`address_map_with`] to leave them out).
 pub fn address_map(
     target: &dyn ProcessTarget,
     usage: bool,
+    sink: &mut dyn Sink,
+) -> Result<AddressMap> {
+    address_map_with(target, usage, true, sink)
+}
+
+/// [`address_map`], with V8's pages looked for only when `v8` is set.
+pub fn address_map_with(
+    target: &dyn ProcessTarget,
+    usage: bool,
+    v8: bool,
     sink: &mut dyn Sink,
 ) -> Result<AddressMap> {
     let with_usage = if usage {
@@ -455,11 +510,115 @@ pub fn address_map(
     };
     label_arenas(target, &mut entries);
     label_thread_stacks(target, &mut entries);
+    let mut outcome = None;
+    if v8 {
+        let scan = scan_v8(target, &entries);
+        if let Some(why) = &scan.unrecognised {
+            sink.warn(why.clone());
+        }
+        entries = split_v8(target, entries, &scan.ranges);
+        outcome = Some(V8Outcome {
+            layout: scan.layout,
+            unrecognised: scan.unrecognised,
+        });
+    }
     Ok(AddressMap {
         entries,
         from_core: target.records_dumped_sizes(),
         has_usage,
+        v8: outcome,
     })
+}
+
+/// Look for V8's pages in the mappings still labelled anonymous.
+fn scan_v8(target: &dyn ProcessTarget, entries: &[MapEntry]) -> V8Scan {
+    let all: Vec<&Mapping> = entries.iter().map(|e| &e.mapping).collect();
+    let anon: Vec<&Mapping> = entries
+        .iter()
+        .filter(|e| e.is_private_anon())
+        .map(|e| &e.mapping)
+        .collect();
+    find_v8_pages(target, &anon, crate::v8heap::looks_like_node(&all))
+}
+
+/// A part `[start, end)` of `e`, labelled `label`, with its use: on a live
+/// process from pagemap, in a core what of it the core holds.
+fn part(target: &dyn ProcessTarget, e: &MapEntry, start: u64, end: u64, label: Label) -> MapEntry {
+    let m = &e.mapping;
+    let mut mapping = m.clone();
+    mapping.start = start;
+    mapping.end = end;
+    mapping.dumped = m
+        .dumped
+        .map(|d| d.saturating_sub(start - m.start).min(end - start));
+    let usage = e.usage.map(|u| {
+        let rss = target.resident_kib(start, end).unwrap_or(0);
+        MappingUsage {
+            rss_kib: rss,
+            anon_kib: rss,
+            locked_kib: if u.locked_kib > 0 { rss } else { 0 },
+        }
+    });
+    MapEntry {
+        mapping,
+        label,
+        usage,
+    }
+}
+
+/// Relabel (and where a mapping is partly V8's, split) the private
+/// anonymous entries that `ranges` (sorted) overlap.
+fn split_v8(
+    target: &dyn ProcessTarget,
+    entries: Vec<MapEntry>,
+    ranges: &[V8Range],
+) -> Vec<MapEntry> {
+    if ranges.is_empty() {
+        return entries;
+    }
+    let mut out = Vec::with_capacity(entries.len() + 16);
+    for e in entries {
+        let (start, end) = (e.mapping.start, e.mapping.end);
+        let first = ranges.partition_point(|r| r.end <= start);
+        let overlapping = ranges[first..].iter().take_while(|r| r.start < end);
+        if !e.is_private_anon() || ranges.get(first).is_none_or(|r| r.start >= end) {
+            out.push(e);
+            continue;
+        }
+        // The parts, with neighbours of the same label merged.
+        let mut parts: Vec<(u64, u64, Label)> = Vec::new();
+        let mut at = start;
+        let push =
+            |parts: &mut Vec<(u64, u64, Label)>, s: u64, t: u64, l: Label| match parts.last_mut() {
+                Some(last) if last.2 == l && last.1 == s => last.1 = t,
+                _ => parts.push((s, t, l)),
+            };
+        for r in overlapping {
+            let (s, t) = (r.start.max(start), r.end.min(end));
+            if s > at {
+                push(&mut parts, at, s, e.label.clone());
+            }
+            let label = Label::V8 {
+                kind: r.kind,
+                space: r.space,
+            };
+            push(&mut parts, s.max(at), t, label);
+            at = at.max(t);
+        }
+        if at < end {
+            push(&mut parts, at, end, e.label.clone());
+        }
+        if let [(_, _, label)] = parts.as_slice() {
+            let mut e = e;
+            e.label = label.clone();
+            out.push(e);
+            continue;
+        }
+        for (s, t, label) in parts {
+            out.push(part(target, &e, s, t, label));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

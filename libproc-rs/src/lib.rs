@@ -51,8 +51,9 @@
 //!    what a core does not record but /proc would (its heap, its vvar) is
 //!    inferred in `corefile`. What differs between the two is a method of
 //!    the trait, so the analyses never ask which source they read.
-//! 8. [`environ`], [`addrmap`], [`stack`], [`libuv`]: the analyses, written
-//!    against the trait only.
+//! 8. [`environ`], [`addrmap`], [`stack`], [`libuv`], [`v8heap`]: the
+//!    analyses, written against the trait only ([`addrmap`] labels the
+//!    pages [`v8heap`] finds).
 //! 9. This file: [`open`], which picks the source.
 
 pub mod addrmap;
@@ -70,6 +71,7 @@ pub mod parse;
 pub mod root;
 pub mod stack;
 pub mod target;
+pub mod v8heap;
 
 use std::ffi::OsStr;
 

@@ -113,6 +113,18 @@ pub trait Memory {
     /// copied, counted from `addr`; fewer than `buf.len()` when the rest is
     /// unavailable. Memory a core does not hold is an error, never zeros.
     fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<usize>;
+
+    /// Read `len` bytes at each of `addrs` into consecutive `len`-byte
+    /// slots of `out` (`addrs.len() * len` bytes); says which reads were
+    /// whole. For many small reads: a live process makes them in a few
+    /// system calls instead of one each.
+    fn read_each(&self, addrs: &[u64], len: usize, out: &mut [u8]) -> Vec<bool> {
+        addrs
+            .iter()
+            .zip(out.chunks_exact_mut(len))
+            .map(|(&a, slot)| self.read_exact_at(a, slot).is_ok())
+            .collect()
+    }
 }
 
 pub mod capture;
@@ -150,6 +162,21 @@ pub trait ProcessTarget: Memory {
     #[allow(clippy::type_complexity)]
     fn mappings_with_usage(&self) -> Result<Option<Vec<(Mapping, Option<MappingUsage>)>>> {
         Ok(None)
+    }
+
+    /// KiB of `[start, end)` resident in memory, for a part of a mapping
+    /// (smaps gives whole mappings): a live process reads
+    /// /proc/PID/pagemap. `None` where the source cannot say (a core).
+    fn resident_kib(&self, _start: u64, _end: u64) -> Option<u64> {
+        None
+    }
+
+    /// For each 4 KiB page of `[start, end)`: does it hold data (resident
+    /// or swapped out), so that a search can skip memory never touched. A
+    /// live process reads /proc/PID/pagemap; `None` where the source cannot
+    /// tell cheaply (a core: every page is read as it is).
+    fn populated_pages(&self, _start: u64, _end: u64) -> Option<Vec<bool>> {
+        None
     }
 
     /// Whether each mapping says how much of it the source holds

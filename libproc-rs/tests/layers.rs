@@ -17,11 +17,11 @@ const LAYERS: &[&[&str]] = &[
     &["target", "npnotes"],
     &["elf"],
     &["live", "corefile"],
-    &["environ", "addrmap", "stack", "libuv"],
+    &["environ", "addrmap", "stack", "libuv", "v8heap"],
 ];
 
 /// Uses within one layer: (user, used).
-const SIDEWAYS: &[(&str, &str)] = &[];
+const SIDEWAYS: &[(&str, &str)] = &[("addrmap", "v8heap")];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

@@ -618,3 +618,20 @@ pub fn fetched_node(major: u32) -> PathBuf {
     );
     p
 }
+
+/// The seed document's npmap pipeline, verbatim, on `operand`: the KiB of
+/// the lines `grep anon` picks.
+pub fn seed_anon_sum(operand: &str) -> u64 {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} {operand} | grep anon | tr -s ' ' | cut -d ' ' -f 2 | tr -d 'K' | awk '{{s+=$1}} END {{print s}}'",
+            tool("npmap").display()
+        ))
+        .output()
+        .expect("run sh");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("the seed pipeline gave no number on {operand}"))
+}

@@ -76,6 +76,8 @@ fn category(name: &str) -> &'static str {
         n if n.starts_with("[ stack tid=") => "stack",
         "[ anon ]" => "anon",
         n if n.starts_with("[anon:") => "anon",
+        "[ v8 reserved ]" => "v8-reserved",
+        n if n.starts_with("[ v8 ") => "v8",
         "[ shared anon ]" => "shared",
         n if n.starts_with("[anon_shmem:") => "shared",
         n if n.starts_with("[ ") => "other",
@@ -95,7 +97,17 @@ fn parse_summary(text: &str) -> BTreeMap<String, Vec<String>> {
     let names: Vec<&str> = out.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        ["anon", "file", "heap", "other", "shared", "stack", "total"],
+        [
+            "anon",
+            "file",
+            "heap",
+            "other",
+            "shared",
+            "stack",
+            "total",
+            "v8",
+            "v8-reserved"
+        ],
         "stable names: {text}"
     );
     out
@@ -128,7 +140,16 @@ fn check_summary_matches_listing(listing: &Listing, summary: &BTreeMap<String, V
     for l in &listing.lines {
         *sums.entry(category(&l.name)).or_default() += l.size_kib;
     }
-    for name in ["heap", "anon", "stack", "file", "shared", "other"] {
+    for name in [
+        "heap",
+        "v8",
+        "v8-reserved",
+        "anon",
+        "stack",
+        "file",
+        "shared",
+        "other",
+    ] {
         assert_eq!(
             size_of(summary, name),
             sums.get(name).copied().unwrap_or(0),
@@ -369,19 +390,7 @@ fn fixture_live_gcore_and_kernel_core() {
     assert!(x["shared"][1].parse::<u64>().unwrap() >= 4);
 
     // The seed document's pipeline, verbatim.
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "{} {pid} | grep anon | tr -s ' ' | cut -d ' ' -f 2 | tr -d 'K' | awk '{{s+=$1}} END {{print s}}'",
-            tool("npmap").display()
-        ))
-        .output()
-        .unwrap();
-    let sum: u64 = String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let sum = seed_anon_sum(&pid);
     // grep anon picks [ anon ], [anon:NAME] and [ shared anon ].
     assert_eq!(sum, size_of(&live, "anon") + size_of(&live, "shared"));
 

@@ -125,6 +125,8 @@ pub struct CoreFile {
     /// What the NPTOOLS notes of an npgcore core say (nothing for a kernel
     /// or gdb core).
     recorded: Recorded,
+    /// The file the core's bytes are mapped from, asked where its holes are.
+    data_file: Option<File>,
 }
 
 fn not_core(path: &Path, what: impl Into<String>) -> Error {
@@ -438,7 +440,9 @@ impl CoreFile {
     pub fn open(path: &Path, options: &OpenOptions) -> Result<Self> {
         let file = spool::open_core(path)?;
         let map = map_file(&file, path)?;
-        Self::parse(CoreBytes::Mapped(map), path, options)
+        let mut core = Self::parse(CoreBytes::Mapped(map), path, options)?;
+        core.data_file = Some(file);
+        Ok(core)
     }
 
     /// Parse a core held in memory (tests, fuzzing). `path` is only used in
@@ -486,6 +490,7 @@ impl CoreFile {
             initial_stack: OnceCell::new(),
             file_cache: RefCell::new(HashMap::new()),
             recorded: notes.recorded,
+            data_file: None,
         };
         if core.files.is_empty() {
             core.files_from_link_map();
@@ -742,6 +747,29 @@ impl Memory for CoreFile {
         }
         Ok(done)
     }
+
+    /// Small reads scattered over a large core are read from the file
+    /// (pread) rather than through the mapping: a fault on the mapping maps
+    /// the pages around it too and unmapping them at exit costs more than
+    /// the read.
+    fn read_each(&self, addrs: &[u64], len: usize, out: &mut [u8]) -> Vec<bool> {
+        use std::os::unix::fs::FileExt;
+        addrs
+            .iter()
+            .zip(out.chunks_exact_mut(len))
+            .map(|(&a, slot)| {
+                let seg = self.segment_at(a);
+                match (&self.data_file, seg) {
+                    (Some(f), Some(seg))
+                        if a - seg.vaddr + len as u64 <= seg.present.min(seg.memsz) =>
+                    {
+                        f.read_exact_at(slot, seg.offset + (a - seg.vaddr)).is_ok()
+                    }
+                    _ => crate::MemoryExt::read_exact_at(self, a, slot).is_ok(),
+                }
+            })
+            .collect()
+    }
 }
 
 impl ProcessTarget for CoreFile {
@@ -881,6 +909,40 @@ impl ProcessTarget for CoreFile {
 
     fn records_dumped_sizes(&self) -> bool {
         true
+    }
+
+    /// The kernel leaves pages a process never touched out of its core as
+    /// holes in a sparse file; the file system says where they are
+    /// (SEEK_DATA, SEEK_HOLE) without a page being read.
+    fn populated_pages(&self, start: u64, end: u64) -> Option<Vec<bool>> {
+        use nix::unistd::{Whence, lseek};
+        let file = self.data_file.as_ref()?;
+        let seg = self.segment_at(start)?;
+        if end > seg.vaddr + seg.present.min(seg.memsz) {
+            return None;
+        }
+        let (from, to) = (
+            seg.offset + (start - seg.vaddr),
+            seg.offset + (end - seg.vaddr),
+        );
+        let mut pages = vec![false; (end - start).div_ceil(4096) as usize];
+        let mut at = from;
+        while at < to {
+            let data = match lseek(file, at as i64, Whence::SeekData) {
+                Ok(d) => d as u64,
+                Err(nix::errno::Errno::ENXIO) => break,
+                Err(_) => return None,
+            };
+            if data >= to {
+                break;
+            }
+            let hole = (lseek(file, data as i64, Whence::SeekHole).ok()? as u64).min(to);
+            let (a, b) = ((data - from) / 4096, (hole - from).div_ceil(4096));
+            let n = pages.len();
+            pages[a as usize..(b as usize).min(n)].fill(true);
+            at = hole;
+        }
+        Some(pages)
     }
 
     fn thread_ids(&self) -> Result<Vec<i32>> {

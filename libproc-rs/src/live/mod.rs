@@ -161,6 +161,26 @@ impl LiveProcess {
     }
 
     /// A thread of `pid` other than the (zombie) leader that is still alive.
+    /// Each /proc/PID/pagemap entry of `[start, end)` (one per 4 KiB page),
+    /// in order, read in blocks.
+    fn pagemap(&self, start: u64, end: u64, mut each: impl FnMut(u64)) -> Option<()> {
+        let file = File::open(self.dir.join("pagemap")).ok()?;
+        let (mut page, last) = (start / 4096, end.div_ceil(4096));
+        let mut buf = vec![0u8; 64 << 10];
+        while page < last {
+            let n = ((last - page) as usize * 8).min(buf.len());
+            let got = file.read_at(&mut buf[..n], page * 8).ok()?;
+            if got < 8 {
+                return None;
+            }
+            for e in buf[..got - got % 8].chunks_exact(8) {
+                each(u64::from_le_bytes(e.try_into().expect("8 bytes")));
+            }
+            page += (got / 8) as u64;
+        }
+        Some(())
+    }
+
     fn live_thread(proc_dir: &Path, pid: i32) -> Option<(PathBuf, i32)> {
         for entry in std::fs::read_dir(proc_dir.join("task")).ok()?.flatten() {
             // Threads may exit while we look: skip, do not give up.
@@ -354,6 +374,42 @@ impl Memory for LiveProcess {
             Err(_) => self.read_via_mem_file(addr, buf),
         }
     }
+
+    fn read_each(&self, addrs: &[u64], len: usize, out: &mut [u8]) -> Vec<bool> {
+        // process_vm_readv stops at the first remote range it cannot read:
+        // what came before it is whole, it is not, and the rest is asked
+        // again. At most IOV_MAX (1024) ranges a call.
+        let mut ok = vec![false; addrs.len()];
+        let mut i = 0;
+        while i < addrs.len() {
+            let n = (addrs.len() - i).min(1024);
+            let remote: Vec<RemoteIoVec> = addrs[i..i + n]
+                .iter()
+                .map(|&a| RemoteIoVec {
+                    base: a as usize,
+                    len,
+                })
+                .collect();
+            let mut local = [IoSliceMut::new(&mut out[i * len..(i + n) * len])];
+            let whole = match process_vm_readv(Pid::from_raw(self.mem_tid), &mut local, &remote) {
+                Ok(got) => got / len,
+                Err(Errno::EFAULT) => 0,
+                // Refused or unsupported: one by one, through read_memory's
+                // fallback.
+                Err(_) => {
+                    for (j, slot) in out[i * len..].chunks_exact_mut(len).enumerate() {
+                        ok[i + j] = self.read_exact_at(addrs[i + j], slot).is_ok();
+                    }
+                    return ok;
+                }
+            };
+            ok[i..i + whole].fill(true);
+            // The range that failed (a partial read of it included) is
+            // skipped.
+            i += if whole == n { n } else { whole + 1 };
+        }
+        ok
+    }
 }
 
 impl ProcessTarget for LiveProcess {
@@ -424,6 +480,28 @@ impl ProcessTarget for LiveProcess {
             |(m, _)| m,
         )
         .map(|v| Some(v.into_iter().map(|(m, u)| (m, Some(u))).collect()))
+    }
+
+    fn resident_kib(&self, start: u64, end: u64) -> Option<u64> {
+        // Bit 63: present (bit 62, swapped, is not resident, as smaps's Rss
+        // counts). The shared zero page, which a read of untouched memory
+        // maps, is not counted (smaps does not count it either).
+        let zero = zero_page_frame();
+        let mut resident = 0u64;
+        self.pagemap(start, end, |e| {
+            resident += u64::from(e >> 63 == 1 && Some(e & PFN_MASK) != zero);
+        })?;
+        Some(resident * 4)
+    }
+
+    fn populated_pages(&self, start: u64, end: u64) -> Option<Vec<bool>> {
+        let zero = zero_page_frame();
+        let mut pages = Vec::with_capacity((end.saturating_sub(start) / 4096) as usize);
+        self.pagemap(start, end, |e| {
+            let present = e >> 63 == 1 && Some(e & PFN_MASK) != zero;
+            pages.push(present || (e >> 62) & 1 == 1);
+        })?;
+        Some(pages)
     }
 
     fn thread_ids(&self) -> Result<Vec<i32>> {
@@ -519,4 +597,25 @@ impl ProcessTarget for LiveProcess {
     fn namespace_pid(&self) -> Option<i32> {
         Some(self.namespace_pid)
     }
+}
+
+/// The frame-number bits of a /proc/PID/pagemap entry.
+const PFN_MASK: u64 = (1 << 55) - 1;
+
+/// The frame of the kernel's shared zero page, learnt from a page of our
+/// own that was read and never written; `None` where pagemap hides frames
+/// (without CAP_SYS_ADMIN they read as 0).
+fn zero_page_frame() -> Option<u64> {
+    static FRAME: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *FRAME.get_or_init(|| {
+        let page = memmap2::MmapMut::map_anon(4096).ok()?;
+        // Read, never written: the kernel maps its zero page here.
+        std::hint::black_box(page[0]);
+        let mut e = [0u8; 8];
+        let got = File::open("/proc/self/pagemap")
+            .and_then(|f| f.read_at(&mut e, page.as_ptr() as u64 / 4096 * 8))
+            .ok();
+        let e = u64::from_le_bytes(e);
+        (got == Some(8) && e >> 63 == 1 && e & PFN_MASK != 0).then_some(e & PFN_MASK)
+    })
 }

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
-use libproc_rs::addrmap::{Category, Label};
+use libproc_rs::addrmap::{Category, Label, V8Outcome};
 use libproc_rs::parse::smaps::MappingUsage;
 use libproc_rs::target::{MapName, Mapping, Perms, Psinfo, Source};
 use nptools_cli::assert_golden;
@@ -40,6 +40,13 @@ fn entry(start: u64, kib: u64, mode: &str, name: MapName, label: Label) -> MapEn
     }
 }
 
+fn v8(kind: V8Kind, space: &'static str) -> Label {
+    Label::V8 {
+        kind,
+        space: Some(space),
+    }
+}
+
 fn deleted(mut e: MapEntry) -> MapEntry {
     e.mapping.deleted = true;
     e
@@ -52,8 +59,46 @@ fn entries() -> Vec<MapEntry> {
         entry(0xb6f000, 24, "rw--", file(b"/usr/bin/node"), Label::File),
         entry(0x565d000, 176, "rw--", MapName::Anon, Label::Anon),
         entry(0x3d831000, 1728, "rw--", MapName::Heap, Label::Heap),
+        entry(
+            0x9b2680000,
+            256,
+            "rw--",
+            MapName::Anon,
+            v8(V8Kind::Heap, "old_space"),
+        ),
+        entry(
+            0x136a0400000,
+            15628,
+            "rw--",
+            MapName::Anon,
+            v8(V8Kind::Large, "large_object_space"),
+        ),
+        entry(
+            0x1f6717540000,
+            120,
+            "r---",
+            MapName::Anon,
+            v8(V8Kind::ReadOnly, "read_only_space"),
+        ),
         entry(0x7f0000000000, 132, "rw--", MapName::Anon, Label::Arena),
         entry(0x7f0000021000, 65404, "----", MapName::Anon, Label::Arena),
+        entry(
+            0x7f0023000000,
+            256,
+            "rwx-",
+            MapName::Anon,
+            v8(V8Kind::Code, "code_space"),
+        ),
+        entry(
+            0x7f0023040000,
+            521472,
+            "rwx-",
+            MapName::Anon,
+            Label::V8 {
+                kind: V8Kind::Reserved,
+                space: None,
+            },
+        ),
         entry(
             0x7f9e70000000,
             4,
@@ -129,6 +174,10 @@ fn live_map() -> AddressMap {
         entries,
         from_core: false,
         has_usage: true,
+        v8: Some(V8Outcome {
+            layout: Some("V8 13.6-14.6"),
+            unrecognised: None,
+        }),
     }
 }
 
@@ -148,6 +197,10 @@ fn core_map() -> AddressMap {
         entries,
         from_core: true,
         has_usage: false,
+        v8: Some(V8Outcome {
+            layout: None,
+            unrecognised: Some("V8's heap pages were not recognised".into()),
+        }),
     }
 }
 

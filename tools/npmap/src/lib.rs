@@ -8,8 +8,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use libproc_rs::addrmap::{AddressMap, Label, MapEntry, Totals, address_map};
+use libproc_rs::addrmap::{AddressMap, Label, MapEntry, Totals, address_map_with};
 use libproc_rs::target::MapName;
+use libproc_rs::v8heap::V8Kind;
 use nptools_cli::json::JsonBytes;
 use nptools_cli::report::{self, StreamedArray};
 use nptools_cli::{self as cli, CommonArgs, SearchArgs};
@@ -25,8 +26,8 @@ use serde_json::{Map, Value, json};
 mapping, as illumos pmap does: start address, size in KiB, mode (rwxs letters, - where a \
 permission is missing; on a core a trailing * when the core does not hold all of the \
 mapping's data), and what is mapped: a file, or [ heap ], [ heap arena ], [ stack ], \
-[ stack tid=N ], [ anon ], [ shared anon ], [anon:NAME], [ vdso ], [ vvar ]. The last line \
-is the total.\n\n\
+[ stack tid=N ], [ v8 heap ], [ v8 large ], [ v8 code ], [ v8 read-only ], [ v8 reserved ], \
+[ anon ], [ shared anon ], [anon:NAME], [ vdso ], [ vvar ]. The last line is the total.\n\n\
 How a mapping is named decides the --summary category it counts in:\n\n\
 heap: [ heap ], the brk heap (named by the kernel; in a core, the anonymous mapping that \
 holds the C library's current break, __curbrk), and [ heap arena ], glibc's thread-arena \
@@ -34,12 +35,24 @@ heaps: a private anonymous read-write mapping on a 64 MiB boundary that fills th
 window or is followed by a reserved tail without write access ending exactly at the \
 window's end, whose first bytes are a valid glibc heap_info header when they can be read. \
 The reserved tail counts too.\n\n\
+v8: the pages of node's V8 engine, each checked against the layout of its page header \
+(its size, allocation area, reservation, and a space that belongs to the same V8 heap): \
+[ v8 heap ], regular 256 KiB pages of the JavaScript heap (new, old and trusted space); \
+[ v8 large ], large object pages; [ v8 code ], the code space's pages; [ v8 read-only ], \
+the read-only space. The sum is V8's committed heap (v8.getHeapSpaceStatistics()'s \
+space_size summed, process.memoryUsage().heapTotal), plus the read-only space, which those \
+count as 0. A mapping partly V8's is split at the pages' boundaries (with -x, a live part's \
+RSS from /proc/PID/pagemap). Buffers and other native memory are not V8's heap: they are \
+heap or anon.\n\n\
+v8-reserved: [ v8 reserved ], the part of V8's code range (a 512 MiB reservation) that \
+holds no page: address space, not memory.\n\n\
 stack: [ stack ], the main thread's stack, and [ stack tid=N ], the private anonymous \
 mapping holding thread N's stack pointer (from a core's registers, or for a live thread \
 blocked in a system call from /proc/PID/task/N/syscall; npmap never stops the process, so \
 the stack of a thread running on a CPU at that moment shows as [ anon ]).\n\n\
-anon: other private anonymous memory: [ anon ] (including guard pages and reservations) and \
-[anon:NAME].\n\n\
+anon: other private anonymous memory: [ anon ] (thread stacks not found, guard pages, \
+reservations, glibc's mmap'd allocations, Buffers, V8's pages when --no-v8 is given or their \
+layout is not recognised) and [anon:NAME].\n\n\
 shared: shared memory that is no file's contents: [ shared anon ] (/dev/zero (deleted)), \
 [anon_shmem:NAME] and System V segments (/SYSVkey (deleted)).\n\n\
 file: every other mapping of a file, private or shared, deleted files and memfds included.\n\n\
@@ -63,11 +76,16 @@ pub struct Args {
     #[arg(short = 'x')]
     pub extended: bool,
 
-    /// One `NAME SIZE` line per category (heap, anon, stack, file, shared,
-    /// other, total), SIZE in KiB, no header; with -x, RSS as a third column
+    /// One `NAME SIZE` line per category (heap, v8, v8-reserved, anon,
+    /// stack, file, shared, other, total), SIZE in KiB, no header; with -x, RSS as a third column
     /// (- for a core) and, for a core, the dumped KiB as a fourth.
     #[arg(long)]
     pub summary: bool,
+
+    /// Do not look for V8's heap pages: they show as [ anon ], as before
+    /// nptools knew them.
+    #[arg(long = "no-v8")]
+    pub no_v8: bool,
 
     #[command(flatten)]
     pub search: SearchArgs,
@@ -96,7 +114,7 @@ pub fn main() -> ExitCode {
         options,
         |op| libproc_rs::open(op, &open_options),
         |target, _operand, out, diag| {
-            let map = address_map(target, args.extended, diag)?;
+            let map = address_map_with(target, args.extended, !args.no_v8, diag)?;
             if args.common.json {
                 write_json(out, target, &map)?;
             } else if args.summary {
@@ -128,6 +146,13 @@ fn name_bytes(e: &MapEntry) -> Vec<u8> {
         Label::Vdso => bracket(b"vdso"),
         Label::Vvar => bracket(b"vvar"),
         Label::Kernel(n) => bracket(n.as_bytes()),
+        Label::V8 { kind, .. } => bracket(match kind {
+            V8Kind::Heap => b"v8 heap",
+            V8Kind::Large => b"v8 large",
+            V8Kind::Code => b"v8 code",
+            V8Kind::ReadOnly => b"v8 read-only",
+            V8Kind::Reserved => b"v8 reserved",
+        }),
         Label::File | Label::SysvShm => {
             let mut v = match &e.mapping.name {
                 MapName::File(p) => p.as_os_str().as_bytes().to_vec(),
@@ -342,6 +367,7 @@ struct EntryJson<'a> {
     deleted: bool,
     offset: u64,
     tid: Option<i32>,
+    v8_space: Option<&'static str>,
     rss_kib: Option<u64>,
     anon_kib: Option<u64>,
     locked_kib: Option<u64>,
@@ -369,6 +395,10 @@ impl serde::Serialize for MappingJson<'_> {
             offset: m.offset,
             tid: match e.label {
                 Label::ThreadStack(t) => Some(t),
+                _ => None,
+            },
+            v8_space: match e.label {
+                Label::V8 { space, .. } => space,
                 _ => None,
             },
             rss_kib: e.usage.map(|u| u.rss_kib),
@@ -399,7 +429,14 @@ fn write_json(
             summary.insert(c.name().into(), totals_json(&t));
         }
         summary.insert("total".into(), totals_json(&map.total()));
-        doc.field("summary", &summary)
+        doc.field("summary", &summary)?;
+        let v8 = map.v8.as_ref().map(|o| {
+            json!({
+                "layout": o.layout,
+                "unrecognised": o.unrecognised,
+            })
+        });
+        doc.field("v8", &v8)
     })
 }
 
@@ -421,7 +458,9 @@ pub const MAN_EXAMPLES: &str = r#"The map of a running process (lines left out a
 Memory per category, for a script or a cron job:
     $ npmap --summary 28720
     heap 67264
-    anon 528256
+    v8 4608
+    v8-reserved 522424
+    anon 1224
     stack 41124
     file 91228
     shared 0
@@ -432,7 +471,10 @@ The heap's resident KiB (with -x, RSS is the third column):
     $ npmap --summary -x 28720 | awk '$1 == "heap" { print $3 }'
     1624
 
-Sum of the anonymous mappings (the seed pipeline):
+The JavaScript heap's resident KiB (V8's pages; Buffers are heap or anon):
+    $ npmap --summary -x 28720 | awk '$1 == "v8" { print $3 }'
+
+Sum of the anonymous mappings (the seed pipeline; V8's pages are not among them):
     $ npmap 28720 | grep anon | tr -s ' ' | cut -d ' ' -f 2 | tr -d 'K' | awk '{s+=$1} END {print s}'
 
 Resident and anonymous KiB per mapping, and what a core holds:
