@@ -73,6 +73,25 @@ pub(super) struct Unnamed {
     perf_note: Option<String>,
 }
 
+impl Unnamed {
+    /// What several takes left unnamed, together; `failed_step` is the
+    /// first step that failed while a thread was held, or after.
+    pub(super) fn merged(all: Vec<Unnamed>, failed_step: Option<&'static str>) -> Unnamed {
+        let mut out = Unnamed {
+            failed_step,
+            ..Unnamed::default()
+        };
+        for u in all {
+            out.frames += u.frames;
+            out.failed_step = out.failed_step.or(u.failed_step);
+            out.jit_without_v8 |= u.jit_without_v8;
+            out.by_choice += u.by_choice;
+            out.perf_note = u.perf_note.or(out.perf_note);
+        }
+        out
+    }
+}
+
 /// Names the frames of walked threads.
 pub(super) struct Namer<'a> {
     target: &'a dyn ProcessTarget,
@@ -129,12 +148,23 @@ impl<'a> Namer<'a> {
 
     /// What was left unnamed; `failed_step` is the first step that failed
     /// for a JavaScript frame named while its thread was held.
-    pub(super) fn unnamed(self, failed_step: Option<&'static str>) -> Unnamed {
+    pub(super) fn unnamed(&mut self, failed_step: Option<&'static str>) -> Unnamed {
         Unnamed {
             failed_step,
-            perf_note: self.perf.and_then(|p| p.note),
-            ..self.unnamed
+            perf_note: self.perf.as_ref().and_then(|p| p.note.clone()),
+            ..std::mem::take(&mut self.unnamed)
         }
+    }
+
+    /// Use a perf map read before (a sampling run reads it once).
+    pub(super) fn with_perf(mut self, perf: Option<PerfMap>) -> Self {
+        self.perf = perf;
+        self
+    }
+
+    /// The perf map, if a frame needed it, for the next take.
+    pub(super) fn into_perf(self) -> Option<PerfMap> {
+        self.perf
     }
 
     /// One thread's stack, its frames named with `symbols` in turn.

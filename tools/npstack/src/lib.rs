@@ -10,6 +10,7 @@ use clap::{CommandFactory, Parser};
 use libproc_rs::diag::{Notice, Sink};
 use libproc_rs::escape::{escape_bytes, escape_os};
 use libproc_rs::stack::nodejs::JsName;
+use libproc_rs::stack::sample::SampleOptions;
 use libproc_rs::stack::{self, Frame, Options, ThreadStack};
 use libproc_rs::{Error, OpenOptions, ProcessTarget};
 use nptools_cli::json::json_os;
@@ -80,6 +81,9 @@ pub struct Args {
     pub no_heap_names: bool,
 
     #[command(flatten)]
+    pub sampling: sample::SampleArgs,
+
+    #[command(flatten)]
     pub search: SearchArgs,
 
     #[command(flatten)]
@@ -96,9 +100,33 @@ fn open(operand: &OsStr, options: &OpenOptions) -> Result<Box<dyn ProcessTarget>
     libproc_rs::open(&stack::split_operand(operand).0, options)
 }
 
+mod sample;
+
+/// A usage error of --sample, if the operands have one: one live process.
+fn sample_usage_error(operands: &[std::ffi::OsString]) -> Option<String> {
+    let [operand] = operands else {
+        return Some("--sample takes one process id".to_owned());
+    };
+    let target = stack::split_operand(operand).0;
+    match libproc_rs::Operand::parse(&target) {
+        Ok(libproc_rs::Operand::Pid(_)) => None,
+        Ok(libproc_rs::Operand::Core(_)) => Some(format!(
+            "{}: --sample needs a live process id, not a core file",
+            escape_os(operand)
+        )),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 /// Run npstack with the process's arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    if args.sampling.sample.is_some()
+        && let Some(why) = sample_usage_error(&args.common.operands)
+    {
+        eprintln!("npstack: {why}");
+        return ExitCode::from(2);
+    }
     let options = args.common.run_options(true);
     let raw = args.common.raw;
     let open_options = args.search.open_options();
@@ -114,7 +142,24 @@ pub fn main() -> ExitCode {
                 verbose: args.verbose,
                 no_heap_names: args.no_heap_names,
                 select,
+                name_after_resume: false,
             };
+            if let Some(duration) = args.sampling.sample {
+                let sampling = SampleOptions {
+                    duration,
+                    rate: args.sampling.rate,
+                    idle: args.sampling.idle,
+                    stack: opts,
+                };
+                return sample::run(
+                    target,
+                    &sampling,
+                    &args.sampling,
+                    args.common.json,
+                    out,
+                    diag,
+                );
+            }
             if !args.common.json
                 && let Some(sig) = target.fatal_signal().filter(|s| s.is_fatal())
             {
