@@ -229,6 +229,7 @@ pub struct Session<'t> {
     /// JavaScript names carried from take to take.
     names: v8::NameCache,
     perf: Option<nodejs::PerfMap>,
+    symbols: naming::KnownSymbols,
     /// What was left unnamed over all takes, for [`Session::notices`].
     unnamed: Vec<naming::Unnamed>,
     js_failed: Option<&'static str>,
@@ -259,6 +260,7 @@ impl<'t> Session<'t> {
             jit,
             names: v8::NameCache::default(),
             perf: None,
+            symbols: Default::default(),
             unnamed: Vec::new(),
             js_failed: None,
         })
@@ -323,10 +325,12 @@ impl<'t> Session<'t> {
             self.names = js.cache;
         }
         let namer = Namer::new(target, &self.walker.modules, &self.jit, &self.v8, options);
-        let mut namer = namer.with_perf(self.perf.take());
+        let mut namer = namer
+            .with_perf(self.perf.take())
+            .with_symbols(std::mem::take(&mut self.symbols));
         let threads = namer.threads(&captured, walks);
         self.unnamed.push(namer.unnamed(None));
-        self.perf = namer.into_perf();
+        (self.perf, self.symbols) = namer.into_kept();
         Ok(Stacks { threads })
     }
 

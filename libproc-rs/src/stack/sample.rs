@@ -80,6 +80,9 @@ pub struct SampleFrame {
     /// sample that had it (speedscope shows them).
     pub script: Option<String>,
     pub line: Option<u32>,
+    /// A JavaScript function inlined into the optimized code of its
+    /// caller (no frame of its own on the stack).
+    pub inlined: bool,
 }
 
 /// A distinct stack of one kind of thread, and how many samples had it.
@@ -370,7 +373,10 @@ pub fn sample_frames(frames: &[Frame]) -> Vec<SampleFrame> {
         if let Some(js) = &f.js {
             // Inlined innermost first: outermost of them next.
             for inlined in js.inlined.iter().rev() {
-                out.push(js_frame(inlined));
+                out.push(SampleFrame {
+                    inlined: true,
+                    ..js_frame(inlined)
+                });
             }
         }
     }
@@ -387,6 +393,7 @@ fn js_frame(js: &super::nodejs::JsName) -> SampleFrame {
         kind: SampleKind::Js,
         script: js.script.clone(),
         line: js.line,
+        inlined: false,
     }
 }
 
@@ -420,6 +427,7 @@ fn sample_frame(f: &Frame) -> SampleFrame {
         kind,
         script: None,
         line: None,
+        inlined: false,
     }
 }
 

@@ -450,6 +450,7 @@ fn write_json(
                     "kind": f.kind.as_str(),
                     "script": f.script,
                     "line": f.line,
+                    "inlined": f.inlined,
                 })).collect::<Vec<_>>(),
             })
         })
