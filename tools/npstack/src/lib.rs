@@ -55,6 +55,13 @@ thread's frames are named while it is stopped (the heap moves once it runs), whi
 reads of a few words per JavaScript frame to the stop. Without those symbols, or with \
 --no-heap-names, JavaScript frames are named from /tmp/perf-PID.map when node runs with \
 --perf-basic-prof, and otherwise show as addresses.\n\n\
+--sample DURATION samples a live process instead, at --rate HZ (99): the threads on a CPU \
+(state R in /proc, read before a thread is stopped; --idle counts blocked threads too), each \
+held only for the copy of its registers and stack top, its frames named after it runs again. \
+It prints the stacks that took the most samples, with counts and percentages, and writes \
+--folded stacks (thread;outer;...;inner COUNT), an SVG --flamegraph (JavaScript green, V8's \
+own code aqua, native red to yellow) and a --speedscope file; --json gives the stacks and \
+their counts. Ctrl-C ends it early with every output written whole.\n\n\
 An operand is a decimal process id or the path of an x86_64 ELF core file, optionally \
 followed by /LWPS to choose threads: 4242/1,5-9 selects by TID, or by thread number when no \
 TID matches.",
@@ -535,6 +542,12 @@ Only the main thread and threads 5 to 9, with source lines:
 
 A core from another machine, with that machine's binaries under /srv/sysroot:
     $ npstack --sysroot /srv/sysroot core.4242
+
+Where a node process spends its CPU, for ten seconds, as a flame graph:
+    $ npstack --sample 10s --flamegraph cpu.svg 4242
+
+Folded stacks of the main thread at 199 Hz, for flamegraph.pl or inferno:
+    $ npstack --sample 30s --rate 199 --folded cpu.folded 4242/1
 
 Names of the functions on the main thread, from a script:
     $ npstack --json 4242/1 | jq -r '.threads[0].frames[].symbol'
