@@ -469,6 +469,20 @@ fn thread_json(t: &ThreadStack) -> Map<String, Value> {
     m
 }
 
+/// The target's JSON with what stderr says is missing, for scripts: the
+/// target's caveats (already in it when there are any), then `notices`.
+fn target_json_with(target: &dyn ProcessTarget, notices: &[Notice]) -> Map<String, Value> {
+    let mut doc = report::target_json(target);
+    let texts = notices.iter().map(|n| json!(n.text));
+    match doc.get_mut("notices") {
+        Some(Value::Array(caveats)) => caveats.extend(texts),
+        _ => {
+            doc.insert("notices".into(), Value::Array(texts.collect()));
+        }
+    }
+    doc
+}
+
 fn write_json(
     out: &mut dyn Write,
     target: &dyn ProcessTarget,
@@ -477,16 +491,7 @@ fn write_json(
     group: bool,
 ) -> Result<(), ReportError> {
     let threads = &stacks.threads;
-    let mut doc = report::target_json(target);
-    // What stderr says is missing, for scripts: the target's caveats
-    // (already in `doc` when there are any), then the stacks' notices.
-    let texts = notices.iter().map(|n| json!(n.text));
-    match doc.get_mut("notices") {
-        Some(Value::Array(caveats)) => caveats.extend(texts),
-        _ => {
-            doc.insert("notices".into(), Value::Array(texts.collect()));
-        }
-    }
+    let mut doc = target_json_with(target, notices);
     if let Some(sig) = target.fatal_signal().filter(|s| s.is_fatal()) {
         doc.insert(
             "signal".into(),

@@ -405,14 +405,7 @@ fn write_json(
     profile: &Profile,
     notices: &[Notice],
 ) -> Result<(), ReportError> {
-    let mut doc = report::target_json(target);
-    let texts = notices.iter().map(|n| json!(n.text));
-    match doc.get_mut("notices") {
-        Some(Value::Array(caveats)) => caveats.extend(texts),
-        _ => {
-            doc.insert("notices".into(), Value::Array(texts.collect()));
-        }
-    }
+    let mut doc = super::target_json_with(target, notices);
     let held = |v: &[u64]| {
         median_and_max(v)
             .map(|(median, max)| json!({"median": median, "max": max, "count": v.len()}))
