@@ -21,6 +21,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sample import sample_bench  # noqa: E402
+
 BIN = os.environ.get("NPTOOLS_BIN_DIR") or os.path.join(os.path.dirname(__file__), "..", "target", "release")
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
@@ -483,6 +486,7 @@ def main():
         v8heap_bench(work, started)
         js_stall_bench(started)
         js_naming_by_release(started)
+        sample_bench(started, BIN)
     finally:
         for p in started:
             p.kill()

@@ -23,12 +23,32 @@ _npstack() {
 
     case "${cmd}" in
         npstack)
-            opts="-v -h -V --verbose --group --snapshot --no-heap-names --sysroot --debug-dir --raw --json --help --version"
+            opts="-v -h -V --verbose --group --snapshot --no-heap-names --sample --rate --idle --folded --flamegraph --speedscope --sysroot --debug-dir --raw --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --folded)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --flamegraph)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --speedscope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --sysroot)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -201,6 +201,13 @@ pub trait ProcessTarget: Memory {
         Ok(self.threads()?.iter().map(|t| t.tid).collect())
     }
 
+    /// A live thread's scheduler state as /proc shows it (`R` on a CPU or
+    /// about to be, `S`, `D`, `Z`, ...); `None` for a core, or a thread
+    /// that is gone.
+    fn thread_state(&self, _tid: i32) -> Option<char> {
+        None
+    }
+
     /// Each thread's id and stack pointer where known (see
     /// [`Thread::stack_pointer`]): [`ProcessTarget::threads`] without the
     /// names, cheaper on a live process.

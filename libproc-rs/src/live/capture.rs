@@ -636,7 +636,7 @@ fn window_range(sp: u64, mappings: &[Mapping]) -> Option<(u64, u64)> {
 }
 
 /// A thread's state letter from /proc/PID/task/TID/stat.
-fn thread_state(pid: i32, tid: i32) -> Option<char> {
+pub(super) fn thread_state(pid: i32, tid: i32) -> Option<char> {
     stat_state(&std::fs::read(format!("/proc/{pid}/task/{tid}/stat")).ok()?)
 }
 

@@ -504,6 +504,10 @@ impl ProcessTarget for LiveProcess {
         Some(pages)
     }
 
+    fn thread_state(&self, tid: i32) -> Option<char> {
+        capture::thread_state(self.pid_i(), tid)
+    }
+
     fn thread_ids(&self) -> Result<Vec<i32>> {
         let task_dir = self.task_dir();
         let entries = std::fs::read_dir(&task_dir).map_err(|e| self.proc_error(&task_dir, e))?;

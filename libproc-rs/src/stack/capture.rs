@@ -18,6 +18,19 @@ pub(super) struct Chosen {
     listed: HashSet<i32>,
 }
 
+impl Chosen {
+    /// Threads chosen by the caller (a sample's running threads), with
+    /// their numbers.
+    pub(super) fn given(threads: Vec<Thread>, numbers: Vec<usize>) -> Chosen {
+        let listed = threads.iter().map(|t| t.tid).collect();
+        Chosen {
+            threads,
+            numbers,
+            listed,
+        }
+    }
+}
+
 /// The threads captured, and each one's thread number.
 pub(super) struct CapturedThreads {
     pub(super) threads: Vec<Captured>,
@@ -46,13 +59,15 @@ pub(super) fn choose(target: &dyn ProcessTarget, select: Option<&Selection>) -> 
     })
 }
 
-/// Capture the chosen threads, then those started while that was done (a
-/// selection takes them by TID only), numbered after the threads listed.
+/// Capture the chosen threads, then (with `newcomers`) those started while
+/// that was done (a selection takes them by TID only), numbered after the
+/// threads listed.
 pub(super) fn capture(
     target: &dyn ProcessTarget,
     chosen: Chosen,
     mappings: &[Mapping],
     options: &Options,
+    newcomers: bool,
     while_held: &mut dyn WhileHeld,
 ) -> Result<CapturedThreads> {
     let mode = if options.snapshot {
@@ -66,8 +81,14 @@ pub(super) fn capture(
         mode,
     };
     let mut threads = target.capture_threads(first, while_held)?;
+    if !newcomers {
+        return Ok(CapturedThreads {
+            threads,
+            numbers: chosen.numbers,
+        });
+    }
     let mut numbers = chosen.numbers;
-    let newcomers = newcomers(target, &chosen.listed, options.select.as_ref());
+    let newcomers = self::newcomers(target, &chosen.listed, options.select.as_ref());
     let again = CaptureRequest {
         threads: &newcomers,
         ..first

@@ -18,6 +18,7 @@ mod capture;
 pub mod modules;
 mod naming;
 pub mod nodejs;
+pub mod sample;
 pub mod symbolize;
 pub mod v8;
 mod walk;
@@ -28,12 +29,12 @@ use std::path::PathBuf;
 
 use crate::diag::Sink;
 use crate::error::Result;
-use crate::target::ProcessTarget;
+use crate::target::{ProcessTarget, Thread};
 use modules::Modules;
 use naming::{FoundV8, Namer};
 use nodejs::JsName;
 use symbolize::SourceLine;
-use walk::{JitRanges, WalkWhileHeld, Walker};
+use walk::{JitRanges, JsNamer, WalkWhileHeld, Walker};
 
 /// Most frames walked per thread.
 pub const MAX_FRAMES: usize = 1024;
@@ -191,6 +192,10 @@ pub struct Options {
     /// Do not read the V8 heap (JavaScript names from the perf map only).
     pub no_heap_names: bool,
     pub select: Option<Selection>,
+    /// Name JavaScript frames after each thread runs again, from the copy
+    /// of its stack (a sample: see [`v8::NameCache`]), not while it is
+    /// held.
+    pub name_after_resume: bool,
 }
 
 /// Collect the stacks of a target's threads: choose the threads, capture
@@ -203,26 +208,146 @@ pub fn collect(
     options: &Options,
     sink: &mut dyn Sink,
 ) -> Result<Stacks> {
-    let mappings = target.mappings()?;
     let chosen = capture::choose(target, options.select.as_ref())?;
-    let mut walker = Walker::new(target, Modules::new(&mappings));
-    let v8 = FoundV8::find(&mut walker.modules, target, options);
-    let jit = JitRanges::new(&mappings);
-    let mut held = WalkWhileHeld::new(&mut walker, v8.v8.as_ref(), &jit);
-    let captured = capture::capture(target, chosen, &mappings, options, &mut held)?;
-    let WalkWhileHeld {
-        walks, js_failed, ..
-    } = held;
-    let walks = walker.walks_of(&captured.threads, walks);
-    let mut namer = Namer::new(target, &walker.modules, &jit, &v8, options);
-    let threads = namer.threads(&captured, walks);
-    let unnamed = namer.unnamed(js_failed);
-    let mut notices = walker.modules.take_notices();
-    notices.extend(naming::notices(unnamed, &v8, &mut walker.modules, target));
-    for notice in notices {
-        sink.warn(notice);
+    let mut session = Session::new(target, options.clone())?;
+    let stacks = session.take(chosen, true)?;
+    session.notices(sink);
+    Ok(stacks)
+}
+
+/// Stacks taken from one target again and again (a sampling run), or once
+/// ([`collect`]). What does not change between takes is found once: the
+/// modules with their symbols and unwind tables, V8's metadata, node's
+/// perf map, and the names of JavaScript frames seen before.
+pub struct Session<'t> {
+    target: &'t dyn ProcessTarget,
+    options: Options,
+    walker: Walker<'t>,
+    v8: FoundV8,
+    mappings: Vec<crate::target::Mapping>,
+    jit: JitRanges,
+    /// JavaScript names carried from take to take.
+    names: v8::NameCache,
+    perf: Option<nodejs::PerfMap>,
+    symbols: naming::KnownSymbols,
+    /// What was left unnamed over all takes, for [`Session::notices`].
+    unnamed: Vec<naming::Unnamed>,
+    js_failed: Option<&'static str>,
+}
+
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("pid", &self.target.pid())
+            .finish()
     }
-    Ok(Stacks { threads })
+}
+
+impl<'t> Session<'t> {
+    /// Read the target's mappings and find V8's metadata (unless
+    /// `options.no_heap_names`).
+    pub fn new(target: &'t dyn ProcessTarget, options: Options) -> Result<Session<'t>> {
+        let mappings = target.mappings()?;
+        let mut walker = Walker::new(target, Modules::new(&mappings));
+        let v8 = FoundV8::find(&mut walker.modules, target, &options);
+        let jit = JitRanges::new(&mappings);
+        Ok(Session {
+            target,
+            options,
+            walker,
+            v8,
+            mappings,
+            jit,
+            names: v8::NameCache::default(),
+            perf: None,
+            symbols: Default::default(),
+            unnamed: Vec::new(),
+            js_failed: None,
+        })
+    }
+
+    /// Read the target's mappings again: code compiled since, and the
+    /// stacks of threads started since, are in new ones. Modules loaded
+    /// since are not opened.
+    pub fn refresh_mappings(&mut self) -> Result<()> {
+        self.mappings = self.target.mappings()?;
+        self.jit = JitRanges::new(&self.mappings);
+        Ok(())
+    }
+
+    /// Forget the perf map read so far: it is read again when a frame
+    /// needs it (node appends to it as it compiles).
+    pub fn forget_perf_map(&mut self) {
+        self.perf = None;
+    }
+
+    /// Capture `threads` (numbered by `numbers`) one by one and name their
+    /// stacks. Their JavaScript frames are named after each thread runs
+    /// again when `options.name_after_resume`, else while it is held.
+    pub fn take_threads(&mut self, threads: Vec<Thread>, numbers: Vec<usize>) -> Result<Stacks> {
+        self.take(capture::Chosen::given(threads, numbers), false)
+    }
+
+    fn take(&mut self, chosen: capture::Chosen, newcomers: bool) -> Result<Stacks> {
+        let target = self.target;
+        let options = &self.options;
+        let js = self.v8.v8.as_ref().map(|v8| JsNamer {
+            v8,
+            jit: &self.jit,
+            cache: std::mem::take(&mut self.names),
+            failed: None,
+        });
+        let (held_js, mut later_js) = match js {
+            Some(js) if !options.name_after_resume => (Some(js), None),
+            js => (None, js),
+        };
+        let mut held = WalkWhileHeld::new(&mut self.walker, held_js);
+        let captured = capture::capture(
+            target,
+            chosen,
+            &self.mappings,
+            options,
+            newcomers,
+            &mut held,
+        );
+        let WalkWhileHeld { walks, js, .. } = held;
+        let captured = captured?;
+        let mut walks = self.walker.walks_of(&captured.threads, walks);
+        if let Some(js) = &mut later_js {
+            for (cap, walk) in captured.threads.iter().zip(&mut walks) {
+                if walk.js.is_empty() {
+                    walk.js = js.name(target, &self.walker.modules, cap, &walk.frames);
+                }
+            }
+        }
+        if let Some(js) = js.or(later_js) {
+            self.js_failed = self.js_failed.or(js.failed);
+            self.names = js.cache;
+        }
+        let namer = Namer::new(target, &self.walker.modules, &self.jit, &self.v8, options);
+        let mut namer = namer
+            .with_perf(self.perf.take())
+            .with_symbols(std::mem::take(&mut self.symbols));
+        let threads = namer.threads(&captured, walks);
+        self.unnamed.push(namer.unnamed(None));
+        (self.perf, self.symbols) = namer.into_kept();
+        Ok(Stacks { threads })
+    }
+
+    /// Say in `sink` what was left unnamed over every take, once.
+    pub fn notices(&mut self, sink: &mut dyn Sink) {
+        let unnamed = naming::Unnamed::merged(std::mem::take(&mut self.unnamed), self.js_failed);
+        let mut notices = self.walker.modules.take_notices();
+        notices.extend(naming::notices(
+            unnamed,
+            &self.v8,
+            &mut self.walker.modules,
+            self.target,
+        ));
+        for notice in notices {
+            sink.warn(notice);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! while the thread was held) or by node's perf map; and saying which
 //! JavaScript frames were left unnamed, and why.
 
+use std::collections::HashMap;
+
 use super::capture::CapturedThreads;
 use super::modules::{Module, Modules, SymbolHit};
 use super::nodejs::{self, PerfMap};
@@ -73,6 +75,25 @@ pub(super) struct Unnamed {
     perf_note: Option<String>,
 }
 
+impl Unnamed {
+    /// What several takes left unnamed, together; `failed_step` is the
+    /// first step that failed while a thread was held, or after.
+    pub(super) fn merged(all: Vec<Unnamed>, failed_step: Option<&'static str>) -> Unnamed {
+        let mut out = Unnamed {
+            failed_step,
+            ..Unnamed::default()
+        };
+        for u in all {
+            out.frames += u.frames;
+            out.failed_step = out.failed_step.or(u.failed_step);
+            out.jit_without_v8 |= u.jit_without_v8;
+            out.by_choice += u.by_choice;
+            out.perf_note = u.perf_note.or(out.perf_note);
+        }
+        out
+    }
+}
+
 /// Names the frames of walked threads.
 pub(super) struct Namer<'a> {
     target: &'a dyn ProcessTarget,
@@ -82,8 +103,51 @@ pub(super) struct Namer<'a> {
     options: &'a Options,
     /// The perf map, read when a frame first needs it.
     perf: Option<PerfMap>,
+    /// Symbols found so far, by lookup address (a sampling run looks up
+    /// the same addresses again and again; a module's symbol table is
+    /// scanned whole for each batch).
+    symbols: KnownSymbols,
     unnamed: Unnamed,
 }
+
+/// Symbols found so far: by lookup address, and for each symbol the span
+/// from its start to the highest address found in it. An address in a
+/// span is given that symbol with no look at the tables: a symbol that
+/// started inside the span and reached its end would have been found
+/// instead, so only a symbol nested wholly inside another (rare in
+/// compiled code) could be missed, and then its container is named.
+#[derive(Debug, Default)]
+pub(super) struct KnownSymbols {
+    by_address: HashMap<u64, Option<SymbolHit>>,
+    spans: std::collections::BTreeMap<u64, (u64, SymbolHit)>,
+}
+
+impl KnownSymbols {
+    fn get(&self, addr: u64) -> Option<Option<SymbolHit>> {
+        if let Some(hit) = self.by_address.get(&addr) {
+            return Some(hit.clone());
+        }
+        let (_, (last, hit)) = self.spans.range(..=addr).next_back()?;
+        (addr <= *last).then(|| Some(hit.clone()))
+    }
+
+    fn insert(&mut self, addr: u64, hit: Option<SymbolHit>) {
+        if let Some(h) = &hit
+            && h.start <= addr
+        {
+            let span = self.spans.entry(h.start).or_insert((addr, h.clone()));
+            span.0 = span.0.max(addr);
+        }
+        self.by_address.insert(addr, hit);
+    }
+
+    fn len(&self) -> usize {
+        self.by_address.len()
+    }
+}
+
+/// Most symbol lookups a [`Namer`] keeps before it starts again.
+const SYMBOLS_KEPT: usize = 1 << 20;
 
 impl<'a> Namer<'a> {
     pub(super) fn new(
@@ -100,6 +164,7 @@ impl<'a> Namer<'a> {
             v8,
             options,
             perf: None,
+            symbols: KnownSymbols::default(),
             unnamed: Unnamed::default(),
         }
     }
@@ -111,11 +176,26 @@ impl<'a> Namer<'a> {
         captured: &CapturedThreads,
         walks: Vec<Walk>,
     ) -> Vec<ThreadStack> {
-        let lookups: Vec<u64> = walks
+        let mut lookups: Vec<u64> = walks
             .iter()
             .flat_map(|w| w.frames.iter().map(Walked::lookup))
+            .filter(|&a| self.symbols.get(a).is_none())
             .collect();
-        let mut symbols = self.modules.symbolize(&lookups, self.target).into_iter();
+        lookups.sort_unstable();
+        lookups.dedup();
+        if self.symbols.len() + lookups.len() > SYMBOLS_KEPT {
+            self.symbols = KnownSymbols::default();
+        }
+        let found = self.modules.symbolize(&lookups, self.target);
+        for (a, hit) in lookups.into_iter().zip(found) {
+            self.symbols.insert(a, hit);
+        }
+        let known = &self.symbols;
+        let hits: Vec<Option<SymbolHit>> = walks
+            .iter()
+            .flat_map(|w| w.frames.iter().map(|f| known.get(f.lookup()).flatten()))
+            .collect();
+        let mut symbols = hits.into_iter();
         let stacks: Vec<ThreadStack> = captured
             .threads
             .iter()
@@ -129,12 +209,30 @@ impl<'a> Namer<'a> {
 
     /// What was left unnamed; `failed_step` is the first step that failed
     /// for a JavaScript frame named while its thread was held.
-    pub(super) fn unnamed(self, failed_step: Option<&'static str>) -> Unnamed {
+    pub(super) fn unnamed(&mut self, failed_step: Option<&'static str>) -> Unnamed {
         Unnamed {
             failed_step,
-            perf_note: self.perf.and_then(|p| p.note),
-            ..self.unnamed
+            perf_note: self.perf.as_ref().and_then(|p| p.note.clone()),
+            ..std::mem::take(&mut self.unnamed)
         }
+    }
+
+    /// Use a perf map read before (a sampling run reads it once).
+    pub(super) fn with_perf(mut self, perf: Option<PerfMap>) -> Self {
+        self.perf = perf;
+        self
+    }
+
+    /// Symbols found in an earlier take.
+    pub(super) fn with_symbols(mut self, symbols: KnownSymbols) -> Self {
+        self.symbols = symbols;
+        self
+    }
+
+    /// The perf map, if a frame needed it, and the symbols found, for the
+    /// next take.
+    pub(super) fn into_kept(self) -> (Option<PerfMap>, KnownSymbols) {
+        (self.perf, self.symbols)
     }
 
     /// One thread's stack, its frames named with `symbols` in turn.

@@ -9,7 +9,7 @@ use framehop::{FrameAddress, Unwinder};
 
 use super::MAX_FRAMES;
 use super::modules::Modules;
-use super::v8::{CodeKind, Decoder, JsFrame, V8};
+use super::v8::{CodeKind, Decoder, JsFrame, NameCache, V8};
 use crate::target::capture::{Captured, WhileHeld};
 use crate::target::{MapName, Mapping, MemoryExt, ProcessTarget};
 
@@ -136,7 +136,7 @@ impl<'t> Walker<'t> {
     /// walking again until every frame's module has been opened (a frame in
     /// a module with no unwind table yet is walked by frame pointer, which
     /// may go wrong).
-    fn walk_loading(&mut self, cap: &Captured) -> Walk {
+    pub(super) fn walk_loading(&mut self, cap: &Captured) -> Walk {
         let Some(regs) = cap.registers else {
             return Walk::default();
         };
@@ -287,42 +287,52 @@ impl JitRanges {
 /// What is done while a thread is held: with V8's metadata, its stack is
 /// walked and its JavaScript frames named, for the heap may move once it
 /// runs. Without, nothing.
-pub(super) struct WalkWhileHeld<'w, 't> {
+pub(super) struct WalkWhileHeld<'w, 't, 'j> {
     walker: &'w mut Walker<'t>,
-    v8: Option<&'w V8>,
-    jit: &'w JitRanges,
+    /// Names V8's frames; `None` without V8, or when they are named after
+    /// the thread runs again (a sample).
+    pub(super) js: Option<JsNamer<'j>>,
     /// The walks made, by TID.
     pub(super) walks: HashMap<i32, Walk>,
-    /// The first step that failed for a JavaScript frame left unnamed.
-    pub(super) js_failed: Option<&'static str>,
 }
 
-impl<'w, 't> WalkWhileHeld<'w, 't> {
+impl<'w, 't, 'j> WalkWhileHeld<'w, 't, 'j> {
     pub(super) fn new(
         walker: &'w mut Walker<'t>,
-        v8: Option<&'w V8>,
-        jit: &'w JitRanges,
-    ) -> WalkWhileHeld<'w, 't> {
+        js: Option<JsNamer<'j>>,
+    ) -> WalkWhileHeld<'w, 't, 'j> {
         WalkWhileHeld {
             walker,
-            v8,
-            jit,
+            js,
             walks: HashMap::new(),
-            js_failed: None,
         }
     }
+}
 
-    /// Name the V8 frames of a walked thread (`None` for native frames):
-    /// those in V8's builtins (the interpreter) or in its compiled code,
-    /// each once (a frameless stub shares its caller's frame pointer).
-    fn name_js_frames(
+/// Names the V8 frames of walked threads: those in V8's builtins (the
+/// interpreter) or in its compiled code, each once (a frameless stub shares
+/// its caller's frame pointer). Names found are carried from one thread to
+/// the next and, in a sampling run, from one sample to the next
+/// ([`NameCache`]).
+pub(super) struct JsNamer<'w> {
+    pub(super) v8: &'w V8,
+    pub(super) jit: &'w JitRanges,
+    pub(super) cache: NameCache,
+    /// The first step that failed for a JavaScript frame left unnamed.
+    pub(super) failed: Option<&'static str>,
+}
+
+impl JsNamer<'_> {
+    /// Each frame as V8 names it (`None` for a native frame).
+    pub(super) fn name(
         &mut self,
-        v8: &V8,
+        target: &dyn ProcessTarget,
+        modules: &Modules,
         cap: &Captured,
         walked: &[Walked],
     ) -> Vec<Option<JsFrame>> {
-        let (target, modules, jit) = (self.walker.target, &self.walker.modules, self.jit);
-        let mut decoder = Decoder::new(v8, target);
+        let (v8, jit) = (self.v8, self.jit);
+        let mut decoder = Decoder::new(v8, target).carrying(std::mem::take(&mut self.cache));
         let mut word = |a: u64| cap.stack_word(target, a).ok();
         let mut last_fp = None;
         let named = walked
@@ -343,25 +353,26 @@ impl<'w, 't> WalkWhileHeld<'w, 't> {
                 decoder.frame(kind, (w.pc, w.exact), w.fp, &mut word)
             })
             .collect();
-        self.js_failed = self.js_failed.or(decoder.failed_step());
+        self.failed = self.failed.or(decoder.failed_step());
+        self.cache = decoder.into_cache();
         named
     }
 }
 
-impl WhileHeld for WalkWhileHeld<'_, '_> {
+impl WhileHeld for WalkWhileHeld<'_, '_, '_> {
     fn before_stopping(&mut self) {
-        if self.v8.is_some() {
+        if self.js.is_some() {
             // Walking a stopped thread should not wait for a module to open.
             self.walker.modules.load_common(self.walker.target);
         }
     }
 
     fn stopped(&mut self, cap: &Captured) {
-        let Some(v8) = self.v8 else {
+        let Some(js) = self.js.as_mut() else {
             return;
         };
         let mut walk = self.walker.walk_loading(cap);
-        walk.js = self.name_js_frames(v8, cap, &walk.frames);
+        walk.js = js.name(self.walker.target, &self.walker.modules, cap, &walk.frames);
         self.walks.insert(cap.tid, walk);
     }
 }

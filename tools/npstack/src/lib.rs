@@ -10,6 +10,7 @@ use clap::{CommandFactory, Parser};
 use libproc_rs::diag::{Notice, Sink};
 use libproc_rs::escape::{escape_bytes, escape_os};
 use libproc_rs::stack::nodejs::JsName;
+use libproc_rs::stack::sample::SampleOptions;
 use libproc_rs::stack::{self, Frame, Options, ThreadStack};
 use libproc_rs::{Error, OpenOptions, ProcessTarget};
 use nptools_cli::json::json_os;
@@ -54,6 +55,13 @@ thread's frames are named while it is stopped (the heap moves once it runs), whi
 reads of a few words per JavaScript frame to the stop. Without those symbols, or with \
 --no-heap-names, JavaScript frames are named from /tmp/perf-PID.map when node runs with \
 --perf-basic-prof, and otherwise show as addresses.\n\n\
+--sample DURATION samples a live process instead, at --rate HZ (99): the threads on a CPU \
+(state R in /proc, read before a thread is stopped; --idle counts blocked threads too), each \
+held only for the copy of its registers and stack top, its frames named after it runs again. \
+It prints the stacks that took the most samples, with counts and percentages, and writes \
+--folded stacks (thread;outer;...;inner COUNT), an SVG --flamegraph (JavaScript green, V8's \
+own code aqua, native red to yellow) and a --speedscope file; --json gives the stacks and \
+their counts. Ctrl-C ends it early with every output written whole.\n\n\
 An operand is a decimal process id or the path of an x86_64 ELF core file, optionally \
 followed by /LWPS to choose threads: 4242/1,5-9 selects by TID, or by thread number when no \
 TID matches.",
@@ -80,6 +88,9 @@ pub struct Args {
     pub no_heap_names: bool,
 
     #[command(flatten)]
+    pub sampling: sample::SampleArgs,
+
+    #[command(flatten)]
     pub search: SearchArgs,
 
     #[command(flatten)]
@@ -96,9 +107,33 @@ fn open(operand: &OsStr, options: &OpenOptions) -> Result<Box<dyn ProcessTarget>
     libproc_rs::open(&stack::split_operand(operand).0, options)
 }
 
+mod sample;
+
+/// A usage error of --sample, if the operands have one: one live process.
+fn sample_usage_error(operands: &[std::ffi::OsString]) -> Option<String> {
+    let [operand] = operands else {
+        return Some("--sample takes one process id".to_owned());
+    };
+    let target = stack::split_operand(operand).0;
+    match libproc_rs::Operand::parse(&target) {
+        Ok(libproc_rs::Operand::Pid(_)) => None,
+        Ok(libproc_rs::Operand::Core(_)) => Some(format!(
+            "{}: --sample needs a live process id, not a core file",
+            escape_os(operand)
+        )),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 /// Run npstack with the process's arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    if args.sampling.sample.is_some()
+        && let Some(why) = sample_usage_error(&args.common.operands)
+    {
+        eprintln!("npstack: {why}");
+        return ExitCode::from(2);
+    }
     let options = args.common.run_options(true);
     let raw = args.common.raw;
     let open_options = args.search.open_options();
@@ -114,7 +149,24 @@ pub fn main() -> ExitCode {
                 verbose: args.verbose,
                 no_heap_names: args.no_heap_names,
                 select,
+                name_after_resume: false,
             };
+            if let Some(duration) = args.sampling.sample {
+                let sampling = SampleOptions {
+                    duration,
+                    rate: args.sampling.rate,
+                    idle: args.sampling.idle,
+                    stack: opts,
+                };
+                return sample::run(
+                    target,
+                    &sampling,
+                    &args.sampling,
+                    args.common.json,
+                    out,
+                    diag,
+                );
+            }
             if !args.common.json
                 && let Some(sig) = target.fatal_signal().filter(|s| s.is_fatal())
             {
@@ -417,6 +469,20 @@ fn thread_json(t: &ThreadStack) -> Map<String, Value> {
     m
 }
 
+/// The target's JSON with what stderr says is missing, for scripts: the
+/// target's caveats (already in it when there are any), then `notices`.
+fn target_json_with(target: &dyn ProcessTarget, notices: &[Notice]) -> Map<String, Value> {
+    let mut doc = report::target_json(target);
+    let texts = notices.iter().map(|n| json!(n.text));
+    match doc.get_mut("notices") {
+        Some(Value::Array(caveats)) => caveats.extend(texts),
+        _ => {
+            doc.insert("notices".into(), Value::Array(texts.collect()));
+        }
+    }
+    doc
+}
+
 fn write_json(
     out: &mut dyn Write,
     target: &dyn ProcessTarget,
@@ -425,16 +491,7 @@ fn write_json(
     group: bool,
 ) -> Result<(), ReportError> {
     let threads = &stacks.threads;
-    let mut doc = report::target_json(target);
-    // What stderr says is missing, for scripts: the target's caveats
-    // (already in `doc` when there are any), then the stacks' notices.
-    let texts = notices.iter().map(|n| json!(n.text));
-    match doc.get_mut("notices") {
-        Some(Value::Array(caveats)) => caveats.extend(texts),
-        _ => {
-            doc.insert("notices".into(), Value::Array(texts.collect()));
-        }
-    }
+    let mut doc = target_json_with(target, notices);
     if let Some(sig) = target.fatal_signal().filter(|s| s.is_fatal()) {
         doc.insert(
             "signal".into(),
@@ -490,6 +547,12 @@ Only the main thread and threads 5 to 9, with source lines:
 
 A core from another machine, with that machine's binaries under /srv/sysroot:
     $ npstack --sysroot /srv/sysroot core.4242
+
+Where a node process spends its CPU, for ten seconds, as a flame graph:
+    $ npstack --sample 10s --flamegraph cpu.svg 4242
+
+Folded stacks of the main thread at 199 Hz, for flamegraph.pl or inferno:
+    $ npstack --sample 30s --rate 199 --folded cpu.folded 4242/1
 
 Names of the functions on the main thread, from a script:
     $ npstack --json 4242/1 | jq -r '.threads[0].frames[].symbol'

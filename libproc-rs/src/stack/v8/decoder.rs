@@ -105,11 +105,30 @@ struct FrameSlots {
     offset: Option<u64>,
 }
 
+/// Most frames a [`NameCache`] keeps before it starts again.
+const NAME_CACHE_MAX: usize = 1 << 16;
+
+/// JavaScript frames named in earlier samples of a run (npstack --sample),
+/// by the stack slots they were decoded from, each with the
+/// SharedFunctionInfo its JSFunction had then.
+///
+/// A sampled thread is named after it runs again (only its stack is copied
+/// while it is held), so a slot may by then point at an object the
+/// collector moved. An entry is taken only when the frame's function
+/// still is a JSFunction (its map says so) whose SharedFunctionInfo is
+/// the one recorded: a moved function fails that check and is decoded
+/// again, and the cost of being wrong is one sample given to the function
+/// the same slots named before, which a profile of thousands absorbs.
+#[derive(Debug, Default)]
+pub struct NameCache(HashMap<FrameSlots, (u64, JsName)>);
+
 /// Decodes the JavaScript frames of one stopped thread.
 pub(crate) struct Decoder<'v, 'a> {
     v8: &'v V8,
     pub(super) heap: Heap<'a>,
     frames: HashMap<FrameSlots, Option<JsName>>,
+    /// Frames named in earlier samples, checked before use.
+    carried: NameCache,
     functions: HashMap<u64, Option<FunctionInfo>>,
     pub(super) scripts: HashMap<u64, ScriptInfo>,
     pub(super) positions: HashMap<(u64, u64), Option<u32>>,
@@ -140,6 +159,7 @@ impl<'v, 'a> Decoder<'v, 'a> {
             v8,
             heap: Heap::new(mem),
             frames: HashMap::new(),
+            carried: NameCache::default(),
             functions: HashMap::new(),
             scripts: HashMap::new(),
             positions: HashMap::new(),
@@ -153,6 +173,21 @@ impl<'v, 'a> Decoder<'v, 'a> {
             failed: None,
             step: None,
         }
+    }
+
+    /// Use the names of earlier samples (see [`NameCache`]).
+    pub fn carrying(mut self, cache: NameCache) -> Self {
+        self.carried = cache;
+        self
+    }
+
+    /// The names this decoder used and found, for the next sample.
+    pub fn into_cache(self) -> NameCache {
+        let mut cache = self.carried;
+        if cache.0.len() > NAME_CACHE_MAX {
+            cache.0.clear();
+        }
+        cache
     }
 
     pub(super) fn l(&self) -> &'v Layout {
@@ -281,9 +316,28 @@ impl<'v, 'a> Decoder<'v, 'a> {
         if let Some(known) = self.frames.get(&slots) {
             return known.clone();
         }
+        if let Some((shared, name)) = self.carried.0.get(&slots).cloned()
+            && self.still_function_of(function, shared)
+        {
+            self.frames.insert(slots, Some(name.clone()));
+            return Some(name);
+        }
         let decoded = self.decode_function_frame(&slots);
+        if let Some(name) = &decoded
+            && let Some(shared) = self.field(function, l.function_shared)
+        {
+            self.carried.0.insert(slots, (shared, name.clone()));
+        }
         self.frames.insert(slots, decoded.clone());
         decoded
+    }
+
+    /// Whether `function` is (still) a JSFunction of `shared`.
+    fn still_function_of(&mut self, function: u64, shared: u64) -> bool {
+        let l = self.l();
+        self.type_of(function)
+            .is_some_and(|t| l.js_function.contains(&t))
+            && self.field(function, l.function_shared) == Some(shared)
     }
 
     fn decode_function_frame(&mut self, slots: &FrameSlots) -> Option<JsName> {

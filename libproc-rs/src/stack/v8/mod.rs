@@ -77,6 +77,7 @@ use crate::elf::{
 };
 use constants::Constants;
 pub(crate) use decoder::Decoder;
+pub use decoder::NameCache;
 use layout::Layout;
 pub use layout::LayoutError;
 pub use positions::{baseline_offset_at, source_position_at};
