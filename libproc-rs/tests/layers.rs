@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["target"],
     &["elf"],
     &["live", "corefile"],
+    &["gcore"],
     &["environ", "addrmap", "stack"],
 ];
 
