@@ -118,6 +118,13 @@ pub fn write_core(
         .collect();
     let held = frozen.thaw();
     let copied = copied?;
+    if process
+        .task_figures(pid)
+        .is_none_or(|f| f.state == 'Z' || f.state == 'X')
+    {
+        // It died while held (SIGKILL): not a core of a live process.
+        return Err(Error::ProcessGone { pid });
+    }
     drop(buf);
 
     let notes = notes(

@@ -108,13 +108,19 @@ impl CoreFileOut {
     /// Write `bytes` at `offset`; a full disk is an error saying how many
     /// bytes the core needs (`needed`).
     pub fn write_at(&mut self, bytes: &[u8], offset: u64, needed: u64) -> Result<()> {
-        match self.file.write_all_at(bytes, offset) {
-            Ok(()) => {
-                self.written += bytes.len() as u64;
-                Ok(())
+        let mut done = 0;
+        while done < bytes.len() {
+            match self.file.write_at(&bytes[done..], offset + done as u64) {
+                Ok(0) => return Err(self.write_error(io::ErrorKind::WriteZero.into(), needed)),
+                Ok(n) => {
+                    done += n;
+                    self.written += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.write_error(e, needed)),
             }
-            Err(e) => Err(self.write_error(e, needed)),
         }
+        Ok(())
     }
 
     /// Make the file `len` bytes long (a hole at the end stays a hole).
