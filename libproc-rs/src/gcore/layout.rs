@@ -4,7 +4,7 @@
 //! the next page on. Encoders only: what goes in is the caller's.
 
 use crate::parse::notes::{
-    NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO, PRPSINFO_SIZE, PRSTATUS_SIZE,
+    NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO, PRPSINFO_SIZE, PRSTATUS_SIZE, PrPsinfo,
 };
 use crate::target::Registers;
 
@@ -105,29 +105,9 @@ pub fn prstatus(s: &PrStatus) -> Vec<u8> {
     b
 }
 
-/// What `NT_PRPSINFO` says of the process.
-#[derive(Debug, Clone, Default)]
-pub struct PrPsinfo {
-    /// The state letter /proc shows (`R`, `S`, `T`, ...).
-    pub state: char,
-    pub nice: i64,
-    pub flag: u64,
-    pub uid: u32,
-    pub gid: u32,
-    pub pid: i32,
-    pub ppid: i32,
-    pub pgrp: i32,
-    pub sid: i32,
-    pub fname: Vec<u8>,
-    /// The argument area, NUL-separated as in /proc/PID/cmdline.
-    pub args: Vec<u8>,
-}
-
-/// `struct elf_prpsinfo`: the state as the kernel numbers it, the command
-/// name (16 bytes) and the arguments joined by spaces (80 bytes).
-pub fn prpsinfo(p: &PrPsinfo) -> Vec<u8> {
-    let mut b = vec![0u8; PRPSINFO_SIZE];
-    let (state, sname) = match p.state {
+/// The kernel's `pr_state` and `pr_sname` for a state letter /proc shows.
+pub fn state_numbers(letter: char) -> (u8, u8) {
+    match letter {
         'R' => (0, b'R'),
         'S' => (1, b'S'),
         'D' => (2, b'D'),
@@ -135,21 +115,29 @@ pub fn prpsinfo(p: &PrPsinfo) -> Vec<u8> {
         'Z' => (4, b'Z'),
         'X' => (5, b'W'),
         _ => (6, b'.'),
-    };
-    b[0] = state;
-    b[1] = sname;
-    b[2] = u8::from(p.state == 'Z');
-    b[3] = p.nice as i8 as u8;
+    }
+}
+
+/// `struct elf_prpsinfo`, from the record the core reader parses it into
+/// (with `pr_nice`, which the reader does not keep): the command name in
+/// 16 bytes, the arguments in 80.
+pub fn prpsinfo(p: &PrPsinfo, nice: i8) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut b = vec![0u8; PRPSINFO_SIZE];
+    b[0] = p.state;
+    b[1] = p.sname;
+    b[2] = u8::from(p.sname == b'Z');
+    b[3] = nice as u8;
     put(&mut b, 8, &p.flag.to_le_bytes());
     put(&mut b, 16, &p.uid.to_le_bytes());
     put(&mut b, 20, &p.gid.to_le_bytes());
     for (i, v) in [p.pid, p.ppid, p.pgrp, p.sid].iter().enumerate() {
         put(&mut b, 24 + i * 4, &v.to_le_bytes());
     }
-    let fname = &p.fname[..p.fname.len().min(15)];
-    put(&mut b, 40, fname);
-    let args = &p.args[..p.args.len().min(79)];
-    let args: Vec<u8> = args
+    let fname = p.fname.as_bytes();
+    put(&mut b, 40, &fname[..fname.len().min(15)]);
+    let args = p.psargs.as_bytes();
+    let args: Vec<u8> = args[..args.len().min(79)]
         .iter()
         .map(|&c| if c == 0 { b' ' } else { c })
         .collect();
@@ -352,14 +340,21 @@ mod tests {
         let back = parse_prstatus(&prstatus(&s)).expect("prstatus");
         assert_eq!((back.pid, back.ppid, back.sid), (42, 1, 7));
         assert_eq!(back.registers.rip(), 0x401000);
+        let (state, sname) = state_numbers('S');
         let p = PrPsinfo {
-            state: 'S',
+            state,
+            sname,
+            flag: 0,
+            uid: 0,
+            gid: 0,
             pid: 42,
-            fname: b"node".to_vec(),
-            args: b"node\0server.js\0".to_vec(),
-            ..PrPsinfo::default()
+            ppid: 1,
+            pgrp: 42,
+            sid: 42,
+            fname: "node".into(),
+            psargs: "node server.js".into(),
         };
-        let back = parse_prpsinfo(&prpsinfo(&p)).expect("prpsinfo");
+        let back = parse_prpsinfo(&prpsinfo(&p, 0)).expect("prpsinfo");
         assert_eq!(back.sname, b'S');
         assert_eq!(back.fname, "node");
         assert_eq!(back.psargs, "node server.js");

@@ -38,10 +38,11 @@ use crate::error::{Error, Result};
 use crate::live::LiveProcess;
 use crate::live::freeze::{Frozen, FrozenThread, TaskFigures};
 use crate::parse::maps::{MapName, Mapping};
+use crate::parse::notes::{PRPSINFO_SIZE, PrPsinfo};
 use crate::parse::vmflags::{DumpArea, VmFlags};
 use crate::target::{Memory, ProcessTarget};
 pub use layout::Note;
-use layout::{FileEntry, Layout, PrPsinfo, PrStatus, Segment, ThreadNotes};
+use layout::{FileEntry, Layout, PrStatus, Segment, ThreadNotes};
 use output::CoreFileOut;
 use select::{Choice, PAGE, choose};
 
@@ -506,13 +507,13 @@ fn assemble(
         })
         .collect();
     let psinfo = match process {
-        Some(p) => psinfo(p, &before.figures),
-        None => PrPsinfo::default(),
+        Some(p) => layout::prpsinfo(&psinfo(p, &before.figures), before.figures.nice as i8),
+        None => vec![0u8; PRPSINFO_SIZE],
     };
     let files: Vec<FileEntry> = maps.iter().filter_map(file_entry).collect();
     layout::all_notes(
         thread_notes,
-        layout::prpsinfo(&psinfo),
+        psinfo,
         layout::no_siginfo(),
         before.auxv.clone(),
         layout::nt_file(&files),
@@ -521,12 +522,12 @@ fn assemble(
 }
 
 fn psinfo(process: &LiveProcess, f: &TaskFigures) -> PrPsinfo {
-    use std::os::unix::ffi::OsStrExt;
     let p = process.psinfo();
+    // As the process was before we stopped it.
+    let (state, sname) = layout::state_numbers(p.state);
     PrPsinfo {
-        // As the process was before we stopped it.
-        state: p.state,
-        nice: f.nice,
+        state,
+        sname,
         flag: f.flags,
         uid: p.uid,
         gid: p.gid,
@@ -534,8 +535,8 @@ fn psinfo(process: &LiveProcess, f: &TaskFigures) -> PrPsinfo {
         ppid: p.ppid,
         pgrp: f.pgrp,
         sid: f.sid,
-        fname: p.fname.as_bytes().to_vec(),
-        args: p.psargs.as_bytes().to_vec(),
+        fname: p.fname.clone(),
+        psargs: p.psargs.clone(),
     }
 }
 
