@@ -10,6 +10,8 @@
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::libc;
+
+use crate::error::{Error, Result};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 const CAUGHT_SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
@@ -31,6 +33,16 @@ pub fn catch_interrupts() {
     for sig in CAUGHT_SIGNALS {
         // SAFETY: the handler only stores to an atomic.
         let _ = unsafe { sigaction(sig, &action) };
+    }
+}
+
+/// [`Error::Interrupted`] when a signal asked us to stop.
+pub fn stop_if_asked() -> Result<()> {
+    match interrupted() {
+        Some(sig) => Err(Error::Interrupted {
+            signal: sig.as_str(),
+        }),
+        None => Ok(()),
     }
 }
 

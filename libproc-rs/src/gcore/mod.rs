@@ -103,11 +103,7 @@ pub fn write_core(
     let before = Before::gather(process)?;
     let mut out = CoreFileOut::create(request.path)?;
     let mut buf = copy_buffer();
-    if let Some(sig) = interrupt::interrupted() {
-        return Err(Error::Interrupted {
-            signal: sig.as_str(),
-        });
-    }
+    interrupt::stop_if_asked()?;
 
     let mut frozen = process.freeze()?;
     let copied = copy_while_frozen(&mut frozen, &before, &request, &mut out, &mut buf, progress);
@@ -161,6 +157,7 @@ pub fn write_core(
         .unwrap_or(0)
         .max(copied.layout.data_offset);
     out.set_len(file_size, needed)?;
+    interrupt::stop_if_asked()?;
     let (path, _file) = out.persist()?;
     Ok(CoreWritten {
         path,
@@ -299,11 +296,7 @@ fn copy_while_frozen(
         let seg = &segments[run.segment];
         let mut addr = run.start;
         while addr < run.end {
-            if let Some(sig) = interrupt::interrupted() {
-                return Err(Error::Interrupted {
-                    signal: sig.as_str(),
-                });
-            }
+            interrupt::stop_if_asked()?;
             let n = ((run.end - addr) as usize).min(buf.len());
             match frozen.read(addr, &mut buf[..n]) {
                 Ok(got) => {

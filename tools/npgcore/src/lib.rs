@@ -74,7 +74,8 @@ pub fn main() -> ExitCode {
     let mut out = stdout.lock();
     for operand in &args.pids {
         let shown = escape_os(operand);
-        match dump(&args, operand) {
+        // Asked to stop after the last core: no more.
+        match gcore::interrupt::stop_if_asked().and_then(|()| dump(&args, operand)) {
             Ok(written) => {
                 for (tid, why) in &written.threads_lost {
                     eprintln!("npgcore: {shown}: warning: thread {tid} is not in the core: {why}");
