@@ -6,7 +6,7 @@
 CARGO        ?= cargo
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 BIN          := $(CARGO_TARGET_DIR)/release
-TOOLS        := npargs npenv npmap npfiles npstack
+TOOLS        := npargs npenv npmap npfiles npstack npgcore
 PREFIX       ?= /usr/local
 DESTDIR      ?=
 FUZZ_SECONDS ?= 60

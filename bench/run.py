@@ -402,6 +402,105 @@ def libuv_bench(work, started, busy):
     print()
 
 
+def npgcore_bench(work, started):
+    """npgcore beside gdb's gcore, in one run, on the demo server and on a
+    node with a large JavaScript heap (BENCH_HEAP_MB, default 2048): wall
+    time, the longest gap a spinning worker_thread of the target sees
+    (bench/spinworker.js: the time the process was held), core size and
+    allocated blocks, and peak RSS; the kernel's core of the same process
+    for size. Ratios are npgcore / gcore (the issue's goal: at most 0.1)."""
+    spin = os.path.join(HERE, "spinworker.js")
+    heap_mb = int(os.environ.get("BENCH_HEAP_MB", "2048"))
+    fill = ("const keep = []; const target = %d * 1048576;"
+            "while (process.memoryUsage().heapUsed < target)"
+            " for (let i = 0; i < 10000; i++) keep.push({ i, a: new Array(120).fill(i) });"
+            "console.log('ready ' + process.pid); setInterval(() => {}, 1 << 30);" % heap_mb)
+    targets = [
+        ("demo server (idle node 20)",
+         ["node", "-r", spin, os.path.join(HERE, "..", "demo", "server.js")], 5, 3),
+        (f"node with a {heap_mb} MiB JavaScript heap",
+         ["node", f"--max-old-space-size={heap_mb * 2}", "-r", spin, "-e", fill], 3, 1),
+    ]
+    print("npgcore beside gdb's gcore: wall time, longest stall of a spinning worker_thread, core size "
+          "(allocated), peak RSS; ratios npgcore / gcore")
+    for title, argv, our_runs, their_runs in targets:
+        t0 = time.perf_counter()
+        p = start(argv, {"PATH": "/usr/bin:/bin", "NODE_ENV": "production"}, started, cwd=work,
+                  allow_core=True)
+        pid = str(p.pid)
+        print(f"  {title}: pid {pid}, RSS {rss_mib(p.pid):.0f} MiB (ready in {time.perf_counter() - t0:.0f} s)")
+
+        def gap_ms():
+            p.send_signal(signal.SIGUSR2)
+            while True:
+                line = p.stdout.readline().decode()
+                if line.startswith("gap "):
+                    return int(line.split()[1]) / 1000.0
+
+        def one(cmd, core):
+            gap_ms()
+            t = time.perf_counter()
+            done = subprocess.run([PEAKRSS] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=work)
+            wall = (time.perf_counter() - t) * 1000
+            stall = gap_ms()
+            if done.returncode != 0:
+                raise SystemExit(f"bench: {' '.join(cmd)} failed: {done.stderr.decode(errors='replace')}")
+            st = os.stat(core)
+            held = None
+            if cmd[0].endswith("npgcore"):
+                held = json.loads(done.stdout.decode().splitlines()[0])["held_ms"]
+            os.unlink(core)
+            return wall, stall, st.st_size, st.st_blocks * 512, peak_kib(done.stderr) / 1024, held
+
+        rows = {}
+        for label, cmd, core, runs in [
+            ("npgcore --json PID", [f"{BIN}/npgcore", "--json", "-o", os.path.join(work, "np"), pid],
+             os.path.join(work, f"np.{pid}"), our_runs),
+            ("gcore -o PREFIX PID", ["gcore", "-o", os.path.join(work, "gc"), pid],
+             os.path.join(work, f"gc.{pid}"), their_runs),
+        ]:
+            if not shutil.which(cmd[0]):
+                print(f"    {label:<24} (not installed)")
+                continue
+            results = [one(cmd, core) for _ in range(runs)]
+            med = lambda i: statistics.median(r[i] for r in results)
+            rows[label] = (med(0), med(1), max(r[1] for r in results), med(2), med(3),
+                           max(r[4] for r in results), results[0][5] is not None and med(5))
+        for label, (wall, stall, worst, size, alloc, rss, held) in rows.items():
+            held_s = f" held {held:7.1f} ms" if held else " " * 16
+            print(f"    {label:<24} wall {wall:9.1f} ms  stall {stall:9.1f} ms (worst {worst:9.1f}){held_s}  "
+                  f"core {size / 2**20:8.0f} MiB ({alloc / 2**20:6.0f} MiB allocated)  peak RSS {rss:7.1f} MiB")
+        ours, theirs = rows.get("npgcore --json PID"), rows.get("gcore -o PREFIX PID")
+        if ours and theirs:
+            print(f"    {'npgcore / gcore':<24} wall x{ours[0] / theirs[0]:.4f}  stall x{ours[1] / theirs[1]:.4f}  "
+                  f"core size x{ours[3] / theirs[3]:.3f}  allocated x{ours[4] / theirs[4]:.3f}  "
+                  f"peak RSS x{ours[5] / theirs[5]:.3f}")
+        # The kernel's core of the same process, beside an npgcore core
+        # taken just before it (both after gcore read all of its memory).
+        last = one([f"{BIN}/npgcore", "--json", "-o", os.path.join(work, "np"), pid],
+                   os.path.join(work, f"np.{pid}")) if ours else None
+        before = set(os.listdir(work))
+        p.send_signal(signal.SIGABRT)
+        p.wait()
+        kernel = [f for f in set(os.listdir(work)) - before if f.startswith("core")]
+        if kernel and last:
+            st = os.stat(os.path.join(work, kernel[0]))
+            print(f"    {'kernel core (SIGABRT)':<24} core {st.st_size / 2**20:8.0f} MiB "
+                  f"({st.st_blocks * 512 / 2**20:6.0f} MiB allocated); npgcore's just before: "
+                  f"{last[2] / 2**20:.0f} MiB ({last[3] / 2**20:.0f} MiB allocated), x{last[2] / st.st_size:.3f} "
+                  f"its size")
+            os.unlink(os.path.join(work, kernel[0]))
+    print()
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def main():
     if not shutil.which("node"):
         raise SystemExit("bench: node is not installed")
@@ -487,6 +586,7 @@ def main():
         js_stall_bench(started)
         js_naming_by_release(started)
         sample_bench(started, BIN)
+        npgcore_bench(work, started)
     finally:
         for p in started:
             p.kill()

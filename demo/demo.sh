@@ -47,6 +47,18 @@ printf 'GET /spin HTTP/1.1\r\nHost: demo\r\n\r\n' >&3
 sleep 1
 show "$BIN/npstack" "$PID/1"
 
+echo; echo "=== npgcore core (the server runs on) ==="
+show "$BIN/npgcore" --json -o "$WORK/npcore" "$PID"
+NPCORE="$WORK/npcore.$PID"
+ls -ls "$NPCORE"
+show "$BIN/npstack" --group "$NPCORE"
+show "$BIN/npmap" --summary "$NPCORE"
+if command -v gdb >/dev/null; then
+    printf '\n$ gdb -batch -ex "thread apply all bt" node %s | grep -c "^#"\n' "$NPCORE"
+    gdb -batch -ex 'thread apply all bt' "$(command -v node)" "$NPCORE" 2>/dev/null | grep -c '^#'
+fi
+rm -f "$NPCORE"
+
 pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '|')
 if [[ $pattern != \|* && $pattern != */* && $(ulimit -Hc) != 0 ]]; then
     echo; echo "=== kernel core (SIGABRT) ==="

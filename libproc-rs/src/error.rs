@@ -86,6 +86,10 @@ pub enum Error {
     #[error("no such process")]
     PidOutOfRange,
 
+    /// An operand that must be a PID (npgcore dumps live processes only).
+    #[error("not a process id")]
+    NotAProcessId,
+
     #[error("process exited while it was being read")]
     ProcessGone { pid: i32 },
 
@@ -191,6 +195,33 @@ pub enum Error {
         written: u64,
         source: io::Error,
     },
+
+    /// npgcore: the core's name is taken (it never replaces a file).
+    #[error(
+        "{} exists; npgcore does not replace a file: remove it or give another prefix (-o)",
+        escape_path(.path)
+    )]
+    CoreExists { path: PathBuf },
+
+    /// npgcore: the file system filled up; the partial core is removed.
+    #[error(
+        "no room in {} for the core: it needs {needed} bytes ({written} were written); \
+         the partial file is removed",
+        escape_path(.dir)
+    )]
+    NoRoomForCore {
+        dir: PathBuf,
+        needed: u64,
+        written: u64,
+    },
+
+    /// npgcore: the core cannot be written in `dir`.
+    #[error("cannot write a core in {}: {source}", escape_path(.dir))]
+    CoreOutput { dir: PathBuf, source: io::Error },
+
+    /// npgcore was asked to stop by a signal: the target runs on.
+    #[error("interrupted by {signal}: the target runs on and no core was written")]
+    Interrupted { signal: &'static str },
 
     #[error("{}: {source}", escape_path(.path))]
     Io {

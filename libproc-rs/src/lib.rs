@@ -51,10 +51,13 @@
 //!    what a core does not record but /proc would (its heap, its vvar) is
 //!    inferred in `corefile`. What differs between the two is a method of
 //!    the trait, so the analyses never ask which source they read.
-//! 8. [`environ`], [`addrmap`], [`stack`], [`libuv`], [`v8heap`]: the
+//! 8. [`gcore`]: writing a core file of a live process (the ELF layout,
+//!    what is dumped, the safe output file), on top of `live`'s hold of
+//!    every thread ([`live::freeze`]).
+//! 9. [`environ`], [`addrmap`], [`stack`], [`libuv`], [`v8heap`]: the
 //!    analyses, written against the trait only ([`addrmap`] labels the
 //!    pages [`v8heap`] finds).
-//! 9. This file: [`open`], which picks the source.
+//! 10. This file: [`open`], which picks the source.
 
 pub mod addrmap;
 pub mod corefile;
@@ -63,6 +66,7 @@ pub mod elf;
 pub mod environ;
 pub mod error;
 pub mod escape;
+pub mod gcore;
 pub mod libuv;
 pub mod live;
 pub mod npnotes;

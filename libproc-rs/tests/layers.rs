@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["target", "npnotes"],
     &["elf"],
     &["live", "corefile"],
+    &["gcore"],
     &["environ", "addrmap", "stack", "libuv", "v8heap"],
 ];
 

@@ -14,6 +14,9 @@ pub struct ToolPage {
     pub name: &'static str,
     pub command: fn() -> clap::Command,
     pub examples: &'static str,
+    /// Sections of the tool's own (title, text), after EXIT STATUS; an
+    /// OPERANDS one replaces the common text.
+    pub sections: &'static [(&'static str, &'static str)],
 }
 
 /// Every tool in the suite.
@@ -23,26 +26,37 @@ pub fn tools() -> Vec<ToolPage> {
             name: "npargs",
             command: npargs::command,
             examples: npargs::MAN_EXAMPLES,
+            sections: &[],
         },
         ToolPage {
             name: "npenv",
             command: npenv::command,
             examples: npenv::MAN_EXAMPLES,
+            sections: &[],
         },
         ToolPage {
             name: "npfiles",
             command: npfiles::command,
             examples: npfiles::MAN_EXAMPLES,
+            sections: &[],
         },
         ToolPage {
             name: "npmap",
             command: npmap::command,
             examples: npmap::MAN_EXAMPLES,
+            sections: &[],
         },
         ToolPage {
             name: "npstack",
             command: npstack::command,
             examples: npstack::MAN_EXAMPLES,
+            sections: &[],
+        },
+        ToolPage {
+            name: "npgcore",
+            command: npgcore::command,
+            examples: npgcore::MAN_EXAMPLES,
+            sections: npgcore::MAN_SECTIONS,
         },
     ]
 }
@@ -101,8 +115,17 @@ pub fn man_page(tool: &ToolPage) -> Vec<u8> {
         Ok(())
     };
     render(&mut out).expect("rendering to memory cannot fail");
-    section(&mut out, "OPERANDS", OPERANDS, false);
+    let own = |title: &str| tool.sections.iter().find(|(t, _)| *t == title).map(|s| s.1);
+    section(
+        &mut out,
+        "OPERANDS",
+        own("OPERANDS").unwrap_or(OPERANDS),
+        false,
+    );
     section(&mut out, "EXIT STATUS", EXIT_STATUS, false);
+    for (title, body) in tool.sections.iter().filter(|(t, _)| *t != "OPERANDS") {
+        section(&mut out, title, body, false);
+    }
     section(&mut out, "EXAMPLES", tool.examples, true);
     let others: Vec<String> = tools()
         .iter()

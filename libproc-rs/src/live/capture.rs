@@ -301,7 +301,7 @@ impl Capture<'_> {
 
 /// How a wait for a stop ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Waited {
+pub(super) enum Waited {
     Stopped,
     Exited,
     /// It did not stop in time, and why, as far as /proc tells.
@@ -348,14 +348,14 @@ fn detach_with(tid: i32, sig: i32) -> std::result::Result<(), Errno> {
 /// is blocked and read through a signalfd, so the wait has a time limit and
 /// costs no CPU (a busy wait would hold the CPU a resumed thread needs).
 #[derive(Debug)]
-struct StopWaiter {
+pub(super) struct StopWaiter {
     fd: Option<SignalFd>,
     /// SIGCHLD was blocked here (not before): unblock it at the end.
     unblock: bool,
 }
 
 impl StopWaiter {
-    fn new() -> StopWaiter {
+    pub(super) fn new() -> StopWaiter {
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGCHLD);
         let mut old = SigSet::empty();
@@ -405,7 +405,7 @@ impl Drop for StopWaiter {
 
 /// A thread we have seized; detached on drop.
 #[derive(Debug)]
-struct Seized {
+pub(super) struct Seized {
     tid: i32,
     /// Stopped (we took its stop) and not yet detached.
     stopped: bool,
@@ -420,7 +420,7 @@ struct Seized {
 }
 
 impl Seized {
-    fn seize(tid: i32) -> nix::Result<Seized> {
+    pub(super) fn seize(tid: i32) -> nix::Result<Seized> {
         let pid = Pid::from_raw(tid);
         // Before the thread can stop: a Ctrl-Z from now on waits for the
         // detach.
@@ -446,7 +446,7 @@ impl Seized {
     /// changed state (SIGCHLD, read from `waiter`). A thread that has not
     /// stopped after a moment is looked at: one in uninterruptible sleep
     /// cannot stop until it wakes, so it is not waited for.
-    fn wait_stop(&mut self, pid: i32, waiter: &StopWaiter) -> Waited {
+    pub(super) fn wait_stop(&mut self, pid: i32, waiter: &StopWaiter) -> Waited {
         let start = Instant::now();
         let mut looked = false;
         loop {
@@ -519,7 +519,7 @@ impl Seized {
     /// Let the thread go. One that has not stopped yet cannot be detached:
     /// if its stop has arrived by now it is taken; otherwise the kernel
     /// detaches it when this process exits.
-    fn detach(&mut self) {
+    pub(super) fn detach(&mut self) {
         if !self.done {
             if !self.stopped {
                 match poll_status(self.tid) {
@@ -532,6 +532,17 @@ impl Seized {
         }
         // A signal that came while it was held takes effect here.
         self.signals = None;
+    }
+}
+
+impl Seized {
+    pub(super) fn tid(&self) -> i32 {
+        self.tid
+    }
+
+    /// Held in a stop we took, and not let go yet.
+    pub(super) fn is_stopped(&self) -> bool {
+        self.stopped && !self.done
     }
 }
 
@@ -605,7 +616,7 @@ impl Drop for SignalsHeld {
     }
 }
 
-fn registers_from(r: &libc::user_regs_struct) -> Registers {
+pub(super) fn registers_from(r: &libc::user_regs_struct) -> Registers {
     Registers([
         r.r15, r.r14, r.r13, r.r12, r.rbp, r.rbx, r.r11, r.r10, r.r9, r.r8, r.rax, r.rcx, r.rdx,
         r.rsi, r.rdi, r.orig_rax, r.rip, r.cs, r.eflags, r.rsp, r.ss, r.fs_base, r.gs_base, r.ds,
@@ -642,7 +653,7 @@ pub(super) fn thread_state(pid: i32, tid: i32) -> Option<char> {
 
 /// When a thread already has a tracer (gdb, strace), the error saying so:
 /// a thread can have only one, whatever our privileges.
-fn already_traced(pid: i32, tid: i32) -> Option<Error> {
+pub(super) fn already_traced(pid: i32, tid: i32) -> Option<Error> {
     let status =
         procfs::process::Status::from_file(format!("/proc/{pid}/task/{tid}/status")).ok()?;
     let tracer = status.tracerpid;

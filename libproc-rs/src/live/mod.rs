@@ -6,7 +6,8 @@
 //! sock_diag ([`fds`]). Files the process mapped are opened through
 //! `/proc/PID/root`, so a process in a container resolves its own paths.
 //! Only [`capture`] stops anything: each thread, for as long as copying its
-//! registers and some stack takes.
+//! registers and some stack takes; and [`freeze`], every thread together,
+//! for as long as a core writer copies registers and memory.
 
 use std::cell::OnceCell;
 use std::ffi::OsString;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub mod capture;
 pub mod fds;
+pub mod freeze;
 pub mod notes;
 pub mod reread;
 pub mod sockdiag;

@@ -15,6 +15,8 @@
 //! - [`passwd`]: passwd(5) and group(5) files.
 //! - [`task`]: NUL-separated lists (cmdline, environ) and a thread's
 //!   `syscall` file.
+//! - [`vmflags`]: what a core writer reads in smaps (VmFlags, anonymous
+//!   pages) and `coredump_filter`.
 
 pub mod auxv;
 pub mod fdinfo;
@@ -26,3 +28,4 @@ pub mod psargs;
 pub mod smaps;
 pub mod socket;
 pub mod task;
+pub mod vmflags;

@@ -201,9 +201,10 @@ pub struct SignalInfo {
 
 impl SignalInfo {
     /// Whether the signal ended the process. gdb's gcore records the
-    /// SIGSTOP it stopped the process with, which kills nothing.
+    /// SIGSTOP it stopped the process with, which kills nothing; npgcore
+    /// records no signal (0).
     pub fn is_fatal(&self) -> bool {
-        self.signo != nix::libc::SIGSTOP
+        self.signo != nix::libc::SIGSTOP && self.signo != 0
     }
 
     /// One line for a report: `SIGSEGV (signal 11) at address 0x0`,
