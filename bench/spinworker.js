@@ -3,7 +3,11 @@
 // reads, i.e. the longest time the process was held. SIGUSR2 makes the
 // main thread print "gap N" (microseconds) on stdout and reset the record.
 'use strict';
-const { Worker } = require('worker_threads');
+const { Worker, isMainThread } = require('worker_threads');
+
+// A worker inherits the main thread's execArgv, this -r included: only the
+// main thread starts the spinner, or each worker would start another.
+if (!isMainThread) return;
 
 const shared = new SharedArrayBuffer(16);
 const gap = new Float64Array(shared, 0, 1);

@@ -421,3 +421,108 @@ fn npstack_and_npmap_on_a_core_with_the_notes_show_them() {
         "{total} / {live_total}"
     );
 }
+
+/// A core npgcore wrote of `pid`, in `dir`.
+fn npgcore_core(pid: i32, dir: &Path) -> PathBuf {
+    let run = run_command(
+        std::process::Command::new(tool("npgcore"))
+            .arg(pid.to_string())
+            .current_dir(dir),
+    );
+    assert_eq!(run.ok().trim(), format!("core.{pid}"), "{}", run.stderr);
+    assert_eq!(run.stderr, "", "npgcore said something");
+    dir.join(format!("core.{pid}"))
+}
+
+/// Through npgcore itself: the core of the fixture reads as the process
+/// did live at that moment, in npfiles (byte for byte but the header and
+/// the counting-down timer, and the seed's pipeline), npstack's thread
+/// names and npmap -x's figures.
+#[test]
+fn an_npgcore_core_reads_as_the_process_did_live() {
+    let dir = scratch();
+    let p = Spawn::new(fixture("openfiles"))
+        .arg("3")
+        .cwd(dir.path())
+        .start();
+    let pid = p.pid_arg();
+    // Before the dump: reading the first page of each ELF mapping maps it
+    // into the process, as the kernel's dump does, and its RSS grows.
+    let map_live = usage_rows(&run_tool_on("npmap", &["-x"], &pid).ok());
+    let before = run_tool_on("npfiles", &[], &pid).ok();
+    let sock_live = run_tool_on("npfiles", &["--type", "sock"], &pid).ok();
+    let core = npgcore_core(p.pid(), dir.path());
+    let after = run_tool_on("npfiles", &[], &pid).ok();
+    let stack_live = run_tool_on("npstack", &[], &pid).ok();
+
+    let run = run_tool_on("npfiles", &[], &core);
+    let report = run.ok();
+    assert_eq!(run.stderr, "");
+    let (core_timer, core_body) = timer_values(body(&report));
+    let (t_before, live_body) = timer_values(body(&before));
+    let (t_after, live_after) = timer_values(body(&after));
+    assert_eq!(live_body, live_after, "the fixture's table changed");
+    assert_eq!(core_body, live_body);
+    assert!(t_after[0] <= core_timer[0] && core_timer[0] <= t_before[0]);
+    assert_eq!(lines_with_sockets(&report), lines_with_sockets(&before));
+    assert!(lines_with_sockets(&report) >= 10);
+    let sock = run_tool_on("npfiles", &["--type", "sock"], &core).ok();
+    assert_eq!(sock, sock_live);
+
+    let stack_core = run_tool_on("npstack", &[], &core).ok();
+    assert_eq!(thread_headers(&stack_core), thread_headers(&stack_live));
+    assert!(
+        thread_headers(&stack_core)[0].contains("[openfiles]"),
+        "{stack_core}"
+    );
+
+    // npmap -x: every mapping's RSS, Anon and Locked from the notes, as
+    // npmap -x showed them live just before (the fixture is idle).
+    let map_core = usage_rows(&run_tool_on("npmap", &["-x"], &core).ok());
+    assert_eq!(map_core, map_live);
+}
+
+/// A node server with connections: npfiles of its npgcore core is npfiles
+/// of the process, libuv's lines included, and the seed's pipeline counts
+/// the same sockets.
+#[test]
+fn an_npgcore_core_of_a_node_server_keeps_its_descriptors() {
+    let dir = scratch();
+    // Ready only once every connection is made (node_eval says ready
+    // at once).
+    let p = Spawn::new(node())
+        .env("PATH", "/usr/bin:/bin")
+        .arg("-e")
+        .arg(
+            "const net = require('net'); const keep = [];
+         const srv = net.createServer(s => keep.push(s));
+         setInterval(() => {}, 1 << 30);
+         srv.listen(0, '127.0.0.1', () => {
+           let n = 0;
+           for (let i = 0; i < 8; i++) {
+             const c = net.connect(srv.address().port, '127.0.0.1', () => {
+               keep.push(c);
+               if (++n === 8) setTimeout(() => console.log('ready'), 200);
+             });
+           }
+         });",
+        )
+        .start();
+    let pid = p.pid_arg();
+    let live = run_tool_on("npfiles", &[], &pid).ok();
+    let core = npgcore_core(p.pid(), dir.path());
+    let again = run_tool_on("npfiles", &[], &pid).ok();
+    assert_eq!(body(&live), body(&again), "the server's table changed");
+    let run = run_tool_on("npfiles", &[], &core);
+    assert_eq!(run.stderr, "");
+    let report = run.ok();
+    assert_eq!(body(&report), body(&live));
+    assert!(report.contains("libuv: tcp, listening"), "{report}");
+    // 8 clients, 8 accepted, the listener (and node's own stdio, if any).
+    assert!(lines_with_sockets(&report) >= 17, "{report}");
+    assert_eq!(lines_with_sockets(&report), lines_with_sockets(&live));
+    assert_eq!(
+        run_tool_on("npfiles", &["--type", "sock"], &core).ok(),
+        run_tool_on("npfiles", &["--type", "sock"], &pid).ok()
+    );
+}

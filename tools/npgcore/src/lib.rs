@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
 use libproc_rs::Error;
+use libproc_rs::diag::{Notice, Severity};
 use libproc_rs::escape::{escape_os, escape_path};
-use libproc_rs::gcore::{self, CoreRequest, CoreWritten};
+use libproc_rs::gcore::{self, CoreRequest, CoreWritten, Note};
 use libproc_rs::live::LiveProcess;
+use libproc_rs::live::notes::OWNER;
 use nptools_cli::json::json_bytes;
 use serde_json::{Map, Value, json};
 
@@ -76,7 +78,13 @@ pub fn main() -> ExitCode {
         let shown = escape_os(operand);
         // Asked to stop after the last core: no more.
         match gcore::interrupt::stop_if_asked().and_then(|()| dump(&args, operand)) {
-            Ok(written) => {
+            Ok(Dumped {
+                written,
+                notes_caveats,
+            }) => {
+                for caveat in &notes_caveats {
+                    eprintln!("npgcore: {shown}: warning: {caveat}");
+                }
                 for (tid, why) in &written.threads_lost {
                     eprintln!("npgcore: {shown}: warning: thread {tid} is not in the core: {why}");
                 }
@@ -88,7 +96,8 @@ pub fn main() -> ExitCode {
                     );
                 }
                 let line = if args.json {
-                    serde_json::to_string(&Value::Object(json_doc(&written))).unwrap_or_default()
+                    serde_json::to_string(&Value::Object(json_doc(&written, &notes_caveats)))
+                        .unwrap_or_default()
                 } else {
                     escape_path(&written.path).into_owned()
                 };
@@ -112,7 +121,43 @@ pub fn main() -> ExitCode {
     ExitCode::from(u8::from(failed))
 }
 
-fn dump(args: &Args, operand: &OsStr) -> Result<CoreWritten, Error> {
+/// A core written, with what was said while its notes were gathered.
+#[derive(Debug)]
+struct Dumped {
+    written: CoreWritten,
+    /// Why the NPTOOLS notes are partial or absent (said as warnings).
+    notes_caveats: Vec<String>,
+}
+
+/// Our own notes (descriptors, thread names, limits, cwd and root, smaps),
+/// read from /proc before the stop. A process whose /proc cannot be read
+/// whole still gets a core, without them: a core is worth more than its
+/// notes, and the caveats say what is missing.
+fn nptools_notes(process: &LiveProcess) -> (Vec<Note>, Vec<String>) {
+    let mut said: Vec<Notice> = Vec::new();
+    let notes = match libproc_rs::live::notes::collect(process, &mut said) {
+        Ok(notes) => notes
+            .into_iter()
+            .map(|(n_type, desc)| Note {
+                owner: OWNER.to_vec(),
+                n_type,
+                desc,
+            })
+            .collect(),
+        Err(e) => {
+            said.push(Notice {
+                severity: Severity::Warning,
+                text: format!(
+                    "the core has no NPTOOLS notes (descriptors, thread names, limits, smaps): {e}"
+                ),
+            });
+            Vec::new()
+        }
+    };
+    (notes, said.into_iter().map(|n| n.text).collect())
+}
+
+fn dump(args: &Args, operand: &OsStr) -> Result<Dumped, Error> {
     let pid = operand
         .to_str()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
@@ -123,20 +168,24 @@ fn dump(args: &Args, operand: &OsStr) -> Result<CoreWritten, Error> {
     let mut path = args.prefix.clone();
     path.push(format!(".{pid}"));
     let path = PathBuf::from(path);
+    // Gathered before the stop, so that they cost the process nothing.
+    let (extra_notes, notes_caveats) = nptools_notes(&process);
     let mut bar = ProgressBar::new(std::io::stderr().is_terminal(), pid);
     let request = CoreRequest {
         path: &path,
         all: args.all,
-        // The notes of our own are gathered here, before the stop.
-        extra_notes: Vec::new(),
+        extra_notes,
     };
     let written = gcore::write_core(&process, request, &mut |done, total| bar.show(done, total));
     bar.clear();
-    written
+    Ok(Dumped {
+        written: written?,
+        notes_caveats,
+    })
 }
 
 /// The `--json` document of one core.
-fn json_doc(w: &CoreWritten) -> Map<String, Value> {
+fn json_doc(w: &CoreWritten, notes_caveats: &[String]) -> Map<String, Value> {
     let allocated = std::fs::metadata(&w.path).map_or(0, |m| m.blocks() * 512);
     let mut doc = Map::new();
     doc.insert(
@@ -160,6 +209,7 @@ fn json_doc(w: &CoreWritten) -> Map<String, Value> {
                 .collect(),
         ),
     );
+    doc.insert("notes_caveats".into(), json!(notes_caveats));
     doc.insert("held_ms".into(), json!(ms(w.held)));
     doc.insert("wall_ms".into(), json!(ms(w.wall)));
     doc
@@ -267,4 +317,18 @@ outside every file image (missing, not zero), and npgcore says how many bytes on
 const MAN_NOTES: &str = "A core holds the kernel's notes, in the kernel's order: for each \
 thread NT_PRSTATUS, NT_FPREGSET and NT_X86_XSTATE (owner LINUX), the first thread (the leader) \
 first and followed by NT_PRPSINFO, NT_SIGINFO (all zeros: no signal made this core), NT_AUXV \
-and NT_FILE.";
+and NT_FILE.\n\n\
+After them come notes of owner NPTOOLS, which keep what /proc knew of the process, read just \
+before it was stopped: type 1, the descriptor table (every field npfiles shows live: type, \
+mode, device and inode, owner, size, open flags and offset, the path, a socket's protocol, \
+type, state and both endpoints, a UNIX peer's inode, epoll, eventfd, timerfd, signalfd and \
+inotify details, the open-files limit); type 2, each thread's id and name; type 3, every \
+resource limit, soft and hard; type 4, the working and root directories; type 5, each \
+mapping's smaps figures in KiB (RSS, PSS, anonymous, swap, locked, dirty and the rest). Each \
+is a version (u32, now 1) and a record of fields (tag u16, length u32, value), little-endian, \
+ending with a field of tag 0 and length 0; a reader skips tags it does not know, and a note of \
+another version, or a damaged one, is not used and is said so. doc/npgcore-notes.md in the \
+source lists every tag. On such a core npfiles prints the descriptor table as it was live, \
+npstack names the threads and npmap -x shows RSS, Anon and Locked; kernel and gdb cores have \
+none of these. When /proc cannot be read whole, the core is written without them and \
+npgcore says so.";
