@@ -442,3 +442,47 @@ fn agrees_with_v8s_profiler() {
     eprintln!("{table}");
     assert!(bad.is_empty(), "{}\n{table}", bad.join("\n"));
 }
+
+/// A thread asleep in state D when it is seized cannot stop until it wakes
+/// (here from vfork, after 700 ms): the run lets go of it at the next tick
+/// once its stop has come, instead of leaving it stopped to the end.
+#[test]
+fn a_thread_seized_in_state_d_is_let_go_once_it_wakes() {
+    let target = Spawn::new(fixture("vforker")).start();
+    let tid: i32 = target.ready_field("tid").unwrap().parse().unwrap();
+    let state = || {
+        std::fs::read_to_string(format!("/proc/{}/task/{tid}/stat", target.pid()))
+            .ok()
+            .and_then(|s| Some(s.rsplit_once(") ")?.1.chars().next()?))
+    };
+    assert_eq!(state(), Some('D'), "the thread is not in vfork");
+    let mut npstack = Command::new(tool("npstack"))
+        .args([
+            "--sample",
+            "4s",
+            "--idle",
+            "--rate",
+            "50",
+            &target.pid_arg(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Past the vfork's end, while the run goes on: the thread runs, not
+    // held in a tracing stop (at most now and then, for a sample).
+    std::thread::sleep(Duration::from_millis(1800));
+    let stopped = (0..20)
+        .filter(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            state() == Some('t')
+        })
+        .count();
+    let status = npstack.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        stopped < 10,
+        "the thread was in a tracing stop at {stopped} of 20 looks"
+    );
+    assert_ne!(state(), Some('t'), "left stopped after the run");
+}

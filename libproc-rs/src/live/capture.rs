@@ -63,12 +63,20 @@ pub(super) fn capture_threads(
     while_held: &mut dyn WhileHeld,
 ) -> Result<Vec<Captured>> {
     while_held.before_stopping();
+    // Threads an earlier capture left seized: let go of those that have
+    // stopped since; the others are not seized again (they cannot be).
+    let mut still_late = process.late.take();
+    still_late.retain_mut(|s| {
+        s.detach();
+        !s.done
+    });
     let mut capture = Capture {
         process,
         pid: process.pid(),
         mappings: request.mappings,
         waiter: StopWaiter::new(),
         late: Vec::new(),
+        still_late: still_late.iter().map(|s| s.tid()).collect(),
     };
     let mut out = match request.mode {
         StopMode::OneByOne => capture.one_by_one(request.threads, while_held)?,
@@ -77,6 +85,12 @@ pub(super) fn capture_threads(
     for s in &mut capture.late {
         s.detach();
     }
+    // Kept for the next capture, without holding the operator's signals.
+    for mut s in capture.late.drain(..).filter(|s| !s.done) {
+        s.signals = None;
+        still_late.push(s);
+    }
+    *process.late.borrow_mut() = still_late;
     capture.forget_reused_tids(&mut out);
     Ok(out)
 }
@@ -90,6 +104,9 @@ struct Capture<'a> {
     /// Threads that did not stop in time: let go at the end if their stop
     /// has come by then (else the kernel does it when we exit).
     late: Vec<Seized>,
+    /// Threads an earlier capture seized that have not stopped yet: still
+    /// ours, so not seized again.
+    still_late: Vec<i32>,
 }
 
 impl Capture<'_> {
@@ -105,6 +122,10 @@ impl Capture<'_> {
             // not while it waits for the copy.
             let window = window_buffer();
             let seized_at = Instant::now();
+            if self.still_late.contains(&thread.tid) {
+                out.push(Captured::lost(thread, ThreadLost::Uninterruptible));
+                continue;
+            }
             let captured = match Seized::seize(thread.tid) {
                 Ok(seized) => self.hold_one(thread, seized, seized_at, window, while_held),
                 Err(Errno::ESRCH) => Captured::lost(thread, ThreadLost::ExitedBeforeStop),
@@ -199,6 +220,10 @@ impl Capture<'_> {
     fn seize_all(&self, threads: &[Thread]) -> Result<Vec<Option<Seized>>> {
         let mut seized = Vec::with_capacity(threads.len());
         for thread in threads {
+            if self.still_late.contains(&thread.tid) {
+                seized.push(None);
+                continue;
+            }
             match Seized::seize(thread.tid) {
                 Ok(s) => seized.push(Some(s)),
                 Err(e) => {
@@ -235,6 +260,9 @@ impl Capture<'_> {
                 }
             }
             (_, Some(Waited::Late(why))) => Captured::lost(thread, why),
+            (None, _) if self.still_late.contains(&thread.tid) => {
+                Captured::lost(thread, ThreadLost::Uninterruptible)
+            }
             _ if self.is_zombie(thread) => Captured::lost(thread, ThreadLost::Zombie),
             _ => Captured::lost(thread, ThreadLost::ExitedBeforeStop),
         }

@@ -70,6 +70,11 @@ pub struct LiveProcess {
     /// Where its files are looked for, from `/proc/PID/root` on (opened
     /// when first needed).
     search: OnceCell<SearchPath>,
+    /// Threads seized by an earlier capture that had not stopped when it
+    /// ended (asleep in state D): each capture lets go of those whose stop
+    /// has come since, so that a sampling run leaves none stopped for more
+    /// than a tick (the kernel lets go of the rest when this process exits).
+    late: std::cell::RefCell<Vec<capture::Seized>>,
 }
 
 /// The stack pointer of a thread blocked in a system call, from its task
@@ -154,6 +159,7 @@ impl LiveProcess {
             mem: OnceCell::new(),
             options: options.clone(),
             search: OnceCell::new(),
+            late: std::cell::RefCell::new(Vec::new()),
         };
         let comm = live.read_file("comm")?;
         live.psinfo.fname = OsString::from_vec(comm.strip_suffix(b"\n").unwrap_or(&comm).to_vec());
