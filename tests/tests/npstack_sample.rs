@@ -453,7 +453,7 @@ fn a_thread_seized_in_state_d_is_let_go_once_it_wakes() {
     let state = || {
         std::fs::read_to_string(format!("/proc/{}/task/{tid}/stat", target.pid()))
             .ok()
-            .and_then(|s| Some(s.rsplit_once(") ")?.1.chars().next()?))
+            .and_then(|s| s.rsplit_once(") ")?.1.chars().next())
     };
     assert_eq!(state(), Some('D'), "the thread is not in vfork");
     let mut npstack = Command::new(tool("npstack"))
