@@ -63,3 +63,22 @@ pub fn interrupted() -> Option<Signal> {
         // SAFETY: sigismember reads the set filled above.
         .find(|s| unsafe { libc::sigismember(&set, *s as libc::c_int) } == 1)
 }
+
+/// Start a thread that takes no signal: one sent to the tool is delivered
+/// to the thread that holds the target, which blocks the operator's while
+/// it holds (a Ctrl-Z taken by a helper thread would stop the tool with
+/// the target held).
+pub fn spawn_without_signals<F>(f: F) -> std::thread::JoinHandle<()>
+where
+    F: FnOnce() + Send + 'static,
+{
+    use nix::sys::signal::{SigmaskHow, pthread_sigmask};
+    let mut old = SigSet::empty();
+    let blocked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old));
+    // The new thread inherits the mask; this one gets its own back.
+    let handle = std::thread::spawn(f);
+    if blocked.is_ok() {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+    handle
+}

@@ -147,6 +147,12 @@ impl CoreFileOut {
     /// Give the complete file its name; fails, leaving nothing, when the
     /// name was taken meanwhile.
     pub fn persist(mut self) -> Result<(PathBuf, File)> {
+        // Before the name is given: a failure after it would report an
+        // error for a core that is there.
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| Error::io(&self.path, e))?;
         let linked = match &self.temp_name {
             None => {
                 let fd_path = format!("/proc/self/fd/{}", self.file.as_raw_fd());
@@ -182,10 +188,6 @@ impl CoreFileOut {
         }
         self.remove_temp();
         self.done = true;
-        let file = self
-            .file
-            .try_clone()
-            .map_err(|e| Error::io(&self.path, e))?;
         Ok((self.path.clone(), file))
     }
 

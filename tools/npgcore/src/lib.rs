@@ -6,7 +6,9 @@ use std::io::{IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use libproc_rs::Error;
@@ -219,57 +221,70 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-/// The copy's progress on stderr, when it is a terminal: redrawn at most
-/// ten times a second, erased at the end.
+/// The copy's progress on stderr, when it is a terminal, redrawn ten times
+/// a second and erased at the end. It is drawn by a thread of its own: the
+/// copy, which runs while the process is held, only stores two numbers, so
+/// a terminal that blocks (Ctrl-S, a stalled ssh) cannot hold the process.
 #[derive(Debug)]
 struct ProgressBar {
-    on: bool,
-    pid: i32,
-    last: Option<Instant>,
-    drawn: bool,
+    shared: Arc<Shared>,
+    drawer: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    done: AtomicU64,
+    total: AtomicU64,
+    finished: AtomicBool,
 }
 
 impl ProgressBar {
     fn new(on: bool, pid: i32) -> ProgressBar {
-        ProgressBar {
-            on,
-            pid,
-            last: None,
-            drawn: false,
-        }
+        let shared = Arc::new(Shared::default());
+        let drawer = on.then(|| {
+            let shared = Arc::clone(&shared);
+            gcore::interrupt::spawn_without_signals(move || draw_until_finished(&shared, pid))
+        });
+        ProgressBar { shared, drawer }
     }
 
-    fn show(&mut self, done: u64, total: u64) {
-        if !self.on
-            || self
-                .last
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
-        {
-            return;
+    fn show(&self, done: u64, total: u64) {
+        self.shared.total.store(total, Ordering::Relaxed);
+        self.shared.done.store(done, Ordering::Relaxed);
+    }
+
+    fn clear(&mut self) {
+        self.shared.finished.store(true, Ordering::Relaxed);
+        if let Some(drawer) = self.drawer.take() {
+            let _ = drawer.join();
         }
-        self.last = Some(Instant::now());
-        const WIDTH: u64 = 30;
-        let filled = (done.min(total) * WIDTH)
-            .checked_div(total)
-            .unwrap_or(WIDTH);
+    }
+}
+
+fn draw_until_finished(shared: &Shared, pid: i32) {
+    const WIDTH: u64 = 30;
+    let mut drawn = false;
+    while !shared.finished.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        let total = shared.total.load(Ordering::Relaxed);
+        if total == 0 {
+            continue;
+        }
+        let done = shared.done.load(Ordering::Relaxed).min(total);
+        let filled = done * WIDTH / total;
         let bar: String = (0..WIDTH)
             .map(|i| if i < filled { '#' } else { '.' })
             .collect();
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         eprint!(
-            "\rnpgcore: {}: [{bar}] {:.0}/{:.0} MiB",
-            self.pid,
+            "\rnpgcore: {pid}: [{bar}] {:.0}/{:.0} MiB",
             mib(done),
             mib(total)
         );
-        self.drawn = true;
+        drawn = true;
     }
-
-    fn clear(&mut self) {
-        if self.drawn {
-            eprint!("\r{:60}\r", "");
-            self.drawn = false;
-        }
+    if drawn {
+        eprint!("\r{:60}\r", "");
     }
 }
 
