@@ -551,13 +551,15 @@ fn part(target: &dyn ProcessTarget, e: &MapEntry, start: u64, end: u64, label: L
     mapping.dumped = m
         .dumped
         .map(|d| d.saturating_sub(start - m.start).min(end - start));
-    let usage = e.usage.map(|u| {
-        let rss = target.resident_kib(start, end).unwrap_or(0);
-        MappingUsage {
+    // A source that cannot tell a part's RSS (a core's recorded smaps
+    // figures are per mapping) shows "-", not 0.
+    let usage = e.usage.and_then(|u| {
+        let rss = target.resident_kib(start, end)?;
+        Some(MappingUsage {
             rss_kib: rss,
             anon_kib: rss,
             locked_kib: if u.locked_kib > 0 { rss } else { 0 },
-        }
+        })
     });
     MapEntry {
         mapping,

@@ -393,6 +393,15 @@ fn scan_with(
     let mut skip_to = 0u64;
     let addrs: Vec<u64> = positions.iter().map(|p| p.0).collect();
     let chunks = read_chunks(target, layout, &addrs);
+    // Where the address range that each mapping starts stops being mapped:
+    // a page's size must end inside it (a code page spans a guard area of
+    // other permissions, so not inside its first mapping alone).
+    let mut mapped_to: Vec<u64> = maps.iter().map(|m| m.end).collect();
+    for j in (0..maps.len().saturating_sub(1)).rev() {
+        if maps[j + 1].start == maps[j].end {
+            mapped_to[j] = mapped_to[j + 1];
+        }
+    }
     for (&(at, i), chunk) in positions.iter().zip(chunks) {
         // Inside a large object page found before: its objects' bytes.
         if at < skip_to {
@@ -401,6 +410,13 @@ fn scan_with(
         let Some(chunk) = chunk else {
             continue;
         };
+        if chunk
+            .start
+            .checked_add(chunk.size)
+            .is_none_or(|end| end > mapped_to[i])
+        {
+            continue;
+        }
         if chunk.is_read_only() {
             if !maps[i].perms.write {
                 found
@@ -495,6 +511,8 @@ pub fn find_v8_pages(target: &dyn ProcessTarget, maps: &[&Mapping], node: bool) 
         .iter()
         .map(|(c, kind, space)| V8Range {
             start: c.start,
+            // Inside its mappings (checked in the scan), so this cannot
+            // pass the end of the address space.
             end: c.end().next_multiple_of(4096),
             kind: *kind,
             space: *space,

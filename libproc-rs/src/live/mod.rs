@@ -168,7 +168,6 @@ impl LiveProcess {
         Ok(live)
     }
 
-    /// A thread of `pid` other than the (zombie) leader that is still alive.
     /// Each /proc/PID/pagemap entry of `[start, end)` (one per 4 KiB page),
     /// in order, read in blocks.
     fn pagemap(&self, start: u64, end: u64, mut each: impl FnMut(u64)) -> Option<()> {
@@ -189,6 +188,7 @@ impl LiveProcess {
         Some(())
     }
 
+    /// A thread of `pid` other than the (zombie) leader that is still alive.
     fn live_thread(proc_dir: &Path, pid: i32) -> Option<(PathBuf, i32)> {
         for entry in std::fs::read_dir(proc_dir.join("task")).ok()?.flatten() {
             // Threads may exit while we look: skip, do not give up.
@@ -388,6 +388,9 @@ impl Memory for LiveProcess {
         // what came before it is whole, it is not, and the rest is asked
         // again. At most IOV_MAX (1024) ranges a call.
         let mut ok = vec![false; addrs.len()];
+        if len == 0 || out.len() < addrs.len() * len {
+            return ok;
+        }
         let mut i = 0;
         while i < addrs.len() {
             let n = (addrs.len() - i).min(1024);
@@ -405,7 +408,8 @@ impl Memory for LiveProcess {
                 // Refused or unsupported: one by one, through read_memory's
                 // fallback.
                 Err(_) => {
-                    for (j, slot) in out[i * len..].chunks_exact_mut(len).enumerate() {
+                    let rest = &mut out[i * len..addrs.len() * len];
+                    for (j, slot) in rest.chunks_exact_mut(len).enumerate() {
                         ok[i + j] = self.read_exact_at(addrs[i + j], slot).is_ok();
                     }
                     return ok;
