@@ -836,11 +836,13 @@ impl Recorded {
                 "version {version}, and this version of nptools reads version {VERSION}"
             ));
         }
+        // The first note of a type is kept; a second one is not used.
         fn once<T>(slot: &mut Option<T>, v: T) -> Result<(), Damage> {
-            match slot.replace(v) {
-                None => Ok(()),
-                Some(_) => Err("the core has two of them".into()),
+            if slot.is_some() {
+                return Err("the core has two of them".into());
             }
+            *slot = Some(v);
+            Ok(())
         }
         let body = body_of(body)?;
         match n_type {
