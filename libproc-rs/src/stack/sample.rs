@@ -112,6 +112,9 @@ pub enum Ended {
     Interrupted,
     /// The target exited.
     TargetExited,
+    /// A sample could not be taken, after others were (the failure is a
+    /// notice): the outputs hold those.
+    Failed,
 }
 
 /// What a run of samples found.
@@ -181,6 +184,14 @@ pub fn sample(
             match session.take_threads(threads, numbers) {
                 Ok(stacks) => run.count(&stacks.threads, target.pid(), start.elapsed()),
                 Err(_) if run.gone(target) => break Ended::TargetExited,
+                Err(e) if run.samples > 0 => {
+                    sink.fail(format!(
+                        "sampling stopped after {:.1} s: {e}; the outputs hold the samples \
+                         taken until then",
+                        start.elapsed().as_secs_f64()
+                    ));
+                    break Ended::Failed;
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -113,7 +113,8 @@ pub fn run(
         diag.notice(n.clone());
     }
     match profile.ended {
-        Ended::Duration => {}
+        // Said by the sampler's failure notice.
+        Ended::Duration | Ended::Failed => {}
         Ended::Interrupted => diag.warn(format!(
             "interrupted after {:.1} s: the outputs hold the samples taken so far",
             profile.elapsed.as_secs_f64()
@@ -181,12 +182,18 @@ fn folded_name(name: &str) -> String {
     escape_bytes(name.as_bytes()).replace(';', ":")
 }
 
+/// A thread as the first frame of a folded line: its label, escaped once
+/// already, with no `;`.
+fn folded_thread(t: &SampledThread) -> String {
+    thread_label(t).replace(';', ":")
+}
+
 fn folded_lines(profile: &Profile) -> Vec<String> {
     profile
         .stacks
         .iter()
         .map(|s| {
-            let mut line = folded_name(&thread_label(&profile.threads[s.thread]));
+            let mut line = folded_thread(&profile.threads[s.thread]);
             for f in &s.frames {
                 line.push(';');
                 line.push_str(&folded_name(&f.name));
@@ -232,7 +239,7 @@ fn write_flamegraph(
 ) -> std::io::Result<()> {
     let mut palette = inferno::flamegraph::color::PaletteMap::default();
     for s in &profile.stacks {
-        let thread = folded_name(&thread_label(&profile.threads[s.thread]));
+        let thread = folded_thread(&profile.threads[s.thread]);
         palette.insert(&thread, colour(None, &thread));
         for f in &s.frames {
             let name = folded_name(&f.name);
@@ -363,6 +370,7 @@ fn write_top(out: &mut dyn Write, profile: &Profile) -> std::io::Result<()> {
             Ended::Duration => "",
             Ended::Interrupted => ", interrupted",
             Ended::TargetExited => ", until the process exited",
+            Ended::Failed => ", until a sample failed",
         }
     )?;
     if let Some(h) = held_text(&profile.held_us) {
@@ -422,6 +430,7 @@ fn write_json(
                 Ended::Duration => "duration",
                 Ended::Interrupted => "interrupted",
                 Ended::TargetExited => "target exited",
+                Ended::Failed => "failed",
             },
             "held_us": held(&profile.held_us),
             "main_thread_held_us": held(&profile.main_held_us),
