@@ -242,6 +242,14 @@ pub fn write_core_report(
         })?;
         return Ok(());
     }
+    // Where a live report says its open-files limit: what this list is
+    // (stderr says it too, for a reader of the report alone).
+    if only.is_none() {
+        writeln!(
+            out,
+            "  No descriptor table in a Linux core: the descriptors node's libuv held"
+        )?;
+    }
     for (fd, holders) in rows() {
         let kind = kind_of(*fd, holders);
         match (only, kind) {
