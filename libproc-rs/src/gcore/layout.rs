@@ -8,8 +8,7 @@ use crate::parse::notes::{
 };
 use crate::target::Registers;
 
-pub const NT_FPREGSET: u32 = 2;
-pub const NT_X86_XSTATE: u32 = 0x202;
+pub use crate::parse::notes::{NT_FPREGSET, NT_X86_XSTATE};
 
 const EHDR_SIZE: usize = 64;
 pub(super) const PHDR_SIZE: usize = 56;

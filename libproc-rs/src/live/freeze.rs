@@ -37,9 +37,9 @@ use crate::target::{ProcessTarget, Registers};
 /// without pause is caught within a few).
 const SEIZE_ROUNDS: usize = 64;
 
-/// `NT_PRFPREG` and `NT_X86_XSTATE`, the regsets PTRACE_GETREGSET names.
-const NT_PRFPREG: i32 = 2;
-const NT_X86_XSTATE: i32 = 0x202;
+/// The regsets PTRACE_GETREGSET names by their core note types.
+const NT_PRFPREG: i32 = crate::parse::notes::NT_FPREGSET as i32;
+const NT_X86_XSTATE: i32 = crate::parse::notes::NT_X86_XSTATE as i32;
 
 /// The largest XSAVE area read (AMX's is about 11 KiB); the kernel says
 /// how much of it the thread's state fills.

@@ -12,6 +12,10 @@ use std::path::PathBuf;
 use crate::parse::psargs::psargs_trimmed;
 
 pub const NT_PRSTATUS: u32 = 1;
+/// The FP registers (`user_fpregs_struct`), also a PTRACE_GETREGSET set.
+pub const NT_FPREGSET: u32 = 2;
+/// The XSAVE area (owner `LINUX`), also a PTRACE_GETREGSET set.
+pub const NT_X86_XSTATE: u32 = 0x202;
 pub const NT_PRPSINFO: u32 = 3;
 pub const NT_AUXV: u32 = 6;
 pub const NT_SIGINFO: u32 = 0x5349_4749;
