@@ -301,43 +301,63 @@ pub fn debug_section_in<'a, R: ReadRef<'a>>(
     .ok()
 }
 
+type SymbolTable<'a, R> = object::read::elf::SymbolTable<'a, FileHeader64<LittleEndian>, R>;
+
+/// The symbol tables of an ELF image, `.symtab` before `.dynsym` (the
+/// order a name is preferred in).
+fn symbol_tables<'a, R: ReadRef<'a>>(data: R) -> Vec<SymbolTable<'a, R>> {
+    let e = LittleEndian;
+    let Some(sections) = FileHeader64::<LittleEndian>::parse(data)
+        .ok()
+        .and_then(|h| h.sections(e, data).ok())
+    else {
+        return Vec::new();
+    };
+    [elf::SHT_SYMTAB, elf::SHT_DYNSYM]
+        .into_iter()
+        .filter_map(|kind| sections.symbols(e, data, kind).ok())
+        .collect()
+}
+
+/// The address range of a defined function symbol. A size of 0
+/// (hand-written assembly) covers one byte: better no name than a wrong
+/// one.
+fn function_range(sym: &elf::Sym64<LittleEndian>) -> Option<(u64, u64)> {
+    use object::read::elf::Sym;
+    let e = LittleEndian;
+    let kind = sym.st_type();
+    if (kind != elf::STT_FUNC && kind != elf::STT_GNU_IFUNC) || sym.st_shndx(e) == elf::SHN_UNDEF {
+        return None;
+    }
+    let start = sym.st_value(e);
+    Some((start, start.saturating_add(sym.st_size(e).max(1))))
+}
+
+/// The name of a symbol, when it has one.
+fn symbol_name<'a, R: ReadRef<'a>>(
+    table: &SymbolTable<'a, R>,
+    sym: &elf::Sym64<LittleEndian>,
+) -> Option<String> {
+    use object::read::elf::Sym;
+    let name = sym.name(LittleEndian, table.strings()).ok()?;
+    (!name.is_empty()).then(|| String::from_utf8_lossy(name).into_owned())
+}
+
 /// The function symbol containing each of `addrs` (link-time addresses,
 /// sorted ascending), from `.symtab` and `.dynsym`: its name and start
 /// address. Two passes over each table whatever the number of addresses
 /// (the innermost containing symbol, then its name); names are read only
-/// for the symbols that match.
+/// for the symbols that match. For one batch of lookups; many batches
+/// over one image are cheaper through a [`SymbolIndex`], which gives the
+/// same answers.
 pub fn symbols_for<'a, R: ReadRef<'a>>(data: R, addrs: &[u64]) -> Vec<Option<(String, u64)>> {
-    use object::read::elf::Sym;
     let mut names: Vec<Option<(String, u64)>> = vec![None; addrs.len()];
-    let Ok(h) = FileHeader64::<LittleEndian>::parse(data) else {
-        return names;
-    };
-    let e = LittleEndian;
-    let Ok(sections) = h.sections(e, data) else {
-        return names;
-    };
-    let tables: Vec<_> = [elf::SHT_SYMTAB, elf::SHT_DYNSYM]
-        .into_iter()
-        .filter_map(|kind| sections.symbols(e, data, kind).ok())
-        .collect();
-    // The address range of a defined function symbol. A size of 0
-    // (hand-written assembly) covers one byte: better no name than a wrong
-    // one.
-    let range = |sym: &elf::Sym64<LittleEndian>| {
-        let kind = sym.st_type();
-        if (kind != elf::STT_FUNC && kind != elf::STT_GNU_IFUNC)
-            || sym.st_shndx(e) == elf::SHN_UNDEF
-        {
-            return None;
-        }
-        let start = sym.st_value(e);
-        Some((start, start.saturating_add(sym.st_size(e).max(1))))
-    };
+    let tables = symbol_tables(data);
     // Pass 1: the latest-starting symbol that contains each address.
     let mut best: Vec<Option<u64>> = vec![None; addrs.len()];
     for table in &tables {
         for sym in table.iter() {
-            let Some((start, end)) = range(sym) else {
+            let Some((start, end)) = function_range(sym) else {
                 continue;
             };
             let first = addrs.partition_point(|&a| a < start);
@@ -360,7 +380,7 @@ pub fn symbols_for<'a, R: ReadRef<'a>>(data: R, addrs: &[u64]) -> Vec<Option<(St
     wanted.sort_unstable();
     for table in &tables {
         for sym in table.iter() {
-            let Some((start, end)) = range(sym) else {
+            let Some((start, end)) = function_range(sym) else {
                 continue;
             };
             let first = wanted.partition_point(|&(s, _)| s < start);
@@ -370,15 +390,83 @@ pub fn symbols_for<'a, R: ReadRef<'a>>(data: R, addrs: &[u64]) -> Vec<Option<(St
                 }
                 if names[i].is_none()
                     && addrs[i] < end
-                    && let Ok(name) = sym.name(e, table.strings())
-                    && !name.is_empty()
+                    && let Some(name) = symbol_name(table, sym)
                 {
-                    names[i] = Some((String::from_utf8_lossy(name).into_owned(), start));
+                    names[i] = Some((name, start));
                 }
             }
         }
     }
     names
+}
+
+/// An image's function symbols sorted by address, for many lookups (a
+/// sampling run meets new addresses in every batch): one pass over the
+/// tables to build, then a binary search per address, with the answers
+/// of [`symbols_for`]. It holds no names (node's tables have over a
+/// hundred thousand): they are read from the image when found.
+#[derive(Debug, Default)]
+pub struct SymbolIndex {
+    /// Start, end, table (its place in [`symbol_tables`]) and index in
+    /// it, sorted by start and then in the order a name is preferred in.
+    entries: Vec<(u64, u64, u32, u32)>,
+    /// The highest end of `entries[..=i]`: a search going down from an
+    /// address stops where no earlier symbol reaches it.
+    reach: Vec<u64>,
+}
+
+impl SymbolIndex {
+    pub fn build<'a, R: ReadRef<'a>>(data: R) -> SymbolIndex {
+        let mut entries = Vec::new();
+        for (t, table) in symbol_tables(data).iter().enumerate() {
+            for (i, sym) in table.iter().enumerate() {
+                if let Some((start, end)) = function_range(sym) {
+                    entries.push((start, end, t as u32, i as u32));
+                }
+            }
+        }
+        entries.sort_unstable_by_key(|&(start, _, table, i)| (start, table, i));
+        let reach = entries
+            .iter()
+            .scan(0, |high, e| {
+                *high = e.1.max(*high);
+                Some(*high)
+            })
+            .collect();
+        SymbolIndex { entries, reach }
+    }
+
+    /// As [`symbols_for`] on the image the index was built from (`data`).
+    pub fn lookup<'a, R: ReadRef<'a>>(&self, data: R, addrs: &[u64]) -> Vec<Option<(String, u64)>> {
+        let tables = symbol_tables(data);
+        addrs
+            .iter()
+            .map(|&a| {
+                let start = self.innermost_start(a)?;
+                let first = self.entries.partition_point(|e| e.0 < start);
+                self.entries[first..]
+                    .iter()
+                    .take_while(|e| e.0 == start)
+                    .filter(|e| a < e.1)
+                    .find_map(|&(_, _, t, i)| {
+                        let table = tables.get(t as usize)?;
+                        let sym = table.symbol(object::SymbolIndex(i as usize)).ok()?;
+                        symbol_name(table, sym)
+                    })
+                    .map(|name| (name, start))
+            })
+            .collect()
+    }
+
+    /// The latest start of a symbol containing `addr`.
+    fn innermost_start(&self, addr: u64) -> Option<u64> {
+        let below = self.entries.partition_point(|e| e.0 <= addr);
+        (0..below)
+            .rev()
+            .take_while(|&j| self.reach[j] > addr)
+            .find(|&j| self.entries[j].1 > addr)
+            .map(|j| self.entries[j].0)
+    }
 }
 
 /// The `PT_LOAD` program headers of an ELF image at offset 0 of `data`.
@@ -548,6 +636,35 @@ pub fn bytes_at_vaddr<'a, R: ReadRef<'a>>(data: R, vaddr: u64, len: u64) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The index answers as the scan does, on real binaries: this test's
+    /// own executable (Rust, with local symbols) and the C library, at the
+    /// start, middle and end of every function and between functions.
+    #[test]
+    fn the_symbol_index_answers_as_the_scan() {
+        for path in ["/proc/self/exe", "/usr/lib/x86_64-linux-gnu/libc.so.6"] {
+            let Ok(bytes) = std::fs::read(path) else {
+                assert_ne!(path, "/proc/self/exe", "cannot read {path}");
+                continue;
+            };
+            let data = &bytes[..];
+            let mut addrs: Vec<u64> = symbol_tables(data)
+                .iter()
+                .flat_map(|t| t.iter().filter_map(function_range).collect::<Vec<_>>())
+                .flat_map(|(s, e)| [s.saturating_sub(1), s, s + (e - s) / 2, e - 1, e])
+                .collect();
+            addrs.sort_unstable();
+            addrs.dedup();
+            assert!(addrs.len() > 1000, "{path}: {} addresses", addrs.len());
+            let index = SymbolIndex::build(data);
+            assert_eq!(
+                index.lookup(data, &addrs),
+                symbols_for(data, &addrs),
+                "{path}"
+            );
+            assert!(index.lookup(data, &addrs).iter().any(Option::is_some));
+        }
+    }
 
     #[test]
     fn spans_close_together_are_read_in_one_run() {

@@ -3,7 +3,7 @@
 //! Files are opened only when a stack touches them, and read with `pread`
 //! through the one ELF reader (`object`).
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use framehop::{ExplicitModuleSectionInfo, Module as FhModule, Unwinder};
 
 use super::v8::{V8, V8Missing};
 use crate::elf::locate::{debug_file, open_mapped};
-use crate::elf::{ElfImage, section_in, section_range_in, symbols_for};
+use crate::elf::{ElfImage, SymbolIndex, section_in, section_range_in, symbols_for};
 use crate::error::Error;
 use crate::stack::symbolize::{Dwarf, LineInfo, load_dwarf};
 use crate::target::{MapName, Mapping, ProcessTarget};
@@ -53,6 +53,12 @@ pub struct Module {
     debug: OnceCell<Option<ElfImage>>,
     /// Its DWARF, once looked for (`-v`).
     dwarf: OnceCell<Option<Dwarf>>,
+    /// How many batches of addresses its symbols were looked up for: from
+    /// the second on (a sampling run), through an index of its tables and
+    /// of its debug file's, built once.
+    lookups: Cell<u32>,
+    index: OnceCell<SymbolIndex>,
+    debug_index: OnceCell<SymbolIndex>,
 }
 
 impl Module {
@@ -74,6 +80,9 @@ impl Module {
             image: OnceCell::new(),
             debug: OnceCell::new(),
             dwarf: OnceCell::new(),
+            lookups: Cell::new(0),
+            index: OnceCell::new(),
+            debug_index: OnceCell::new(),
         }
     }
 
@@ -140,7 +149,11 @@ impl Module {
 trait ImageData {
     fn section(&self, name: &[u8]) -> Option<(u64, Vec<u8>)>;
     fn section_range(&self, name: &[u8]) -> Option<std::ops::Range<u64>>;
-    fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>>;
+    fn symbols(
+        &self,
+        addrs: &[u64],
+        index: Option<&OnceCell<SymbolIndex>>,
+    ) -> Vec<Option<(String, u64)>>;
     fn v8(&self, bias: u64) -> Result<V8, V8Missing>;
     fn v8_versions(&self) -> String;
 }
@@ -152,14 +165,33 @@ impl<'a, R: object::ReadRef<'a>> ImageData for R {
     fn section_range(&self, name: &[u8]) -> Option<std::ops::Range<u64>> {
         section_range_in(*self, name)
     }
-    fn symbols(&self, addrs: &[u64]) -> Vec<Option<(String, u64)>> {
-        symbols_for(*self, addrs)
+    fn symbols(
+        &self,
+        addrs: &[u64],
+        index: Option<&OnceCell<SymbolIndex>>,
+    ) -> Vec<Option<(String, u64)>> {
+        symbols_in(*self, addrs, index)
     }
     fn v8(&self, bias: u64) -> Result<V8, V8Missing> {
         V8::from_image(*self, bias)
     }
     fn v8_versions(&self) -> String {
         V8::versions_in(*self)
+    }
+}
+
+/// The symbols of `addrs` in an image: through its index when one is
+/// kept (built the first time), else by one scan of its tables.
+fn symbols_in<'a, R: object::ReadRef<'a>>(
+    data: R,
+    addrs: &[u64],
+    index: Option<&OnceCell<SymbolIndex>>,
+) -> Vec<Option<(String, u64)>> {
+    match index {
+        Some(cell) => cell
+            .get_or_init(|| SymbolIndex::build(data))
+            .lookup(data, addrs),
+        None => symbols_for(data, addrs),
     }
 }
 
@@ -311,12 +343,16 @@ impl Modules {
             let bias = module.bias().unwrap_or(0);
             // The debug file's .symtab has the local names a stripped
             // library lacks; the library's own tables fill the rest.
+            let batches = module.lookups.get();
+            module.lookups.set(batches.saturating_add(1));
+            let indexed = |cell| (batches > 0).then_some(cell);
             let mut found = match module.debug_image(target) {
-                Some(debug) => symbols_for(debug.data(), &svmas),
+                Some(debug) => symbols_in(debug.data(), &svmas, indexed(&module.debug_index)),
                 None => vec![None; svmas.len()],
             };
             if found.iter().any(Option::is_none) {
-                let Some(own) = module.with_data(|d| d.symbols(&svmas)) else {
+                let Some(own) = module.with_data(|d| d.symbols(&svmas, indexed(&module.index)))
+                else {
                     continue;
                 };
                 for (f, o) in found.iter_mut().zip(own) {
