@@ -13,7 +13,6 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -184,23 +183,11 @@ impl Frozen<'_> {
         let Some(file) = &self.pagemap else {
             return;
         };
-        let mut entries = [0u8; 8 * 4096];
-        let mut done = 0;
-        while done < count {
-            let n = (count - done).min(4096);
-            let at = (start / 4096 + done as u64) * 8;
-            let Ok(got) = file.read_at(&mut entries[..n * 8], at) else {
-                return;
-            };
-            if got == 0 {
-                return;
-            }
-            for (i, e) in entries[..got / 8 * 8].chunks_exact(8).enumerate() {
-                let e = u64::from_le_bytes(e.try_into().expect("8 bytes"));
-                out[base + done + i] = e & (PRESENT | SWAPPED) != 0;
-            }
-            done += got / 8;
-        }
+        let mut i = base;
+        super::pagemap_entries(file, start / 4096, count as u64, |e| {
+            out[i] = e & (PRESENT | SWAPPED) != 0;
+            i += 1;
+        });
     }
 
     /// Copy memory at `addr` into `buf`: `process_vm_readv`, and where that

@@ -77,6 +77,31 @@ pub struct LiveProcess {
     late: std::cell::RefCell<Vec<capture::Seized>>,
 }
 
+/// Give `each` the /proc/PID/pagemap entries (`file`) of `count` pages
+/// from page number `first`, in order, read in blocks; returns how many it
+/// was given (fewer when a read fails or the file ends).
+pub(super) fn pagemap_entries(
+    file: &File,
+    first: u64,
+    count: u64,
+    mut each: impl FnMut(u64),
+) -> u64 {
+    let mut buf = [0u8; 8 * 4096];
+    let mut done = 0u64;
+    while done < count {
+        let n = ((count - done) as usize).min(4096) * 8;
+        let got = match file.read_at(&mut buf[..n], (first + done) * 8) {
+            Ok(got) if got >= 8 => got,
+            _ => break,
+        };
+        for e in buf[..got - got % 8].chunks_exact(8) {
+            each(u64::from_le_bytes(e.try_into().expect("8 bytes")));
+        }
+        done += (got / 8) as u64;
+    }
+    done
+}
+
 /// The stack pointer of a thread blocked in a system call, from its task
 /// directory's `syscall` file.
 fn syscall_sp(task: &Path) -> Option<u64> {
@@ -169,23 +194,12 @@ impl LiveProcess {
     }
 
     /// Each /proc/PID/pagemap entry of `[start, end)` (one per 4 KiB page),
-    /// in order, read in blocks.
-    fn pagemap(&self, start: u64, end: u64, mut each: impl FnMut(u64)) -> Option<()> {
+    /// in order; `None` when not all of them could be read.
+    fn pagemap(&self, start: u64, end: u64, each: impl FnMut(u64)) -> Option<()> {
         let file = File::open(self.dir.join("pagemap")).ok()?;
-        let (mut page, last) = (start / 4096, end.div_ceil(4096));
-        let mut buf = vec![0u8; 64 << 10];
-        while page < last {
-            let n = ((last - page) as usize * 8).min(buf.len());
-            let got = file.read_at(&mut buf[..n], page * 8).ok()?;
-            if got < 8 {
-                return None;
-            }
-            for e in buf[..got - got % 8].chunks_exact(8) {
-                each(u64::from_le_bytes(e.try_into().expect("8 bytes")));
-            }
-            page += (got / 8) as u64;
-        }
-        Some(())
+        let (first, last) = (start / 4096, end.div_ceil(4096));
+        let count = last.saturating_sub(first);
+        (pagemap_entries(&file, first, count, each) == count).then_some(())
     }
 
     /// A thread of `pid` other than the (zombie) leader that is still alive.
