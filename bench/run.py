@@ -423,9 +423,12 @@ def npgcore_bench(work, started):
     ]
     print("npgcore beside gdb's gcore: wall time, longest stall of a spinning worker_thread, core size "
           "(allocated), peak RSS; ratios npgcore / gcore")
-    for title, argv, our_runs, their_runs in targets:
+    for n, (title, argv, our_runs, their_runs) in enumerate(targets):
         t0 = time.perf_counter()
-        p = start(argv, {"PATH": "/usr/bin:/bin", "NODE_ENV": "production"}, started, cwd=work,
+        # A directory of its own, where the kernel writes its core.
+        cwd = os.path.join(work, f"npgcore-target-{n}")
+        os.makedirs(cwd, exist_ok=True)
+        p = start(argv, {"PATH": "/usr/bin:/bin", "NODE_ENV": "production"}, started, cwd=cwd,
                   allow_core=True)
         pid = str(p.pid)
         print(f"  {title}: pid {pid}, RSS {rss_mib(p.pid):.0f} MiB (ready in {time.perf_counter() - t0:.0f} s)")
@@ -479,17 +482,18 @@ def npgcore_bench(work, started):
         # taken just before it (both after gcore read all of its memory).
         last = one([f"{BIN}/npgcore", "--json", "-o", os.path.join(work, "np"), pid],
                    os.path.join(work, f"np.{pid}")) if ours else None
-        before = set(os.listdir(work))
         p.send_signal(signal.SIGABRT)
         p.wait()
-        kernel = [f for f in set(os.listdir(work)) - before if f.startswith("core")]
+        kernel = [f for f in os.listdir(cwd) if f.startswith("core")]
+        if not kernel:
+            print(f"    kernel core (SIGABRT): none was written in {cwd} (see kernel.core_pattern)")
         if kernel and last:
-            st = os.stat(os.path.join(work, kernel[0]))
+            st = os.stat(os.path.join(cwd, kernel[0]))
             print(f"    {'kernel core (SIGABRT)':<24} core {st.st_size / 2**20:8.0f} MiB "
                   f"({st.st_blocks * 512 / 2**20:6.0f} MiB allocated); npgcore's just before: "
                   f"{last[2] / 2**20:.0f} MiB ({last[3] / 2**20:.0f} MiB allocated), x{last[2] / st.st_size:.3f} "
                   f"its size")
-            os.unlink(os.path.join(work, kernel[0]))
+            os.unlink(os.path.join(cwd, kernel[0]))
     print()
 
 
