@@ -441,15 +441,10 @@ fn notes_sized(
     maps: &[Mapping],
     extra: &[Note],
 ) -> usize {
-    let notes = assemble(
-        before,
-        threads,
-        maps,
-        extra,
-        |_| TaskFigures::default(),
-        None,
-    );
-    notes.iter().map(Note::size).sum()
+    // Ours come last and are sized as they are, not copied while the
+    // process is held (the descriptor table of a busy server is large).
+    let notes = assemble(before, threads, maps, &[], |_| TaskFigures::default(), None);
+    notes.iter().chain(extra).map(Note::size).sum()
 }
 
 /// The notes, with each thread's figures read now that it runs again.
