@@ -484,3 +484,28 @@ fn node_core_reads_in_gdb_and_npstack() {
         "{from_core}"
     );
 }
+
+/// A process whose leader has exited while another thread runs on is
+/// alive: its core holds that thread, and says the leader is not in it.
+#[test]
+fn a_zombie_leader_with_a_live_thread_is_dumped() {
+    let dir = scratch();
+    let p = Spawn::new(fixture("zombieleader")).start();
+    eventually(5, "the leader to exit", || {
+        match task_states(p.pid()).first() {
+            Some((_, 'Z')) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let run = npgcore_in(dir.path(), &[&p.pid_arg()]);
+    assert_eq!(run.ok().trim(), format!("core.{}", p.pid()));
+    assert!(
+        run.stderr
+            .contains(&format!("thread {} is not in the core", p.pid())),
+        "{}",
+        run.stderr
+    );
+    let stacks = run_tool_on("npstack", &[], dir.path().join(format!("core.{}", p.pid()))).ok();
+    assert!(stacks.contains("[survivor]"), "{stacks}");
+    assert!(stacks.contains("survive_here"), "{stacks}");
+}

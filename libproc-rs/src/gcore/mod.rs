@@ -115,11 +115,14 @@ pub fn write_core(
         .collect();
     let held = frozen.thaw();
     let copied = copied?;
-    if process
-        .task_figures(pid)
-        .is_none_or(|f| f.state == 'Z' || f.state == 'X')
-    {
-        // It died while held (SIGKILL): not a core of a live process.
+    // It died while held (SIGKILL): not a core of a live process. (A
+    // zombie leader whose other threads run on is alive.)
+    let alive = |tid| {
+        process
+            .task_figures(tid)
+            .is_some_and(|f| f.state != 'Z' && f.state != 'X')
+    };
+    if !threads.iter().any(|t| alive(t.tid)) {
         return Err(Error::ProcessGone { pid });
     }
     drop(buf);

@@ -106,6 +106,11 @@ impl LiveProcess {
                 match Seized::seize(tid) {
                     Ok(s) => batch.push(s),
                     Err(Errno::ESRCH) => frozen.lost.push((tid, ThreadLost::ExitedBeforeStop)),
+                    // A zombie leader (its other threads run on) refuses
+                    // the seize as a stranger would: it is not a refusal.
+                    Err(_) if super::capture::thread_state(pid, tid) == Some('Z') => {
+                        frozen.lost.push((tid, ThreadLost::Zombie))
+                    }
                     Err(Errno::EPERM | Errno::EACCES)
                         if frozen.seized.is_empty() && batch.is_empty() =>
                     {
