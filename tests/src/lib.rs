@@ -193,6 +193,9 @@ pub struct Spawn {
     pub arg0: Option<OsString>,
     /// Write this to /proc/self/coredump_filter before exec (inherited).
     pub coredump_filter: Option<u32>,
+    /// Point its stderr at /dev/null, not the test's (whose file grows
+    /// while a test compares two reads of the descriptor table).
+    pub quiet_stderr: bool,
 }
 
 impl Spawn {
@@ -224,7 +227,11 @@ impl Spawn {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(if self.quiet_stderr {
+                Stdio::null()
+            } else {
+                Stdio::inherit()
+            });
         if let Some(a0) = &self.arg0 {
             cmd.arg0(a0);
         }

@@ -490,7 +490,7 @@ fn an_npgcore_core_of_a_node_server_keeps_its_descriptors() {
     let dir = scratch();
     // Ready only once every connection is made (node_eval says ready
     // at once).
-    let p = Spawn::new(node())
+    let mut spawn = Spawn::new(node())
         .env("PATH", "/usr/bin:/bin")
         .arg("-e")
         .arg(
@@ -506,8 +506,9 @@ fn an_npgcore_core_of_a_node_server_keeps_its_descriptors() {
              });
            }
          });",
-        )
-        .start();
+        );
+    spawn.quiet_stderr = true;
+    let p = spawn.start();
     let pid = p.pid_arg();
     let live = run_tool_on("npfiles", &[], &pid).ok();
     let core = npgcore_core(p.pid(), dir.path());
