@@ -32,6 +32,8 @@ const STACK_SCAN: u64 = 1 << 20;
 // uv_loop_t (uv.h, UV_LOOP_PRIVATE_FIELDS in uv/unix.h and uv/linux.h).
 const LOOP_HANDLE_QUEUE: u64 = 16;
 const LOOP_BACKEND_FD: u64 = 64;
+const LOOP_WATCHERS: usize = 104;
+const LOOP_NWATCHERS: usize = 112;
 const LOOP_WQ_ASYNC: u64 = 176;
 const LOOP_ASYNC_IO_FD: u64 = 456 + IO_FD;
 const LOOP_ASYNC_WFD: u64 = 512;
@@ -557,6 +559,7 @@ fn walk_loop(target: &dyn ProcessTarget, address: u64, kind: LoopKind) -> Result
         .read_exact_at(address, &mut raw)
         .map_err(|e| format!("cannot be read at {address:#x}: {e}"))?;
     let head = address + LOOP_HANDLE_QUEUE;
+    let ahead = ReadAhead::of_watchers(target, address, &raw);
     let mut handles = Vec::new();
     let mut prev = head;
     let mut next = u64_at(&raw, LOOP_HANDLE_QUEUE as usize);
@@ -571,9 +574,16 @@ fn walk_loop(target: &dyn ProcessTarget, address: u64, kind: LoopKind) -> Result
         }
         let h = next.wrapping_sub(HANDLE_QUEUE);
         // One read for the common fields and a stream's or pipe's own (a
-        // handle near the end of a mapping is read as far as it goes).
+        // handle near the end of a mapping is read as far as it goes),
+        // unless it was read ahead.
         let mut whole = [0u8; HANDLE_READ];
-        let got = target.read_memory(h, &mut whole).unwrap_or(0);
+        let got = match ahead.get(h, HANDLE_READ) {
+            Some(b) => {
+                whole.copy_from_slice(b);
+                HANDLE_READ
+            }
+            None => target.read_memory(h, &mut whole).unwrap_or(0),
+        };
         if got < HANDLE_SIZE {
             target
                 .read_exact_at(h, &mut whole[..HANDLE_SIZE])
@@ -670,6 +680,94 @@ fn walk_loop(target: &dyn ProcessTarget, address: u64, kind: LoopKind) -> Result
         handles,
         fds,
     })
+}
+
+/// The handles that own a descriptor, read from a live process before the
+/// walk in a few large reads instead of a system call for each: the loop's `watchers` array holds, for
+/// each descriptor it polls, a pointer to the `uv__io_t` embedded in its
+/// handle (a stream's at 136, a UDP handle's at 128, a poll handle's at
+/// 104). Nothing read here is trusted: the walk takes bytes from it only
+/// for the handles its own links lead to, and checks them as any others.
+struct ReadAhead {
+    /// Spans read whole: start, offset in `bytes`, length; sorted.
+    spans: Vec<(u64, usize, usize)>,
+    bytes: Vec<u8>,
+}
+
+impl ReadAhead {
+    /// Gaps between handles up to this are read through rather than
+    /// starting another range (cheaper than one more range of a system
+    /// call); no span is longer than `MAX_SPAN`.
+    const GAP: u64 = 2048;
+    const MAX_SPAN: u64 = 256 << 10;
+
+    fn of_watchers(target: &dyn ProcessTarget, address: u64, raw: &[u8]) -> Self {
+        let mut ahead = ReadAhead {
+            spans: Vec::new(),
+            bytes: Vec::new(),
+        };
+        // A core's memory is read without a system call a read: nothing
+        // to gain.
+        if !matches!(target.source(), crate::target::Source::Live { .. }) {
+            return ahead;
+        }
+        let (watchers, n) = (
+            u64_at(raw, LOOP_WATCHERS),
+            u32_at(raw, LOOP_NWATCHERS) as usize,
+        );
+        if watchers == 0 || n == 0 || n > MAX_HANDLES {
+            return ahead;
+        }
+        let mut table = vec![0u8; n * 8];
+        if target.read_exact_at(watchers, &mut table).is_err() {
+            return ahead;
+        }
+        let loop_end = address + LOOP_SIZE as u64;
+        // From the start of a stream holding the watcher to the end of
+        // what is read of a poll handle holding it.
+        let mut blocks: Vec<(u64, u64)> = table
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .filter(|&w| w != 0 && !(address..loop_end).contains(&w))
+            .filter_map(|w| Some((w.checked_sub(136)?, w.checked_add(160)?)))
+            .collect();
+        blocks.sort_unstable();
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        for (start, end) in blocks {
+            match ranges.last_mut() {
+                Some(last)
+                    if start <= last.1.saturating_add(Self::GAP)
+                        && end - last.0 <= Self::MAX_SPAN =>
+                {
+                    last.1 = last.1.max(end);
+                }
+                _ => ranges.push((start, end)),
+            }
+        }
+        let ranges: Vec<(u64, usize)> = ranges
+            .into_iter()
+            .map(|(a, b)| (a, (b - a) as usize))
+            .collect();
+        let mut bytes = vec![0u8; ranges.iter().map(|r| r.1).sum()];
+        let whole = target.read_ranges(&ranges, &mut bytes);
+        let mut off = 0;
+        for (&(a, len), ok) in ranges.iter().zip(whole) {
+            if ok {
+                ahead.spans.push((a, off, len));
+            }
+            off += len;
+        }
+        ahead.bytes = bytes;
+        ahead
+    }
+
+    /// `len` bytes at `at`, when a span read holds them all.
+    fn get(&self, at: u64, len: usize) -> Option<&[u8]> {
+        let i = self.spans.partition_point(|s| s.0 <= at).checked_sub(1)?;
+        let (start, off, span) = self.spans[i];
+        let from = (at - start) as usize;
+        (from + len <= span).then(|| &self.bytes[off + from..off + from + len])
+    }
 }
 
 /// The string a `char*` field at `field` points to, when set and readable.

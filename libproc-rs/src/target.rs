@@ -114,17 +114,37 @@ pub trait Memory {
     /// unavailable. Memory a core does not hold is an error, never zeros.
     fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<usize>;
 
-    /// Read `len` bytes at each of `addrs` into consecutive `len`-byte
-    /// slots of `out` (`addrs.len() * len` bytes); says which reads were
-    /// whole. For many small reads: a live process makes them in a few
-    /// system calls instead of one each.
-    fn read_each(&self, addrs: &[u64], len: usize, out: &mut [u8]) -> Vec<bool> {
-        addrs
-            .iter()
-            .zip(out.chunks_exact_mut(len))
-            .map(|(&a, slot)| self.read_exact_at(a, slot).is_ok())
+    /// Read each `(address, length)` of `ranges` into consecutive slots of
+    /// `out` (as long as the lengths' sum); says which reads were whole.
+    /// For many small reads: a live process makes them in a few system
+    /// calls instead of one each.
+    fn read_ranges(&self, ranges: &[(u64, usize)], out: &mut [u8]) -> Vec<bool> {
+        range_slots(ranges, out)
+            .map(|r| r.is_some_and(|(a, slot)| self.read_exact_at(a, slot).is_ok()))
             .collect()
     }
+
+    /// Read `len` bytes at each of `addrs` into consecutive `len`-byte
+    /// slots of `out` (`addrs.len() * len` bytes); says which reads were
+    /// whole (see [`Memory::read_ranges`]).
+    fn read_each(&self, addrs: &[u64], len: usize, out: &mut [u8]) -> Vec<bool> {
+        let ranges: Vec<(u64, usize)> = addrs.iter().map(|&a| (a, len)).collect();
+        self.read_ranges(&ranges, out)
+    }
+}
+
+/// Each range's address and its slot of `out` (consecutive slots, as long
+/// as the ranges), `None` for ranges past the end of `out`.
+pub(crate) fn range_slots<'a>(
+    ranges: &'a [(u64, usize)],
+    out: &'a mut [u8],
+) -> impl Iterator<Item = Option<(u64, &'a mut [u8])>> + 'a {
+    let mut rest = Some(out);
+    ranges.iter().map(move |&(a, len)| {
+        let (slot, tail) = rest.take()?.split_at_mut_checked(len)?;
+        rest = Some(tail);
+        Some((a, slot))
+    })
 }
 
 pub mod capture;

@@ -752,12 +752,14 @@ impl Memory for CoreFile {
     /// (pread) rather than through the mapping: a fault on the mapping maps
     /// the pages around it too and unmapping them at exit costs more than
     /// the read.
-    fn read_each(&self, addrs: &[u64], len: usize, out: &mut [u8]) -> Vec<bool> {
+    fn read_ranges(&self, ranges: &[(u64, usize)], out: &mut [u8]) -> Vec<bool> {
         use std::os::unix::fs::FileExt;
-        addrs
-            .iter()
-            .zip(out.chunks_exact_mut(len))
-            .map(|(&a, slot)| {
+        crate::target::range_slots(ranges, out)
+            .map(|r| {
+                let Some((a, slot)) = r else {
+                    return false;
+                };
+                let len = slot.len();
                 let seg = self.segment_at(a);
                 match (&self.data_file, seg) {
                     (Some(f), Some(seg))
@@ -771,6 +773,7 @@ impl Memory for CoreFile {
             .collect()
     }
 }
+
 
 impl ProcessTarget for CoreFile {
     fn source(&self) -> &Source {

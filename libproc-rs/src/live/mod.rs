@@ -397,38 +397,48 @@ impl Memory for LiveProcess {
         }
     }
 
-    fn read_each(&self, addrs: &[u64], len: usize, out: &mut [u8]) -> Vec<bool> {
+    fn read_ranges(&self, ranges: &[(u64, usize)], out: &mut [u8]) -> Vec<bool> {
         // process_vm_readv stops at the first remote range it cannot read:
         // what came before it is whole, it is not, and the rest is asked
         // again. At most IOV_MAX (1024) ranges a call.
-        let mut ok = vec![false; addrs.len()];
-        if len == 0 || out.len() < addrs.len() * len {
+        let mut ok = vec![false; ranges.len()];
+        // Where each range's slot starts in `out`, and where the last ends.
+        let mut slots = Vec::with_capacity(ranges.len() + 1);
+        let mut end = 0usize;
+        for &(_, len) in ranges {
+            slots.push(end);
+            end += len;
+        }
+        slots.push(end);
+        if out.len() < end {
             return ok;
         }
         let mut i = 0;
-        while i < addrs.len() {
-            let n = (addrs.len() - i).min(1024);
-            let remote: Vec<RemoteIoVec> = addrs[i..i + n]
+        while i < ranges.len() {
+            let n = (ranges.len() - i).min(1024);
+            let remote: Vec<RemoteIoVec> = ranges[i..i + n]
                 .iter()
-                .map(|&a| RemoteIoVec {
+                .map(|&(a, len)| RemoteIoVec {
                     base: a as usize,
                     len,
                 })
                 .collect();
-            let mut local = [IoSliceMut::new(&mut out[i * len..(i + n) * len])];
-            let whole = match process_vm_readv(Pid::from_raw(self.mem_tid), &mut local, &remote) {
-                Ok(got) => got / len,
+            let mut local = [IoSliceMut::new(&mut out[slots[i]..slots[i + n]])];
+            let got = match process_vm_readv(Pid::from_raw(self.mem_tid), &mut local, &remote) {
+                Ok(got) => got,
                 Err(Errno::EFAULT) => 0,
                 // Refused or unsupported: one by one, through read_memory's
                 // fallback.
                 Err(_) => {
-                    let rest = &mut out[i * len..addrs.len() * len];
-                    for (j, slot) in rest.chunks_exact_mut(len).enumerate() {
-                        ok[i + j] = self.read_exact_at(addrs[i + j], slot).is_ok();
+                    for j in i..ranges.len() {
+                        let slot = &mut out[slots[j]..slots[j + 1]];
+                        ok[j] = self.read_exact_at(ranges[j].0, slot).is_ok();
                     }
                     return ok;
                 }
             };
+            // The ranges read whole: those whose slots end within `got`.
+            let whole = slots[i + 1..=i + n].partition_point(|&e| e - slots[i] <= got);
             ok[i..i + whole].fill(true);
             // The range that failed (a partial read of it included) is
             // skipped.
