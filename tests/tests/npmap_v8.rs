@@ -232,17 +232,37 @@ fn system_node_20_on_gcore() {
     check(core.as_os_str(), &t, false);
 }
 
-/// A 1 GB heap (node 24): live and on the kernel's core of it.
-#[test]
-fn one_gigabyte_heap_live_and_kernel_core() {
+/// A 1 GB heap on node `major` (with a large array beside the small
+/// objects): live and on the kernel's core of it.
+fn one_gigabyte_heap(major: u32) {
     let mut t = None;
-    let (_dir, core) = kernel_core(&holder(24, 1000, 0, 0), |p| {
+    let (_dir, core) = kernel_core(&holder(major, 1000, 8 * MIB, 0), |p| {
         let truth = truth(p);
         assert!(truth.committed >= 1000 * MIB, "{truth:?}");
         check(p.pid_arg().as_ref(), &truth, true);
         t = Some(truth);
     });
     check(core.as_os_str(), &t.unwrap(), false);
+}
+
+#[test]
+fn one_gigabyte_heap_node_20() {
+    one_gigabyte_heap(20);
+}
+
+#[test]
+fn one_gigabyte_heap_node_22() {
+    one_gigabyte_heap(22);
+}
+
+#[test]
+fn one_gigabyte_heap_node_24() {
+    one_gigabyte_heap(24);
+}
+
+#[test]
+fn one_gigabyte_heap_node_26() {
+    one_gigabyte_heap(26);
 }
 
 /// 100 MB in a Buffer is native memory: anon (or heap), never v8.
