@@ -181,11 +181,21 @@ impl LoopKind {
         }
     }
 
-    /// The thread whose stack holds the loop, but for the main loop.
+    /// The thread whose stack holds the loop, but for the main loop and
+    /// a loop on the stack of a running thread not told apart from the
+    /// others running (thread 0).
     pub fn thread(self) -> Option<i32> {
         match self {
             LoopKind::Main => None,
-            LoopKind::Worker(tid) | LoopKind::Thread(tid) => Some(tid),
+            LoopKind::Worker(tid) | LoopKind::Thread(tid) => Some(tid).filter(|&t| t != 0),
+        }
+    }
+
+    /// `thread 1234`, or `a running thread` when it is not known which.
+    fn thread_name(self) -> String {
+        match self.thread() {
+            Some(tid) => format!("thread {tid}"),
+            None => "a running thread".to_owned(),
         }
     }
 
@@ -193,8 +203,8 @@ impl LoopKind {
     pub fn describe(self) -> String {
         match self {
             LoopKind::Main => "main loop".to_owned(),
-            LoopKind::Worker(tid) => format!("worker loop, thread {tid}"),
-            LoopKind::Thread(tid) => format!("loop of thread {tid}"),
+            LoopKind::Worker(_) => format!("worker loop, {}", self.thread_name()),
+            LoopKind::Thread(_) => format!("loop of {}", self.thread_name()),
         }
     }
 }
@@ -422,30 +432,65 @@ pub fn read(target: &dyn ProcessTarget) -> Result<LibuvView, NoLibuv> {
     let main_loop = walk_retrying(target, main, LoopKind::Main, tries)
         .map_err(|why| NoLibuv::Unreadable(format!("node's main libuv loop {why}")))?;
     view.loops.push(main_loop);
-    for (tid, sp) in target
-        .thread_stack_pointers()
-        .unwrap_or_default()
-        .iter()
-        .skip(1)
-    {
+    let pointers = target.thread_stack_pointers().unwrap_or_default();
+    // Adds the loop at `candidate`, or says why it cannot be read.
+    let add = |view: &mut LibuvView, candidate: u64, tid: i32| -> Result<(), String> {
+        if view.loops.iter().any(|l| l.address == candidate) {
+            return Ok(());
+        }
+        match walk_retrying(target, candidate, LoopKind::Thread(tid), tries) {
+            Ok(mut l) => {
+                if is_environment_loop(&l) {
+                    l.kind = LoopKind::Worker(tid);
+                    for h in &mut l.handles {
+                        h.loop_kind = l.kind;
+                    }
+                }
+                view.loops.push(l);
+                Ok(())
+            }
+            Err(why) => Err(format!(
+                "the libuv loop on {}'s stack at {candidate:#x} {why}",
+                LoopKind::Thread(tid).thread_name()
+            )),
+        }
+    };
+    for (tid, sp) in pointers.iter().skip(1) {
         let Some(sp) = sp else { continue };
         for candidate in loops_on_stack(target, &maps, *sp) {
-            if view.loops.iter().any(|l| l.address == candidate) {
-                continue;
+            if let Err(why) = add(&mut view, candidate, *tid) {
+                view.problems.push(why);
             }
-            match walk_retrying(target, candidate, LoopKind::Thread(*tid), tries) {
-                Ok(mut l) => {
-                    if is_environment_loop(&l) {
-                        l.kind = LoopKind::Worker(*tid);
-                        for h in &mut l.handles {
-                            h.loop_kind = l.kind;
-                        }
-                    }
-                    view.loops.push(l)
+        }
+    }
+    // A thread running (not in a system call) has no stack pointer to be
+    // had without stopping it: the tops of the thread stacks no known
+    // stack pointer is in are searched instead, where a Worker keeps its
+    // loop (in the frame of the function the thread starts in).
+    let running: Vec<i32> = pointers
+        .iter()
+        .skip(1)
+        .filter(|(_, sp)| sp.is_none())
+        .map(|(tid, _)| *tid)
+        .collect();
+    if !running.is_empty() {
+        let known: Vec<u64> = pointers.iter().filter_map(|(_, sp)| *sp).collect();
+        for m in unclaimed_thread_stacks(&maps, &known) {
+            // Searched from below the stack pointer, the stack may hold
+            // what is left of frames returned from: a look-alike that is
+            // not a loop is said only when no loop is found beside it.
+            let from = m.end.saturating_sub(STACK_SCAN).max(m.start);
+            let mut found = false;
+            let mut failed = Vec::new();
+            for candidate in loops_on_stack(target, &maps, from) {
+                let tid = stack_owner(target, m, &running).unwrap_or(0);
+                match add(&mut view, candidate, tid) {
+                    Ok(()) => found = true,
+                    Err(why) => failed.push(why),
                 }
-                Err(why) => view.problems.push(format!(
-                    "the libuv loop on thread {tid}'s stack at {candidate:#x} {why}"
-                )),
+            }
+            if !found {
+                view.problems.extend(failed);
             }
         }
     }
@@ -784,6 +829,54 @@ fn c_string_at(target: &dyn ProcessTarget, field: u64) -> Option<Vec<u8>> {
 /// A pipe's `pipe_fname` (after the stream's 248 bytes and `ipc`).
 fn pipe_name(target: &dyn ProcessTarget, h: u64) -> HandleDetail {
     c_string_at(target, h + 256).map_or(HandleDetail::None, HandleDetail::PipeName)
+}
+
+/// The mappings that look like a thread's stack (private, anonymous,
+/// read-write, right above a guard area with no access, as glibc makes
+/// them) and hold none of `known` stack pointers.
+fn unclaimed_thread_stacks<'a>(
+    maps: &'a [crate::target::Mapping],
+    known: &'a [u64],
+) -> impl Iterator<Item = &'a crate::target::Mapping> + 'a {
+    maps.windows(2).filter_map(move |w| {
+        let (guard, m) = (&w[0], &w[1]);
+        let p = &m.perms;
+        let no_access = !(guard.perms.read || guard.perms.write || guard.perms.exec);
+        (no_access
+            && guard.end == m.start
+            && p.read
+            && p.write
+            && !p.shared
+            && m.name == crate::target::MapName::Anon
+            && !known.iter().any(|&sp| m.contains(sp)))
+        .then_some(m)
+    })
+}
+
+/// Which of the `running` threads the stack `m` belongs to: glibc keeps a
+/// thread's `struct pthread` at the top of its stack mapping, starting
+/// with the thread control block, whose first and third words point to
+/// itself, and holding the kernel's thread id at 0x2d0 (x86_64, glibc
+/// 2.26 on). Only an id among `running` is taken.
+fn stack_owner(
+    target: &dyn ProcessTarget,
+    m: &crate::target::Mapping,
+    running: &[i32],
+) -> Option<i32> {
+    if let [only] = running {
+        return Some(*only);
+    }
+    const TOP: u64 = 64 << 10;
+    const TID: usize = 0x2d0;
+    let start = m.end.saturating_sub(TOP).max(m.start);
+    let mut buf = vec![0u8; (m.end - start) as usize];
+    let n = target.read_memory(start, &mut buf).ok()?;
+    (0..n.saturating_sub(TID + 4)).step_by(64).find_map(|i| {
+        let at = start + i as u64;
+        (u64_at(&buf, i) == at && u64_at(&buf, i + 16) == at)
+            .then(|| u32_at(&buf, i + TID) as i32)
+            .filter(|tid| running.contains(tid))
+    })
 }
 
 /// Addresses on the stack above `sp` that look like a `uv_loop_t`: its

@@ -408,3 +408,79 @@ fn core_of_node_without_its_memory_says_the_loop_cannot_be_read() {
         assert!(!run.text().contains("libuv:"), "{}", run.text());
     }
 }
+
+/// Two Workers, each with a listening server, spinning in JavaScript: a
+/// running thread has no stack pointer in /proc (no system call), so its
+/// loop is found at the top of its stack, and each server is put on its
+/// own worker's thread (the ids the workers read from /proc/thread-self).
+#[test]
+fn running_workers_loops_are_found_live() {
+    running_workers(&node());
+    for major in [22, 24, 26] {
+        running_workers(&fetched_node(major));
+    }
+}
+
+fn running_workers(node: &Path) {
+    let dir = scratch();
+    let script = dir.path().join("spin.js");
+    std::fs::write(
+        &script,
+        r#"
+'use strict';
+const { Worker } = require('worker_threads');
+const got = [];
+for (let i = 0; i < 2; i++) {
+  const w = new Worker(`
+    const net = require('net'), fs = require('fs');
+    const { parentPort } = require('worker_threads');
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+      parentPort.postMessage({ fd: s._handle.fd, tid });
+      setTimeout(() => { for (;;) {} }, 50);
+    });`, { eval: true });
+  w.on('message', (m) => {
+    got.push(m);
+    if (got.length === 2) setTimeout(() => console.log('ready ' + JSON.stringify(got)), 300);
+  });
+}
+setInterval(() => {}, 1 << 30);
+"#,
+    )
+    .unwrap();
+    let p = Spawn::new(node)
+        .arg(&script)
+        .cwd(dir.path())
+        .env("PATH", "/usr/bin:/bin")
+        .start();
+    let workers: Vec<(i32, i32)> =
+        serde_json::from_str::<Value>(p.ready_line.strip_prefix("ready ").unwrap())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| (fd_of(&w["fd"]), fd_of(&w["tid"])))
+            .collect();
+    for &(_, tid) in &workers {
+        let syscall =
+            std::fs::read_to_string(format!("/proc/{}/task/{tid}/syscall", p.pid())).unwrap();
+        assert_eq!(
+            syscall.trim(),
+            "running",
+            "worker thread {tid} is not spinning"
+        );
+    }
+    let run = run_tool_on("npfiles", &[], p.pid_arg());
+    let text = run.ok();
+    assert_eq!(run.stderr, "", "no problem is said");
+    for (fd, tid) in workers {
+        let b = block(&text, fd);
+        assert!(
+            b.contains(&format!(
+                "      libuv: tcp, listening, bound, active, ref (worker loop, thread {tid})\n"
+            )),
+            "{}: fd {fd} of worker thread {tid}:\n{b}",
+            node.display()
+        );
+    }
+}
