@@ -5,13 +5,17 @@
 //! descriptor.
 //!
 //! The layouts are libuv 1.x's public ABI on x86_64 Linux (`uv.h`,
-//! `uv/unix.h`, `uv/linux.h`), the same in 1.46 (node 20), 1.51 (node 22,
-//! 25) and 1.52 (node 24, 26); checked against node 20's DWARF. The flags
+//! `uv/unix.h`, `uv/linux.h`), the same in 1.44 (Debian 12's shared
+//! libuv1), 1.46 (node 20), 1.51 (node 22, 25) and 1.52 (node 24, 26);
+//! checked against node 20's DWARF. The flags
 //! are libuv's internal `UV_HANDLE_*` enum (`src/uv-common.h`), the same
-//! values in those three versions. No debug information is needed: the
+//! values in those versions. No debug information is needed: the
 //! main loop is found through the exported `uv_default_loop` (the static
-//! `default_loop_ptr` it reads), a Worker's by the
-//! loop's pointer to itself in its embedded `wq_async` handle.
+//! `default_loop_ptr` it reads; in node, or in a shared `libuv.so`), a
+//! Worker's by the loop's pointer to itself in its embedded `wq_async`
+//! handle, searched above the thread's stack pointer or, for a thread
+//! running (whose stack pointer cannot be had without stopping it), at
+//! the top of the thread stacks no known stack pointer is in.
 //!
 //! Nothing is trusted unchecked: a loop is used only when its handle queue
 //! closes within [`MAX_HANDLES`], every link's `prev` points back, every
@@ -19,7 +23,7 @@
 //! process runs while it is read, so a walk that fails is tried again a
 //! few times before the loop is called unreadable.
 
-use crate::elf::variables::{NotLocated, locate_variable};
+use crate::elf::variables::{NotLocated, locate_in_libraries};
 use crate::target::{MemoryExt, ProcessTarget};
 
 /// The most handles walked on one loop before the queue is called broken.
@@ -403,7 +407,7 @@ pub fn read(target: &dyn ProcessTarget) -> Result<LibuvView, NoLibuv> {
     let maps = target
         .mappings()
         .map_err(|e| NoLibuv::Unreadable(format!("cannot read the mappings: {e}")))?;
-    let main = match locate_variable(target, &maps, &["uv_default_loop"], false) {
+    let main = match locate_in_libraries(target, &maps, &["uv_default_loop"], is_libuv) {
         Ok(found) => default_loop(target, found.address).map_err(|why| {
             NoLibuv::Unreadable(format!("node's main libuv loop cannot be found: {why}"))
         })?,
@@ -412,7 +416,7 @@ pub fn read(target: &dyn ProcessTarget) -> Result<LibuvView, NoLibuv> {
         }
         Err(NotLocated::Undefined) => {
             return Err(NoLibuv::NotNode(
-                "not a node process: its executable defines no libuv loop (uv_default_loop)".into(),
+                "not a node process: no libuv loop (uv_default_loop) in its executable or a libuv library".into(),
             ));
         }
         Err(NotLocated::Denied(e)) => return Err(NoLibuv::Unreadable(e.to_string())),
@@ -495,6 +499,16 @@ pub fn read(target: &dyn ProcessTarget) -> Result<LibuvView, NoLibuv> {
         }
     }
     Ok(view)
+}
+
+/// A library that may define libuv's `uv_default_loop`: libuv itself (a
+/// node built with a shared libuv, as Debian's and Alpine's are) or
+/// `libnode`.
+fn is_libuv(path: &std::path::Path) -> bool {
+    path.file_name().is_some_and(|n| {
+        let n = n.as_encoded_bytes();
+        n.starts_with(b"libuv.so") || n.starts_with(b"libnode.so")
+    })
 }
 
 /// The main loop, from `uv_default_loop` at `function`: its first load of

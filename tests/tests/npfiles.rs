@@ -640,7 +640,7 @@ fn check_core_refusal(core: &Path) {
         run.stderr,
         format!(
             "npfiles: {}: a Linux core file records no open files, and not a node process: \
-             its executable defines no libuv loop (uv_default_loop)\n",
+             no libuv loop (uv_default_loop) in its executable or a libuv library\n",
             core.display()
         )
     );

@@ -380,7 +380,7 @@ fn core_of_a_c_program_says_it_is_not_node() {
     assert!(
         run.stderr.ends_with(
             "a Linux core file records no open files, and not a node process: \
-             its executable defines no libuv loop (uv_default_loop)\n"
+             no libuv loop (uv_default_loop) in its executable or a libuv library\n"
         ),
         "{}",
         run.stderr
@@ -481,6 +481,42 @@ setInterval(() => {}, 1 << 30);
             )),
             "{}: fd {fd} of worker thread {tid}:\n{b}",
             node.display()
+        );
+    }
+}
+
+/// A program on a shared libuv (libuv.so.1, as Debian's and Alpine's node
+/// are built): its loop is found through the library's `uv_default_loop`,
+/// live and in its kernel core.
+#[test]
+fn shared_libuv_loop_live_and_in_a_kernel_core() {
+    let exe = fixture_variant("uvloop", "", &["-Wl,--no-as-needed", "-luv"]);
+    let fds = |p: &Proc| -> (i32, i32) {
+        let w: Vec<i32> = p.ready_line["ready ".len()..]
+            .split(' ')
+            .map(|f| f.parse().unwrap())
+            .collect();
+        (w[0], w[1])
+    };
+    let mut live = None;
+    let (_kd, core) = kernel_core(&Spawn::new(&exe), |p| {
+        let maps = std::fs::read_to_string(format!("/proc/{}/maps", p.pid())).unwrap();
+        assert!(maps.contains("/libuv.so.1"), "libuv is not shared:\n{maps}");
+        let run = run_tool_on("npfiles", &[], p.pid_arg());
+        live = Some((fds(p), run.ok()));
+        assert_eq!(run.stderr, "", "no problem is said");
+    });
+    let ((listen, pipe), text) = live.unwrap();
+    let on_core = run_tool_on("npfiles", &[], &core).ok();
+    for (what, report) in [("live", &text), ("core", &on_core)] {
+        assert!(
+            block(report, listen)
+                .contains("      libuv: tcp, listening, bound, active, ref (main loop)\n"),
+            "{what}: {report}"
+        );
+        assert!(
+            block(report, pipe).contains("      libuv: pipe"),
+            "{what}: {report}"
         );
     }
 }

@@ -774,7 +774,6 @@ impl Memory for CoreFile {
     }
 }
 
-
 impl ProcessTarget for CoreFile {
     fn source(&self) -> &Source {
         &self.source

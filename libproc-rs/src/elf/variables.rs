@@ -21,8 +21,13 @@ fn is_libc(path: &Path) -> bool {
         || name.starts_with(b"libc.musl")
 }
 
-/// The files to search, in symbol-resolution order.
-fn candidate_modules(maps: &[Mapping], auxv: &[auxv::AuxEntry]) -> Vec<PathBuf> {
+/// The files to search, in symbol-resolution order: the executable, then
+/// the libraries `is_lib` picks, in address order.
+fn candidate_modules(
+    maps: &[Mapping],
+    auxv: &[auxv::AuxEntry],
+    is_lib: fn(&Path) -> bool,
+) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     let exec = [auxv::AT_PHDR, auxv::AT_ENTRY]
         .iter()
@@ -38,7 +43,7 @@ fn candidate_modules(maps: &[Mapping], auxv: &[auxv::AuxEntry]) -> Vec<PathBuf> 
     out.extend(exec);
     for m in maps {
         if let Some(p) = m.path()
-            && is_libc(p)
+            && is_lib(p)
             && !out.iter().any(|o| o == p)
         {
             out.push(p.to_owned());
@@ -123,11 +128,33 @@ pub(crate) fn locate_variable(
     library_first: bool,
 ) -> Result<Located, NotLocated> {
     let auxv = target.auxv().unwrap_or_default();
-    let mut reasons = Vec::new();
-    let mut candidates = candidate_modules(maps, &auxv);
+    let mut candidates = candidate_modules(maps, &auxv, is_libc);
     if library_first && !candidates.is_empty() {
         candidates.rotate_left(1);
     }
+    locate_among(target, maps, names, candidates)
+}
+
+/// The run-time address of the first of `names` defined in the executable
+/// or, after it, in a mapped library `is_lib` picks (node built with a
+/// shared libuv or as libnode).
+pub(crate) fn locate_in_libraries(
+    target: &dyn ProcessTarget,
+    maps: &[Mapping],
+    names: &[&str],
+    is_lib: fn(&Path) -> bool,
+) -> Result<Located, NotLocated> {
+    let auxv = target.auxv().unwrap_or_default();
+    locate_among(target, maps, names, candidate_modules(maps, &auxv, is_lib))
+}
+
+fn locate_among(
+    target: &dyn ProcessTarget,
+    maps: &[Mapping],
+    names: &[&str],
+    candidates: Vec<PathBuf>,
+) -> Result<Located, NotLocated> {
+    let mut reasons = Vec::new();
     if candidates.is_empty() {
         return Err(NotLocated::NoModules);
     }
@@ -170,7 +197,7 @@ mod tests {
             key: auxv::AT_PHDR,
             value: 0x400040,
         }];
-        let c = candidate_modules(&maps, &auxv);
+        let c = candidate_modules(&maps, &auxv, is_libc);
         assert_eq!(
             c,
             vec![
