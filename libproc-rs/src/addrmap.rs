@@ -433,12 +433,24 @@ fn entry_at(entries: &[MapEntry], addr: u64) -> Option<usize> {
     index_holding(entries, addr, |e| &e.mapping)
 }
 
-/// Label the mappings that hold a thread's stack pointer.
+/// Label the mappings that hold a thread's stack pointer, and those of
+/// running threads told by glibc's thread block (see
+/// [`running_thread_stacks`]).
 fn label_thread_stacks(target: &dyn ProcessTarget, entries: &mut [MapEntry]) {
     let Ok(threads) = target.thread_stack_pointers() else {
         return;
     };
     let pid = target.pid();
+    if threads.iter().skip(1).any(|(_, sp)| sp.is_none()) {
+        let maps: Vec<&Mapping> = entries.iter().map(|e| &e.mapping).collect();
+        for (i, owner) in running_thread_stacks(target, &maps, &threads) {
+            if let Some(tid) = owner
+                && entries[i].is_private_anon()
+            {
+                entries[i].label = Label::ThreadStack(tid);
+            }
+        }
+    }
     for (tid, sp) in threads {
         let Some(i) = sp.and_then(|sp| entry_at(entries, sp)) else {
             continue;
@@ -452,6 +464,70 @@ fn label_thread_stacks(target: &dyn ProcessTarget, entries: &mut [MapEntry]) {
             };
         }
     }
+}
+
+/// The stacks of the threads that are running (not in a system call, so
+/// that their stack pointers cannot be had without stopping them), as
+/// indices into `maps`, each with its thread where it can be told.
+///
+/// A stack is a mapping that looks like one glibc makes (private,
+/// anonymous, read-write, right above a guard area with no access) and
+/// holds none of the known stack pointers of `threads` (the first is the
+/// main thread, whose stack is `[stack]`). Its thread: the only one
+/// running, else the one glibc's `struct pthread` at the top of the
+/// mapping names (its thread control block starts with two pointers to
+/// itself, at 0 and 16, and the kernel's thread id is at 0x2d0 on x86_64
+/// from glibc 2.26 on), when that id is a running thread's.
+pub fn running_thread_stacks<M: std::borrow::Borrow<Mapping>>(
+    target: &dyn ProcessTarget,
+    maps: &[M],
+    threads: &[(i32, Option<u64>)],
+) -> Vec<(usize, Option<i32>)> {
+    let running: Vec<i32> = threads
+        .iter()
+        .skip(1)
+        .filter(|(_, sp)| sp.is_none())
+        .map(|(tid, _)| *tid)
+        .collect();
+    if running.is_empty() {
+        return Vec::new();
+    }
+    let known: Vec<u64> = threads.iter().filter_map(|(_, sp)| *sp).collect();
+    (1..maps.len())
+        .filter(|&i| {
+            let (guard, m) = (maps[i - 1].borrow(), maps[i].borrow());
+            let (g, p) = (&guard.perms, &m.perms);
+            !(g.read || g.write || g.exec)
+                && guard.end == m.start
+                && p.read
+                && p.write
+                && !p.shared
+                && m.name == MapName::Anon
+                && !known.iter().any(|&sp| m.contains(sp))
+        })
+        .map(|i| (i, stack_owner(target, maps[i].borrow(), &running)))
+        .collect()
+}
+
+/// Which of `running` the stack `m` is of (see [`running_thread_stacks`]).
+fn stack_owner(target: &dyn ProcessTarget, m: &Mapping, running: &[i32]) -> Option<i32> {
+    if let [only] = running {
+        return Some(*only);
+    }
+    const TOP: u64 = 64 << 10;
+    const TID: usize = 0x2d0;
+    let start = m.end.saturating_sub(TOP).max(m.start);
+    let mut buf = vec![0u8; (m.end - start) as usize];
+    let n = target.read_memory(start, &mut buf).ok()?;
+    let word = |i: usize| u64::from_le_bytes(buf[i..i + 8].try_into().expect("8 bytes"));
+    (0..n.saturating_sub(TID + 4)).step_by(64).find_map(|i| {
+        let at = start + i as u64;
+        (word(i) == at && word(i + 16) == at)
+            .then(|| {
+                u32::from_le_bytes(buf[i + TID..i + TID + 4].try_into().expect("4 bytes")) as i32
+            })
+            .filter(|tid| running.contains(tid))
+    })
 }
 
 /// Turn mappings into entries, in order. The listing needs every entry

@@ -56,7 +56,8 @@
 //!    every thread ([`live::freeze`]).
 //! 9. [`environ`], [`addrmap`], [`stack`], [`libuv`], [`v8heap`]: the
 //!    analyses, written against the trait only ([`addrmap`] labels the
-//!    pages [`v8heap`] finds).
+//!    pages [`v8heap`] finds; [`libuv`] looks for Workers' loops on the
+//!    thread stacks [`addrmap`] tells).
 //! 10. This file: [`open`], which picks the source.
 
 pub mod addrmap;

@@ -23,6 +23,7 @@
 //! process runs while it is read, so a walk that fails is tried again a
 //! few times before the loop is called unreadable.
 
+use crate::addrmap::running_thread_stacks;
 use crate::elf::variables::{NotLocated, locate_in_libraries};
 use crate::target::{MemoryExt, ProcessTarget};
 
@@ -478,8 +479,8 @@ pub fn read(target: &dyn ProcessTarget) -> Result<LibuvView, NoLibuv> {
         .map(|(tid, _)| *tid)
         .collect();
     if !running.is_empty() {
-        let known: Vec<u64> = pointers.iter().filter_map(|(_, sp)| *sp).collect();
-        for m in unclaimed_thread_stacks(&maps, &known) {
+        for (i, owner) in running_thread_stacks(target, &maps, &pointers) {
+            let m = &maps[i];
             // Searched from below the stack pointer, the stack may hold
             // what is left of frames returned from: a look-alike that is
             // not a loop is said only when no loop is found beside it.
@@ -487,7 +488,7 @@ pub fn read(target: &dyn ProcessTarget) -> Result<LibuvView, NoLibuv> {
             let mut found = false;
             let mut failed = Vec::new();
             for candidate in loops_on_stack(target, &maps, from) {
-                let tid = stack_owner(target, m, &running).unwrap_or(0);
+                let tid = owner.unwrap_or(0);
                 match add(&mut view, candidate, tid) {
                     Ok(()) => found = true,
                     Err(why) => failed.push(why),
@@ -843,54 +844,6 @@ fn c_string_at(target: &dyn ProcessTarget, field: u64) -> Option<Vec<u8>> {
 /// A pipe's `pipe_fname` (after the stream's 248 bytes and `ipc`).
 fn pipe_name(target: &dyn ProcessTarget, h: u64) -> HandleDetail {
     c_string_at(target, h + 256).map_or(HandleDetail::None, HandleDetail::PipeName)
-}
-
-/// The mappings that look like a thread's stack (private, anonymous,
-/// read-write, right above a guard area with no access, as glibc makes
-/// them) and hold none of `known` stack pointers.
-fn unclaimed_thread_stacks<'a>(
-    maps: &'a [crate::target::Mapping],
-    known: &'a [u64],
-) -> impl Iterator<Item = &'a crate::target::Mapping> + 'a {
-    maps.windows(2).filter_map(move |w| {
-        let (guard, m) = (&w[0], &w[1]);
-        let p = &m.perms;
-        let no_access = !(guard.perms.read || guard.perms.write || guard.perms.exec);
-        (no_access
-            && guard.end == m.start
-            && p.read
-            && p.write
-            && !p.shared
-            && m.name == crate::target::MapName::Anon
-            && !known.iter().any(|&sp| m.contains(sp)))
-        .then_some(m)
-    })
-}
-
-/// Which of the `running` threads the stack `m` belongs to: glibc keeps a
-/// thread's `struct pthread` at the top of its stack mapping, starting
-/// with the thread control block, whose first and third words point to
-/// itself, and holding the kernel's thread id at 0x2d0 (x86_64, glibc
-/// 2.26 on). Only an id among `running` is taken.
-fn stack_owner(
-    target: &dyn ProcessTarget,
-    m: &crate::target::Mapping,
-    running: &[i32],
-) -> Option<i32> {
-    if let [only] = running {
-        return Some(*only);
-    }
-    const TOP: u64 = 64 << 10;
-    const TID: usize = 0x2d0;
-    let start = m.end.saturating_sub(TOP).max(m.start);
-    let mut buf = vec![0u8; (m.end - start) as usize];
-    let n = target.read_memory(start, &mut buf).ok()?;
-    (0..n.saturating_sub(TID + 4)).step_by(64).find_map(|i| {
-        let at = start + i as u64;
-        (u64_at(&buf, i) == at && u64_at(&buf, i + 16) == at)
-            .then(|| u32_at(&buf, i + TID) as i32)
-            .filter(|tid| running.contains(tid))
-    })
 }
 
 /// Addresses on the stack above `sp` that look like a `uv_loop_t`: its

@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 /// Uses within one layer: (user, used).
-const SIDEWAYS: &[(&str, &str)] = &[("addrmap", "v8heap")];
+const SIDEWAYS: &[(&str, &str)] = &[("addrmap", "v8heap"), ("libuv", "addrmap")];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

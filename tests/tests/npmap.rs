@@ -609,3 +609,43 @@ fn a_static_binary_core_finds_the_brk_heap_and_a_stripped_one_says_it_cannot() {
     // The thread arena is still found from its shape and header.
     assert_eq!(size_of(&summary, "heap"), 64 * MIB_KIB);
 }
+
+/// Threads spinning on a CPU have no stack pointer in /proc (they are in no
+/// system call), and npmap does not stop them: their stacks are told by
+/// glibc's thread block at the top of each, so every thread's stack is
+/// labelled with its id, the running ones' as the sleeping ones'.
+#[test]
+fn running_threads_stacks_are_labelled_live() {
+    let p = Spawn::new(fixture("spinsleep")).start();
+    let task = format!("/proc/{}/task", p.pid());
+    let mut want: Vec<(i32, String)> = std::fs::read_dir(&task)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .filter(|&t| t != p.pid())
+        .map(|t| {
+            let comm = std::fs::read_to_string(format!("{task}/{t}/comm")).unwrap();
+            (t, comm.trim().to_owned())
+        })
+        .collect();
+    want.sort_unstable();
+    let spinners: Vec<i32> = want
+        .iter()
+        .filter(|(_, c)| c == "spinner")
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(spinners.len(), 2, "{want:?}");
+    for t in &spinners {
+        let syscall = std::fs::read_to_string(format!("{task}/{t}/syscall")).unwrap();
+        assert_eq!(syscall.trim(), "running", "spinner {t}");
+    }
+    let text = npmap(&[], p.pid_arg()).ok();
+    let mut labelled: Vec<i32> = parse_listing(&text)
+        .lines
+        .iter()
+        .filter_map(|l| l.name.strip_prefix("[ stack tid=")?.strip_suffix(" ]"))
+        .map(|t| t.parse().unwrap())
+        .collect();
+    labelled.sort_unstable();
+    let tids: Vec<i32> = want.iter().map(|(t, _)| *t).collect();
+    assert_eq!(labelled, tids, "threads {want:?}:\n{text}");
+}

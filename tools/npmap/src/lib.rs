@@ -49,7 +49,8 @@ holds no page: address space, not memory.\n\n\
 stack: [ stack ], the main thread's stack, and [ stack tid=N ], the private anonymous \
 mapping holding thread N's stack pointer (from a core's registers, or for a live thread \
 blocked in a system call from /proc/PID/task/N/syscall; npmap never stops the process, so \
-the stack of a thread running on a CPU at that moment shows as [ anon ]).\n\n\
+the stack of a thread running on a CPU at that moment is the thread stack no stack pointer \
+is in whose glibc thread block, at its top, names the thread).\n\n\
 anon: other private anonymous memory: [ anon ] (thread stacks not found, guard pages, \
 reservations, glibc's mmap'd allocations, Buffers, V8's pages when --no-v8 is given or their \
 layout is not recognised) and [anon:NAME].\n\n\
