@@ -122,6 +122,18 @@ fn npmap<S: AsRef<OsStr>>(args: &[&str], operand: S) -> Run {
 }
 
 /// Addresses ascend without overlapping, and the total adds up.
+/// The thread ids of the `[ stack tid=N ]` lines, sorted.
+fn stack_tids(listing: &Listing) -> Vec<i32> {
+    let mut tids: Vec<i32> = listing
+        .lines
+        .iter()
+        .filter_map(|l| l.name.strip_prefix("[ stack tid=")?.strip_suffix(" ]"))
+        .map(|t| t.parse().unwrap())
+        .collect();
+    tids.sort_unstable();
+    tids
+}
+
 fn check_listing(listing: &Listing, what: &str) {
     for w in listing.lines.windows(2) {
         assert!(w[0].end() <= w[1].start, "{what}: {w:?}");
@@ -268,13 +280,7 @@ fn check_fixture_report(
     );
     assert_eq!(window.iter().map(|l| l.size_kib).sum::<u64>(), 64 * MIB_KIB);
     // Thread stacks, labelled with their TIDs, and the main thread's stack.
-    let mut labelled: Vec<i32> = listing
-        .lines
-        .iter()
-        .filter_map(|l| l.name.strip_prefix("[ stack tid=")?.strip_suffix(" ]"))
-        .map(|t| t.parse().unwrap())
-        .collect();
-    labelled.sort_unstable();
+    let labelled = stack_tids(&listing);
     let mut want = m.tids.clone();
     want.sort_unstable();
     assert_eq!(labelled, want, "thread stacks:\n{text}");
@@ -639,13 +645,7 @@ fn running_threads_stacks_are_labelled_live() {
         assert_eq!(syscall.trim(), "running", "spinner {t}");
     }
     let text = npmap(&[], p.pid_arg()).ok();
-    let mut labelled: Vec<i32> = parse_listing(&text)
-        .lines
-        .iter()
-        .filter_map(|l| l.name.strip_prefix("[ stack tid=")?.strip_suffix(" ]"))
-        .map(|t| t.parse().unwrap())
-        .collect();
-    labelled.sort_unstable();
+    let labelled = stack_tids(&parse_listing(&text));
     let tids: Vec<i32> = want.iter().map(|(t, _)| *t).collect();
     assert_eq!(labelled, tids, "threads {want:?}:\n{text}");
 }
