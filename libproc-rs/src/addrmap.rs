@@ -441,14 +441,10 @@ fn label_thread_stacks(target: &dyn ProcessTarget, entries: &mut [MapEntry]) {
         return;
     };
     let pid = target.pid();
-    if threads.iter().skip(1).any(|(_, sp)| sp.is_none()) {
-        let maps: Vec<&Mapping> = entries.iter().map(|e| &e.mapping).collect();
-        for (i, owner) in running_thread_stacks(target, &maps, &threads) {
-            if let Some(tid) = owner
-                && entries[i].is_private_anon()
-            {
-                entries[i].label = Label::ThreadStack(tid);
-            }
+    let maps: Vec<&Mapping> = entries.iter().map(|e| &e.mapping).collect();
+    for (i, tid) in running_thread_stacks(target, &maps, &threads) {
+        if entries[i].is_private_anon() {
+            entries[i].label = Label::ThreadStack(tid);
         }
     }
     for (tid, sp) in threads {
@@ -468,21 +464,23 @@ fn label_thread_stacks(target: &dyn ProcessTarget, entries: &mut [MapEntry]) {
 
 /// The stacks of the threads that are running (not in a system call, so
 /// that their stack pointers cannot be had without stopping them), as
-/// indices into `maps`, each with its thread where it can be told.
+/// indices into `maps`, each with its thread.
 ///
 /// A stack is a mapping that looks like one glibc makes (private,
-/// anonymous, read-write, right above a guard area with no access) and
-/// holds none of the known stack pointers of `threads` (the first is the
-/// main thread, whose stack is `[stack]`). Its thread: the only one
-/// running, else the one glibc's `struct pthread` at the top of the
-/// mapping names (its thread control block starts with two pointers to
-/// itself, at 0 and 16, and the kernel's thread id is at 0x2d0 on x86_64
-/// from glibc 2.26 on), when that id is a running thread's.
+/// anonymous, read-write, not executable, right above a guard area with
+/// no access), holds none of the known stack pointers of `threads` (the
+/// first is the main thread, whose stack is `[stack]`), and has at its top
+/// glibc's `struct pthread` naming a running thread: its thread control
+/// block starts with two pointers to itself, at 0 and 16, and the kernel's
+/// thread id is at 0x2d0 (x86_64, glibc 2.26 on). Nothing else is taken:
+/// not a look-alike mapping (a V8 code page), not the cached stack of a
+/// thread that has exited (its id is cleared), not a stack of another C
+/// library's threads.
 pub fn running_thread_stacks<M: std::borrow::Borrow<Mapping>>(
     target: &dyn ProcessTarget,
     maps: &[M],
     threads: &[(i32, Option<u64>)],
-) -> Vec<(usize, Option<i32>)> {
+) -> Vec<(usize, i32)> {
     let running: Vec<i32> = threads
         .iter()
         .skip(1)
@@ -501,33 +499,36 @@ pub fn running_thread_stacks<M: std::borrow::Borrow<Mapping>>(
                 && guard.end == m.start
                 && p.read
                 && p.write
+                && !p.exec
                 && !p.shared
                 && m.name == MapName::Anon
                 && !known.iter().any(|&sp| m.contains(sp))
         })
-        .map(|i| (i, stack_owner(target, maps[i].borrow(), &running)))
+        .filter_map(|i| Some((i, stack_owner(target, maps[i].borrow(), &running)?)))
         .collect()
 }
 
-/// Which of `running` the stack `m` is of (see [`running_thread_stacks`]).
+/// Which of `running` the stack `m` is of (see [`running_thread_stacks`]),
+/// searched from the top, where glibc puts the thread block.
 fn stack_owner(target: &dyn ProcessTarget, m: &Mapping, running: &[i32]) -> Option<i32> {
-    if let [only] = running {
-        return Some(*only);
-    }
     const TOP: u64 = 64 << 10;
     const TID: usize = 0x2d0;
     let start = m.end.saturating_sub(TOP).max(m.start);
     let mut buf = vec![0u8; (m.end - start) as usize];
     let n = target.read_memory(start, &mut buf).ok()?;
     let word = |i: usize| u64::from_le_bytes(buf[i..i + 8].try_into().expect("8 bytes"));
-    (0..n.saturating_sub(TID + 4)).step_by(64).find_map(|i| {
-        let at = start + i as u64;
-        (word(i) == at && word(i + 16) == at)
-            .then(|| {
-                u32::from_le_bytes(buf[i + TID..i + TID + 4].try_into().expect("4 bytes")) as i32
-            })
-            .filter(|tid| running.contains(tid))
-    })
+    (0..n.saturating_sub(TID + 4))
+        .step_by(64)
+        .rev()
+        .find_map(|i| {
+            let at = start + i as u64;
+            (word(i) == at && word(i + 16) == at)
+                .then(|| {
+                    u32::from_le_bytes(buf[i + TID..i + TID + 4].try_into().expect("4 bytes"))
+                        as i32
+                })
+                .filter(|tid| running.contains(tid))
+        })
 }
 
 /// Turn mappings into entries, in order. The listing needs every entry

@@ -186,21 +186,11 @@ impl LoopKind {
         }
     }
 
-    /// The thread whose stack holds the loop, but for the main loop and
-    /// a loop on the stack of a running thread not told apart from the
-    /// others running (thread 0).
+    /// The thread whose stack holds the loop, but for the main loop.
     pub fn thread(self) -> Option<i32> {
         match self {
             LoopKind::Main => None,
-            LoopKind::Worker(tid) | LoopKind::Thread(tid) => Some(tid).filter(|&t| t != 0),
-        }
-    }
-
-    /// `thread 1234`, or `a running thread` when it is not known which.
-    fn thread_name(self) -> String {
-        match self.thread() {
-            Some(tid) => format!("thread {tid}"),
-            None => "a running thread".to_owned(),
+            LoopKind::Worker(tid) | LoopKind::Thread(tid) => Some(tid),
         }
     }
 
@@ -208,8 +198,8 @@ impl LoopKind {
     pub fn describe(self) -> String {
         match self {
             LoopKind::Main => "main loop".to_owned(),
-            LoopKind::Worker(_) => format!("worker loop, {}", self.thread_name()),
-            LoopKind::Thread(_) => format!("loop of {}", self.thread_name()),
+            LoopKind::Worker(tid) => format!("worker loop, thread {tid}"),
+            LoopKind::Thread(tid) => format!("loop of thread {tid}"),
         }
     }
 }
@@ -455,8 +445,7 @@ pub fn read(target: &dyn ProcessTarget) -> Result<LibuvView, NoLibuv> {
                 Ok(())
             }
             Err(why) => Err(format!(
-                "the libuv loop on {}'s stack at {candidate:#x} {why}",
-                LoopKind::Thread(tid).thread_name()
+                "the libuv loop on thread {tid}'s stack at {candidate:#x} {why}"
             )),
         }
     };
@@ -472,31 +461,22 @@ pub fn read(target: &dyn ProcessTarget) -> Result<LibuvView, NoLibuv> {
     // had without stopping it: the tops of the thread stacks no known
     // stack pointer is in are searched instead, where a Worker keeps its
     // loop (in the frame of the function the thread starts in).
-    let running: Vec<i32> = pointers
-        .iter()
-        .skip(1)
-        .filter(|(_, sp)| sp.is_none())
-        .map(|(tid, _)| *tid)
-        .collect();
-    if !running.is_empty() {
-        for (i, owner) in running_thread_stacks(target, &maps, &pointers) {
-            let m = &maps[i];
-            // Searched from below the stack pointer, the stack may hold
-            // what is left of frames returned from: a look-alike that is
-            // not a loop is said only when no loop is found beside it.
-            let from = m.end.saturating_sub(STACK_SCAN).max(m.start);
-            let mut found = false;
-            let mut failed = Vec::new();
-            for candidate in loops_on_stack(target, &maps, from) {
-                let tid = owner.unwrap_or(0);
-                match add(&mut view, candidate, tid) {
-                    Ok(()) => found = true,
-                    Err(why) => failed.push(why),
-                }
+    for (i, owner) in running_thread_stacks(target, &maps, &pointers) {
+        let m = &maps[i];
+        // Searched from below the stack pointer, the stack may hold what is
+        // left of frames returned from: a look-alike that is not a loop is
+        // said only when no loop is found beside it.
+        let from = m.end.saturating_sub(STACK_SCAN).max(m.start);
+        let mut found = false;
+        let mut failed = Vec::new();
+        for candidate in loops_on_stack(target, &maps, from) {
+            match add(&mut view, candidate, owner) {
+                Ok(()) => found = true,
+                Err(why) => failed.push(why),
             }
-            if !found {
-                view.problems.extend(failed);
-            }
+        }
+        if !found {
+            view.problems.extend(failed);
         }
     }
     Ok(view)
@@ -760,6 +740,8 @@ impl ReadAhead {
     /// call); no span is longer than `MAX_SPAN`.
     const GAP: u64 = 2048;
     const MAX_SPAN: u64 = 256 << 10;
+    /// The most bytes read ahead of one loop.
+    const BUDGET: usize = 64 << 20;
 
     fn of_watchers(target: &dyn ProcessTarget, address: u64, raw: &[u8]) -> Self {
         let mut ahead = ReadAhead {
@@ -804,9 +786,19 @@ impl ReadAhead {
                 _ => ranges.push((start, end)),
             }
         }
+        // What is read ahead is bounded (a table of garbage, or a million
+        // connections): past the budget the walk reads handles one by one.
+        let mut budget = Self::BUDGET;
         let ranges: Vec<(u64, usize)> = ranges
             .into_iter()
             .map(|(a, b)| (a, (b - a) as usize))
+            .take_while(|&(_, len)| match budget.checked_sub(len) {
+                Some(left) => {
+                    budget = left;
+                    true
+                }
+                None => false,
+            })
             .collect();
         let mut bytes = vec![0u8; ranges.iter().map(|r| r.1).sum()];
         let whole = target.read_ranges(&ranges, &mut bytes);
@@ -825,8 +817,9 @@ impl ReadAhead {
     fn get(&self, at: u64, len: usize) -> Option<&[u8]> {
         let i = self.spans.partition_point(|s| s.0 <= at).checked_sub(1)?;
         let (start, off, span) = self.spans[i];
-        let from = (at - start) as usize;
-        (from + len <= span).then(|| &self.bytes[off + from..off + from + len])
+        let from = usize::try_from(at - start).ok()?;
+        let end = from.checked_add(len).filter(|&e| e <= span)?;
+        Some(&self.bytes[off + from..off + end])
     }
 }
 

@@ -121,7 +121,6 @@ fn npmap<S: AsRef<OsStr>>(args: &[&str], operand: S) -> Run {
     run_tool_on("npmap", args, operand)
 }
 
-/// Addresses ascend without overlapping, and the total adds up.
 /// The thread ids of the `[ stack tid=N ]` lines, sorted.
 fn stack_tids(listing: &Listing) -> Vec<i32> {
     let mut tids: Vec<i32> = listing
@@ -134,6 +133,7 @@ fn stack_tids(listing: &Listing) -> Vec<i32> {
     tids
 }
 
+/// Addresses ascend without overlapping, and the total adds up.
 fn check_listing(listing: &Listing, what: &str) {
     for w in listing.lines.windows(2) {
         assert!(w[0].end() <= w[1].start, "{what}: {w:?}");
